@@ -1,0 +1,416 @@
+//! HTTP/1.1 framing: parse a request out of a byte buffer (httparse for the
+//! head, `Content-Length` or chunked bodies), and append responses to an
+//! output buffer.
+//!
+//! Knows nothing of Nacos. Parsing is a pure function of the buffered bytes,
+//! so any split of the input across reads gives the same result: the caller
+//! appends what it reads and calls [`parse`] again until it is `Complete`.
+//! Every limit is a field of [`Limits`]; each failure is an [`HttpError`]
+//! that maps to exactly one status code.
+
+use std::borrow::Cow;
+
+/// Most header fields in one request.
+pub const MAX_HEADERS: usize = 64;
+
+/// Size limits of one request.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Bytes of the request line (a publish may carry its content in the
+    /// query, as nacos-sdk-python 1.0.0 does).
+    pub max_request_line_bytes: usize,
+    /// Bytes of the header fields after the request line.
+    pub max_header_bytes: usize,
+    /// Bytes of a body (decoded size for chunked bodies).
+    pub max_body_bytes: usize,
+}
+
+/// Why a request could not be parsed; each maps to one status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpError {
+    /// Malformed request line, header or chunked framing (400).
+    BadRequest(&'static str),
+    /// Request line longer than the limit (414).
+    UriTooLong,
+    /// Header fields too large or too many (431).
+    HeadersTooLarge,
+    /// Body larger than the limit (413).
+    BodyTooLarge,
+    /// A transfer coding other than chunked (501).
+    NotImplemented,
+}
+
+impl HttpError {
+    pub fn status(&self) -> u16 {
+        match self {
+            HttpError::BadRequest(_) => 400,
+            HttpError::UriTooLong => 414,
+            HttpError::HeadersTooLarge => 431,
+            HttpError::BodyTooLarge => 413,
+            HttpError::NotImplemented => 501,
+        }
+    }
+
+    pub fn message(&self) -> &'static str {
+        match self {
+            HttpError::BadRequest(m) => m,
+            HttpError::UriTooLong => "request line too long",
+            HttpError::HeadersTooLarge => "request header fields too large",
+            HttpError::BodyTooLarge => "request body too large",
+            HttpError::NotImplemented => "transfer coding not implemented",
+        }
+    }
+}
+
+/// A parsed request borrowing the input buffer.
+#[derive(Debug)]
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// Path without the query string.
+    pub path: &'a [u8],
+    /// Raw query string (without `?`), possibly empty.
+    pub query: &'a [u8],
+    pub headers: Vec<(&'a str, &'a [u8])>,
+    pub body: Cow<'a, [u8]>,
+    /// Whether the connection stays open after the response.
+    pub keep_alive: bool,
+}
+
+impl<'a> Request<'a> {
+    /// First header with this name (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    }
+
+    /// Header value as trimmed UTF-8 text, if valid.
+    pub fn header_str(&self, name: &str) -> Option<&'a str> {
+        self.header(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .map(str::trim)
+    }
+}
+
+/// Result of trying to parse the buffered bytes.
+#[derive(Debug)]
+pub enum Parse<'a> {
+    /// More bytes are needed; `want` is the total buffer size needed when known.
+    Incomplete { want: Option<usize> },
+    /// A request, and how many bytes of the buffer it used.
+    Complete(Request<'a>, usize),
+}
+
+fn find_crlf(buf: &[u8]) -> Option<usize> {
+    buf.windows(2).position(|w| w == b"\r\n")
+}
+
+/// Parses one request from the start of `buf`.
+pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parse<'a>, HttpError> {
+    // Be lenient with empty lines before a request (RFC 9112 §2.2).
+    let skip = buf
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
+    let buf_all = buf;
+    let buf = &buf[skip..];
+    let line_end = match find_crlf(buf) {
+        Some(i) => i,
+        None => {
+            if buf.len() > limits.max_request_line_bytes {
+                return Err(HttpError::UriTooLong);
+            }
+            return Ok(Parse::Incomplete { want: None });
+        }
+    };
+    if line_end > limits.max_request_line_bytes {
+        return Err(HttpError::UriTooLong);
+    }
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            if buf.len() - line_end > limits.max_header_bytes {
+                return Err(HttpError::HeadersTooLarge);
+            }
+            return Ok(Parse::Incomplete { want: None });
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(HttpError::HeadersTooLarge),
+        Err(_) => return Err(HttpError::BadRequest("malformed request head")),
+    };
+    if head_len - line_end > limits.max_header_bytes {
+        return Err(HttpError::HeadersTooLarge);
+    }
+    let method = req.method.unwrap_or("");
+    let target = req.path.unwrap_or("").as_bytes();
+    let version = req.version.unwrap_or(1);
+    let header_list: Vec<(&'a str, &'a [u8])> =
+        req.headers.iter().map(|h| (h.name, h.value)).collect();
+    let find = |name: &str| {
+        header_list
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    };
+
+    let connection = find("Connection").map(|v| v.to_ascii_lowercase());
+    let has_token = |t: &str| {
+        connection.as_deref().is_some_and(|v| {
+            v.split(|&b| b == b',')
+                .any(|p| p.trim_ascii() == t.as_bytes())
+        })
+    };
+    let keep_alive = if version == 0 {
+        has_token("keep-alive")
+    } else {
+        !has_token("close")
+    };
+
+    let (path, query) = match target.iter().position(|&b| b == b'?') {
+        Some(i) => (&target[..i], &target[i + 1..]),
+        None => (target, &target[target.len()..]),
+    };
+
+    let body_start = skip + head_len;
+    let chunked = match find("Transfer-Encoding") {
+        None => false,
+        Some(te) => {
+            let te = te.trim_ascii();
+            if te.eq_ignore_ascii_case(b"chunked") {
+                true
+            } else if te.eq_ignore_ascii_case(b"identity") {
+                false
+            } else {
+                return Err(HttpError::NotImplemented);
+            }
+        }
+    };
+
+    let (body, total) = if chunked {
+        match decode_chunked(&buf_all[body_start..], limits.max_body_bytes)? {
+            None => return Ok(Parse::Incomplete { want: None }),
+            Some((body, used)) => (Cow::Owned(body), body_start + used),
+        }
+    } else {
+        let len = match find("Content-Length") {
+            None => 0,
+            Some(v) => std::str::from_utf8(v)
+                .ok()
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse::<usize>().ok())
+                .ok_or(HttpError::BadRequest("invalid Content-Length"))?,
+        };
+        if len > limits.max_body_bytes {
+            return Err(HttpError::BodyTooLarge);
+        }
+        let total = body_start + len;
+        if buf_all.len() < total {
+            return Ok(Parse::Incomplete { want: Some(total) });
+        }
+        (Cow::Borrowed(&buf_all[body_start..total]), total)
+    };
+
+    Ok(Parse::Complete(
+        Request {
+            method,
+            path,
+            query,
+            headers: header_list,
+            body,
+            keep_alive,
+        },
+        total,
+    ))
+}
+
+/// Decodes a chunked body; `None` when incomplete, else (body, bytes used).
+fn decode_chunked(buf: &[u8], max_body: usize) -> Result<Option<(Vec<u8>, usize)>, HttpError> {
+    let mut body = Vec::new();
+    let mut pos = 0;
+    loop {
+        let Some(line_len) = find_crlf(&buf[pos..]) else {
+            if buf.len() - pos > 1024 {
+                return Err(HttpError::BadRequest("malformed chunk size"));
+            }
+            return Ok(None);
+        };
+        let line = &buf[pos..pos + line_len];
+        // Chunk extensions after `;` are ignored.
+        let size_text = line
+            .split(|&b| b == b';')
+            .next()
+            .unwrap_or(b"")
+            .trim_ascii();
+        if size_text.is_empty()
+            || size_text.len() > 15
+            || !size_text.iter().all(u8::is_ascii_hexdigit)
+        {
+            return Err(HttpError::BadRequest("malformed chunk size"));
+        }
+        let size = usize::from_str_radix(std::str::from_utf8(size_text).unwrap_or("0"), 16)
+            .map_err(|_| HttpError::BadRequest("malformed chunk size"))?;
+        pos += line_len + 2;
+        if size == 0 {
+            // Trailer fields until an empty line.
+            loop {
+                let Some(l) = find_crlf(&buf[pos..]) else {
+                    return Ok(None);
+                };
+                pos += l + 2;
+                if l == 0 {
+                    return Ok(Some((body, pos)));
+                }
+            }
+        }
+        if body.len() + size > max_body {
+            return Err(HttpError::BodyTooLarge);
+        }
+        if buf.len() < pos + size + 2 {
+            return Ok(None);
+        }
+        body.extend_from_slice(&buf[pos..pos + size]);
+        if &buf[pos + size..pos + size + 2] != b"\r\n" {
+            return Err(HttpError::BadRequest("malformed chunk"));
+        }
+        pos += size + 2;
+    }
+}
+
+/// Reason phrase for the status codes this server sends.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Payload Too Large",
+        414 => "URI Too Long",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
+
+/// Appends a whole response. `head` is pre-rendered header lines, each ending
+/// in CRLF; `Content-Length` and, when closing, `Connection: close` are added.
+pub fn write_response(out: &mut Vec<u8>, status: u16, head: &[u8], body: &[u8], close: bool) {
+    out.reserve(64 + head.len() + body.len());
+    out.extend_from_slice(b"HTTP/1.1 ");
+    let mut itoa_buf = itoa::Buffer::new();
+    out.extend_from_slice(itoa_buf.format(status).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason(status).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(head);
+    out.extend_from_slice(b"Content-Length: ");
+    out.extend_from_slice(itoa_buf.format(body.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    if close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_request_line_bytes: 1024,
+        max_header_bytes: 512,
+        max_body_bytes: 64,
+    };
+
+    fn complete(buf: &[u8]) -> (Request<'_>, usize) {
+        match parse(buf, &LIMITS) {
+            Ok(Parse::Complete(r, n)) => (r, n),
+            other => panic!("not complete: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn simple_get_and_pipelining() {
+        let raw = b"GET /a?b=c HTTP/1.1\r\nHost: x\r\n\r\nGET /d HTTP/1.1\r\n\r\n";
+        let (r, n) = complete(raw);
+        assert_eq!(
+            (r.method, r.path, r.query, r.keep_alive),
+            ("GET", &b"/a"[..], &b"b=c"[..], true)
+        );
+        let (r2, n2) = complete(&raw[n..]);
+        assert_eq!((r2.path, n + n2), (&b"/d"[..], raw.len()));
+    }
+
+    #[test]
+    fn bodies() {
+        let raw = b"POST / HTTP/1.1\r\nContent-Length: 3\r\nconnection: Close\r\n\r\nabcX";
+        let (r, n) = complete(raw);
+        assert_eq!(
+            (&*r.body, n, r.keep_alive),
+            (&b"abc"[..], raw.len() - 1, false)
+        );
+        let raw = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        let (r, n) = complete(raw);
+        assert_eq!((&*r.body, n), (&b"abcde"[..], raw.len()));
+    }
+
+    #[test]
+    fn http10_closes_by_default() {
+        let (r, _) = complete(b"GET / HTTP/1.0\r\n\r\n");
+        assert!(!r.keep_alive);
+        let (r, _) = complete(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        assert!(r.keep_alive);
+    }
+
+    #[test]
+    fn errors() {
+        let e = |raw: &[u8]| parse(raw, &LIMITS).err();
+        assert_eq!(e(b"\x00\x01garbage\r\n\r\n").map(|e| e.status()), Some(400));
+        assert_eq!(
+            e(b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n").map(|e| e.status()),
+            Some(400)
+        );
+        assert_eq!(
+            e(b"POST / HTTP/1.1\r\nContent-Length: 65\r\n\r\n").map(|e| e.status()),
+            Some(413)
+        );
+        assert_eq!(e(&[b'a'; 2000]).map(|e| e.status()), Some(414));
+        let mut big = b"GET / HTTP/1.1\r\n".to_vec();
+        big.extend_from_slice(&[b'a'; 600]);
+        assert_eq!(e(&big).map(|e| e.status()), Some(431));
+        assert_eq!(
+            e(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n").map(|e| e.status()),
+            Some(501)
+        );
+        assert_eq!(
+            e(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").map(|e| e.status()),
+            Some(400)
+        );
+    }
+
+    proptest::proptest! {
+        /// Any split of the input parses to the same request once complete.
+        #[test]
+        fn any_split_parses_the_same(split in 0usize..200) {
+            let raw: &[u8] = b"POST /nacos/v1/cs/configs?x=1 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nab=c\r\n0\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+            let split = split.min(raw.len());
+            let first = parse(&raw[..split], &LIMITS);
+            if let Ok(Parse::Complete(r, n)) = first {
+                proptest::prop_assert_eq!(&*r.body, &b"ab=c"[..]);
+                proptest::prop_assert!(n <= split);
+            } else {
+                let incomplete = matches!(first, Ok(Parse::Incomplete { .. }));
+                proptest::prop_assert!(incomplete);
+            }
+            let (r, _) = complete(raw);
+            proptest::prop_assert_eq!(&*r.body, &b"ab=c"[..]);
+        }
+    }
+}

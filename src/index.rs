@@ -1,0 +1,360 @@
+//! One reactor's view of the world: the config cache keyed by interned
+//! groupKey ids, and the inverted index key -> parked long polls.
+//!
+//! A change to key k visits exactly the polls parked on k (O(waiters of k +
+//! their keys)); unparking a poll is O(its keys) thanks to back-positions:
+//! every waiter entry knows which record of which parked poll it belongs to,
+//! and every record knows its position in its key's waiter list, so removal
+//! is a swap-remove plus one fix-up.
+//!
+//! Invariants: a key slot is live while it has a config or a waiter, and is
+//! recycled as soon as it has neither, so clients listening to arbitrary
+//! absent keys leave nothing behind; `waiters[k][pos]` and
+//! `parked[p].keys[rec]` always point at each other. Pure data: no sockets.
+
+use crate::model::{Change, Config};
+use crate::protocol::ClientMd5;
+use hashbrown::{DefaultHashBuilder, HashTable};
+use slab::Slab;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+/// An interned groupKey.
+pub type KeyId = u32;
+/// A parked poll.
+pub type ParkId = u32;
+
+/// One listened key of a parked poll.
+#[derive(Debug)]
+pub struct ParkedKey {
+    pub key: KeyId,
+    /// Position of this record's entry in the key's waiter list.
+    pos: u32,
+    /// What the client said it holds.
+    pub md5: ClientMd5,
+    /// The tenant as the client wrote it, when it differs from the canonical
+    /// one (e.g. `public`); `None` means echo the canonical tenant.
+    pub echo_tenant: Option<Box<str>>,
+}
+
+/// A parked long poll: whose it is and what it listens to.
+#[derive(Debug)]
+pub struct Parked {
+    /// The owner's handle (the reactor's connection key).
+    pub conn: u32,
+    pub keys: Vec<ParkedKey>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Waiter {
+    park: ParkId,
+    rec: u32,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    name: Box<str>,
+    config: Option<Arc<Config>>,
+    waiters: Vec<Waiter>,
+}
+
+/// The cache plus the inverted index.
+#[derive(Default)]
+pub struct Index {
+    hasher: DefaultHashBuilder,
+    table: HashTable<KeyId>,
+    slots: Vec<Slot>,
+    free: Vec<KeyId>,
+    parked: Slab<Parked>,
+    configs: usize,
+    waiters: usize,
+}
+
+impl Index {
+    pub fn new() -> Index {
+        Index::default()
+    }
+
+    /// Number of cached configs.
+    pub fn config_count(&self) -> usize {
+        self.configs
+    }
+
+    /// Number of parked polls.
+    pub fn parked_count(&self) -> usize {
+        self.parked.len()
+    }
+
+    /// Number of live interned keys (with a config or a waiter).
+    pub fn key_count(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Total waiter entries over all keys.
+    pub fn waiter_count(&self) -> usize {
+        self.waiters
+    }
+
+    fn find(&self, group_key: &str) -> Option<KeyId> {
+        let hash = self.hasher.hash_one(group_key);
+        self.table
+            .find(hash, |&id| &*self.slots[id as usize].name == group_key)
+            .copied()
+    }
+
+    /// The id of a live key.
+    pub fn lookup(&self, group_key: &str) -> Option<KeyId> {
+        self.find(group_key)
+    }
+
+    /// The cached config of a groupKey.
+    pub fn config_of(&self, group_key: &str) -> Option<&Arc<Config>> {
+        self.find(group_key)
+            .and_then(|id| self.slots[id as usize].config.as_ref())
+    }
+
+    pub fn config(&self, key: KeyId) -> Option<&Arc<Config>> {
+        self.slots[key as usize].config.as_ref()
+    }
+
+    /// The groupKey text of a live key.
+    pub fn key_name(&self, key: KeyId) -> &str {
+        &self.slots[key as usize].name
+    }
+
+    /// Every cached config (for search and listings).
+    pub fn configs(&self) -> impl Iterator<Item = &Arc<Config>> {
+        self.table
+            .iter()
+            .filter_map(|&id| self.slots[id as usize].config.as_ref())
+    }
+
+    /// Returns the id of `group_key`, creating a live slot if needed.
+    pub fn intern(&mut self, group_key: &str) -> KeyId {
+        if let Some(id) = self.find(group_key) {
+            return id;
+        }
+        let id = match self.free.pop() {
+            Some(id) => id,
+            None => {
+                self.slots.push(Slot::default());
+                KeyId::try_from(self.slots.len() - 1).expect("fewer than 2^32 keys")
+            }
+        };
+        self.slots[id as usize].name = group_key.into();
+        let hash = self.hasher.hash_one(group_key);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.table
+            .insert_unique(hash, id, |&k| hasher.hash_one(&*slots[k as usize].name));
+        id
+    }
+
+    /// Frees a slot that has neither config nor waiters.
+    fn release_if_unused(&mut self, key: KeyId) {
+        let slot = &self.slots[key as usize];
+        if slot.config.is_some() || !slot.waiters.is_empty() {
+            return;
+        }
+        let hash = self.hasher.hash_one(&*slot.name);
+        if let Ok(entry) = self.table.find_entry(hash, |&id| id == key) {
+            entry.remove();
+        }
+        let slot = &mut self.slots[key as usize];
+        slot.name = Box::default();
+        slot.waiters = Vec::new();
+        self.free.push(key);
+    }
+
+    /// Installs a config loaded at start-up.
+    pub fn load(&mut self, config: Arc<Config>) {
+        let id = self.intern(&config.group_key());
+        if self.slots[id as usize].config.replace(config).is_none() {
+            self.configs += 1;
+        }
+    }
+
+    /// Applies a committed change; returns the key id when polls are parked
+    /// on it and the content changed (the caller wakes them).
+    pub fn apply(&mut self, change: &Change) -> Option<KeyId> {
+        let id = match (&change.config, self.find(&change.group_key)) {
+            (_, Some(id)) => id,
+            (Some(_), None) => self.intern(&change.group_key),
+            (None, None) => return None,
+        };
+        let slot = &mut self.slots[id as usize];
+        match (slot.config.is_some(), change.config.is_some()) {
+            (false, true) => self.configs += 1,
+            (true, false) => self.configs -= 1,
+            _ => {}
+        }
+        slot.config = change.config.clone();
+        let wake = change.content_changed && !slot.waiters.is_empty();
+        self.release_if_unused(id);
+        wake.then_some(id)
+    }
+
+    /// Parks a poll on its keys: `(key, client md5, echo tenant)` each, keys
+    /// distinct and interned by the caller.
+    pub fn park(&mut self, conn: u32, keys: Vec<(KeyId, ClientMd5, Option<Box<str>>)>) -> ParkId {
+        let entry = self.parked.vacant_entry();
+        let park = ParkId::try_from(entry.key()).expect("fewer than 2^32 parked polls");
+        let mut recs = Vec::with_capacity(keys.len());
+        for (rec, (key, md5, echo_tenant)) in keys.into_iter().enumerate() {
+            let waiters = &mut self.slots[key as usize].waiters;
+            recs.push(ParkedKey {
+                key,
+                pos: waiters.len() as u32,
+                md5,
+                echo_tenant,
+            });
+            waiters.push(Waiter {
+                park,
+                rec: rec as u32,
+            });
+        }
+        self.waiters += recs.len();
+        entry.insert(Parked { conn, keys: recs });
+        park
+    }
+
+    /// Unlinks a parked poll from every key and returns it.
+    pub fn unpark(&mut self, park: ParkId) -> Parked {
+        let parked = self.parked.remove(park as usize);
+        for pk in &parked.keys {
+            let waiters = &mut self.slots[pk.key as usize].waiters;
+            let pos = pk.pos as usize;
+            debug_assert!(
+                waiters[pos].park == park,
+                "waiter {pos} of key {} is {:?}, not park {park}",
+                pk.key,
+                waiters[pos]
+            );
+            waiters.swap_remove(pos);
+            if let Some(moved) = waiters.get(pos).copied() {
+                self.parked[moved.park as usize].keys[moved.rec as usize].pos = pos as u32;
+            }
+            self.release_if_unused(pk.key);
+        }
+        self.waiters -= parked.keys.len();
+        parked
+    }
+
+    /// The polls parked on a key.
+    pub fn waiters_of(&self, key: KeyId) -> Vec<ParkId> {
+        self.slots[key as usize]
+            .waiters
+            .iter()
+            .map(|w| w.park)
+            .collect()
+    }
+
+    /// A parked poll, by id.
+    pub fn parked(&self, park: ParkId) -> &Parked {
+        &self.parked[park as usize]
+    }
+
+    /// Every parked poll (for listener queries).
+    pub fn parked_polls(&self) -> impl Iterator<Item = &Parked> {
+        self.parked.iter().map(|(_, p)| p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeSet, HashMap};
+
+    fn config(key: &str) -> Arc<Config> {
+        let (d, g, t) = crate::protocol::parse_group_key(key).unwrap();
+        Arc::new(Config::new(1, d, g, t, "c".into(), "text", None, 0))
+    }
+
+    fn change(key: &str, present: bool) -> Change {
+        Change {
+            group_key: key.into(),
+            config: present.then(|| config(key)),
+            content_changed: true,
+        }
+    }
+
+    #[test]
+    fn park_wake_unpark() {
+        let mut ix = Index::new();
+        ix.load(config("a+G"));
+        let a = ix.intern("a+G");
+        let b = ix.intern("b+G");
+        let p1 = ix.park(
+            7,
+            vec![(a, ClientMd5::Empty, None), (b, ClientMd5::Empty, None)],
+        );
+        let p2 = ix.park(8, vec![(b, ClientMd5::Empty, Some("public".into()))]);
+        assert_eq!(ix.waiters_of(b), vec![p1, p2]);
+        assert_eq!(ix.apply(&change("b+G", true)), Some(b));
+        assert_eq!(ix.apply(&change("zzz+G", false)), None);
+        let got = ix.unpark(p1);
+        assert_eq!(got.conn, 7);
+        assert_eq!(ix.waiters_of(b), vec![p2]);
+        assert!(ix.waiters_of(a).is_empty());
+        ix.unpark(p2);
+        assert_eq!((ix.parked_count(), ix.waiter_count()), (0, 0));
+        // Both keys keep their configs; nothing else is live.
+        assert_eq!((ix.key_count(), ix.config_count()), (2, 2));
+    }
+
+    #[test]
+    fn absent_keys_are_recycled() {
+        let mut ix = Index::new();
+        let k = ix.intern("ghost+G");
+        let p = ix.park(1, vec![(k, ClientMd5::Empty, None)]);
+        assert_eq!(ix.key_count(), 1);
+        ix.unpark(p);
+        assert_eq!(ix.key_count(), 0);
+        assert_eq!(ix.lookup("ghost+G"), None);
+        // A delete of a config nobody listens to frees its slot too.
+        ix.load(config("x+G"));
+        ix.apply(&change("x+G", false));
+        assert_eq!((ix.key_count(), ix.config_count()), (0, 0));
+    }
+
+    proptest::proptest! {
+        /// The index agrees with a model (key -> set of parks) under random
+        /// park / unpark / wake sequences, and leaks nothing at the end.
+        #[test]
+        fn matches_model(ops in proptest::collection::vec((0u8..3, proptest::collection::vec(0u8..12, 1..6)), 1..300)) {
+            let mut ix = Index::new();
+            let mut model: HashMap<ParkId, BTreeSet<String>> = HashMap::new();
+            for (op, keys) in ops {
+                match op {
+                    0 => {
+                        let names: BTreeSet<String> = keys.iter().map(|k| format!("k{k}+G")).collect();
+                        let ids = names.iter().map(|n| (ix.intern(n), ClientMd5::Empty, None)).collect();
+                        let p = ix.park(0, ids);
+                        model.insert(p, names);
+                    }
+                    1 if !model.is_empty() => {
+                        let mut ps: Vec<ParkId> = model.keys().copied().collect();
+                        ps.sort();
+                        let p = ps[keys[0] as usize % ps.len()];
+                        ix.unpark(p);
+                        model.remove(&p);
+                    }
+                    _ => {
+                        let name = format!("k{}+G", keys[0]);
+                        let mut expect: Vec<ParkId> = model.iter().filter(|(_, ks)| ks.contains(&name)).map(|(p, _)| *p).collect();
+                        expect.sort();
+                        let mut got = ix.lookup(&name).map(|k| ix.waiters_of(k)).unwrap_or_default();
+                        got.sort();
+                        proptest::prop_assert_eq!(&got, &expect);
+                        for p in got { ix.unpark(p); model.remove(&p); }
+                    }
+                }
+                let total: usize = model.values().map(|s| s.len()).sum();
+                proptest::prop_assert_eq!(ix.waiter_count(), total);
+                proptest::prop_assert_eq!(ix.parked_count(), model.len());
+            }
+            let ps: Vec<ParkId> = model.keys().copied().collect();
+            for p in ps { ix.unpark(p); }
+            proptest::prop_assert_eq!((ix.key_count(), ix.waiter_count()), (0, 0));
+        }
+    }
+}

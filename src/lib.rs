@@ -1,0 +1,21 @@
+//! vigil: a Nacos 1.x compatible configuration server built for very many
+//! concurrent long-polling clients on one node.
+//!
+//! Layers, bottom up (see ARCHITECTURE.md): `http` (framing, no Nacos),
+//! `form` (parameters), `protocol` (Nacos encodings and validation), `model`
+//! (shared immutable values), `index` and `wheel` (pure data structures),
+//! `api` (endpoints as pure functions), `store` (the SQLite writer thread) and
+//! `reactor` (the mio event loops), wired together by `server`.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod form;
+pub mod http;
+pub mod index;
+pub mod model;
+pub mod protocol;
+pub mod reactor;
+pub mod server;
+pub mod settings;
+pub mod store;
+pub mod wheel;

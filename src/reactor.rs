@@ -1,0 +1,771 @@
+//! The event loop: one per thread, each with its own `SO_REUSEPORT` listener,
+//! connections, cache copy, inverted index and timer wheel.
+//!
+//! One iteration: poll (timeout = one wheel tick while timers are armed);
+//! read the clock once; drain the writer's inbox (committed changes wake
+//! parked polls, acknowledgements answer publishers) *before* touching any
+//! socket, so a request that arrives after some client heard `true` always
+//! sees that change; handle socket events; expire timers.
+//!
+//! mio is edge-triggered: every read and write loops until `WouldBlock`, and
+//! spurious events are harmless. Connections are registered once for both
+//! readable and writable; output is written as soon as it is produced and
+//! only a short write leaves bytes for the next writable event.
+//!
+//! Invariants: only this module names `mio`; the reactor never touches the
+//! disk (writes go to the writer thread); a parked connection holds no
+//! buffers; every deferred reference to a connection (writer
+//! acknowledgement) carries its generation and stale ones are dropped; the
+//! wheel holds at most one timer per connection.
+
+use crate::api::{self, Action, Ctx};
+use crate::http::{self, Parse};
+use crate::index::{Index, ParkId};
+use crate::model::Config;
+use crate::protocol::{self, canonical_tenant, ListenRecord};
+use crate::settings::{Settings, OUT_HIGH_WATER_BYTES};
+use crate::store::{ReplyTo, ToReactor, WriteRequest};
+use crate::wheel::{TimerId, Wheel};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Milliseconds per wheel tick.
+pub const TICK_MS: u64 = 10;
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX - 2);
+/// Bytes read from a socket per `read` call.
+const READ_CHUNK: usize = 64 * 1024;
+/// How long accepting pauses after the process ran out of file descriptors.
+const ACCEPT_PAUSE_MS: u64 = 100;
+/// How long a graceful stop waits for in-flight work.
+const DRAIN_MS: u64 = 10_000;
+
+/// Live counters shared with the rest of the process (all reactors add up).
+#[derive(Default, Debug)]
+pub struct Stats {
+    pub connections: AtomicUsize,
+    pub parked: AtomicUsize,
+    pub shed: AtomicUsize,
+}
+
+/// What a connection is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Reading (and answering) requests.
+    Reading,
+    /// A write is with the writer thread; later requests wait behind it.
+    AwaitingStore { close: bool },
+    /// A long poll is parked in the index.
+    Parked { park: ParkId, close: bool },
+}
+
+struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    generation: u32,
+    state: State,
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    out_pos: usize,
+    timer: Option<TimerId>,
+    /// Tick the armed timer fires at.
+    timer_tick: u64,
+    /// Tick at which the current state times out.
+    deadline_tick: u64,
+    /// Close once the output is flushed.
+    closing: bool,
+    /// The peer sent EOF.
+    read_closed: bool,
+    /// A partial request is buffered (its deadline is already set).
+    partial: bool,
+}
+
+/// One event loop.
+pub struct Reactor {
+    id: usize,
+    poll: Poll,
+    listener: Option<TcpListener>,
+    conns: Slab<Conn>,
+    index: Index,
+    wheel: Wheel,
+    inbox: Receiver<ToReactor>,
+    writer: Sender<WriteRequest>,
+    settings: Arc<Settings>,
+    limits: http::Limits,
+    max_conns: usize,
+    stats: Arc<Stats>,
+    start: Instant,
+    now_tick: u64,
+    next_generation: u32,
+    /// Held open so that, out of descriptors, one can be freed to accept
+    /// and shed a connection instead of leaving it hanging.
+    reserve_fd: Option<std::fs::File>,
+    accept_paused_until: Option<u64>,
+    drain_deadline: Option<u64>,
+    scratch: Vec<u8>,
+}
+
+/// Creates a listening socket with a large backlog and `SO_REUSEPORT`, so
+/// every reactor can bind the same address.
+pub fn bind_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(65_535)?;
+    Ok(socket.into())
+}
+
+impl Reactor {
+    /// Builds a reactor around a bound listener and its cache copy; returns
+    /// it with the waker the writer uses to rouse it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: usize,
+        listener: std::net::TcpListener,
+        configs: &[Arc<Config>],
+        inbox: Receiver<ToReactor>,
+        writer: Sender<WriteRequest>,
+        settings: Arc<Settings>,
+        max_conns: usize,
+        stats: Arc<Stats>,
+    ) -> io::Result<(Reactor, Arc<Waker>)> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let mut listener = TcpListener::from_std(listener);
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let mut index = Index::new();
+        for c in configs {
+            index.load(c.clone());
+        }
+        let limits = settings.http_limits();
+        Ok((
+            Reactor {
+                id,
+                poll,
+                listener: Some(listener),
+                conns: Slab::new(),
+                index,
+                wheel: Wheel::new(0),
+                inbox,
+                writer,
+                settings,
+                limits,
+                max_conns,
+                stats,
+                start: Instant::now(),
+                now_tick: 0,
+                next_generation: 0,
+                reserve_fd: std::fs::File::open("/dev/null").ok(),
+                accept_paused_until: None,
+                drain_deadline: None,
+                scratch: vec![0; READ_CHUNK],
+            },
+            waker,
+        ))
+    }
+
+    fn ticks(&self, ms: u64) -> u64 {
+        ms.div_ceil(TICK_MS)
+    }
+
+    /// Runs until a graceful stop has drained every connection.
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        let mut expired = Vec::new();
+        loop {
+            let timeout = if self.wheel.is_empty()
+                && self.accept_paused_until.is_none()
+                && self.drain_deadline.is_none()
+            {
+                None
+            } else {
+                Some(Duration::from_millis(TICK_MS))
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    log::error!("reactor {}: poll failed: {e}", self.id);
+                    std::thread::sleep(Duration::from_millis(TICK_MS));
+                }
+                continue;
+            }
+            self.now_tick = self.start.elapsed().as_millis() as u64 / TICK_MS;
+            self.drain_inbox();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {}
+                    Token(key) => {
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.on_readable(key);
+                        }
+                        if event.is_writable() {
+                            self.on_writable(key);
+                        }
+                    }
+                }
+            }
+            // Changes committed while we were busy are applied now rather
+            // than after another poll.
+            self.drain_inbox();
+            expired.clear();
+            self.wheel.expire(self.now_tick, &mut expired);
+            for &key in &expired {
+                self.on_timer(key as usize);
+            }
+            if self.accept_paused_until.is_some_and(|t| t <= self.now_tick) {
+                self.accept_paused_until = None;
+                self.accept();
+            }
+            if let Some(deadline) = self.drain_deadline {
+                if self.conns.is_empty() || self.now_tick >= deadline {
+                    break;
+                }
+            }
+        }
+        let left = self.conns.len();
+        if left > 0 {
+            log::warn!(
+                "reactor {}: stopping with {left} connections still open",
+                self.id
+            );
+        }
+        for key in self.conns.iter().map(|(k, _)| k).collect::<Vec<_>>() {
+            self.close(key);
+        }
+    }
+
+    fn drain_inbox(&mut self) {
+        while let Ok(msg) = self.inbox.try_recv() {
+            match msg {
+                ToReactor::Change(change) => {
+                    if let Some(key) = self.index.apply(&change) {
+                        for park in self.index.waiters_of(key) {
+                            self.wake(park, Some(key));
+                        }
+                    }
+                }
+                ToReactor::Done {
+                    conn,
+                    generation,
+                    result,
+                } => self.on_write_done(conn as usize, generation, result),
+                ToReactor::Shutdown => self.start_drain(),
+            }
+        }
+    }
+
+    fn start_drain(&mut self) {
+        if self.drain_deadline.is_some() {
+            return;
+        }
+        log::info!("reactor {}: draining", self.id);
+        self.drain_deadline = Some(self.now_tick + self.ticks(DRAIN_MS));
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            let c = &mut self.conns[key];
+            c.closing = true;
+            match c.state {
+                State::Parked { park, .. } => self.wake(park, None),
+                State::Reading if c.inbuf.is_empty() && c.out_pos >= c.out.len() => self.close(key),
+                _ => {}
+            }
+        }
+    }
+
+    fn accept(&mut self) {
+        if self.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            let Some(listener) = self.listener.as_ref() else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    if self.conns.len() >= self.max_conns {
+                        self.stats.shed.fetch_add(1, Ordering::Relaxed);
+                        log::debug!("shedding {peer}: {} connections open", self.conns.len());
+                        drop(stream);
+                        continue;
+                    }
+                    self.add_conn(stream, peer);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if is_fd_exhaustion(&e) => {
+                    // Out of descriptors: free the reserve to accept and drop
+                    // one waiting connection (a quick refusal beats a hang),
+                    // then pause accepting briefly instead of spinning.
+                    self.stats.shed.fetch_add(1, Ordering::Relaxed);
+                    if self.reserve_fd.take().is_some() {
+                        if let Ok((stream, peer)) = listener.accept() {
+                            log::warn!("out of file descriptors: shedding {peer}");
+                            drop(stream);
+                        }
+                        self.reserve_fd = std::fs::File::open("/dev/null").ok();
+                    } else {
+                        log::warn!("out of file descriptors ({e}); pausing accept");
+                    }
+                    self.accept_paused_until = Some(self.now_tick + self.ticks(ACCEPT_PAUSE_MS));
+                    return;
+                }
+                Err(e) => {
+                    // Per-connection failures (e.g. aborted before accept).
+                    log::debug!("accept: {e}");
+                }
+            }
+        }
+    }
+
+    fn add_conn(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+        let _ = stream.set_nodelay(true);
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        if key >= LISTENER.0 - 1 {
+            return;
+        }
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            log::warn!("cannot register {peer}: {e}");
+            return;
+        }
+        self.next_generation = self.next_generation.wrapping_add(1);
+        entry.insert(Conn {
+            stream,
+            peer,
+            generation: self.next_generation,
+            state: State::Reading,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            timer: None,
+            timer_tick: 0,
+            deadline_tick: 0,
+            closing: false,
+            read_closed: false,
+            partial: false,
+        });
+        self.stats.connections.fetch_add(1, Ordering::Relaxed);
+        let idle = self.now_tick + self.ticks(self.settings.idle_timeout_ms);
+        self.set_deadline(key, idle);
+        // Data may already be waiting; edge-triggered epoll reports it anyway,
+        // but reading now saves a loop iteration.
+        self.on_readable(key);
+    }
+
+    /// Sets when a connection's current state times out, re-arming the
+    /// wheel only when the new deadline is earlier than the armed timer.
+    fn set_deadline(&mut self, key: usize, tick: u64) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        c.deadline_tick = tick;
+        if c.timer.is_some() && c.timer_tick <= tick {
+            return;
+        }
+        if let Some(t) = c.timer.take() {
+            self.wheel.cancel(t);
+        }
+        c.timer = Some(self.wheel.arm(tick, key as u32));
+        c.timer_tick = tick.max(self.now_tick + 1);
+    }
+
+    fn close(&mut self, key: usize) {
+        if !self.conns.contains(key) {
+            return;
+        }
+        let mut c = self.conns.remove(key);
+        if let State::Parked { park, .. } = c.state {
+            self.index.unpark(park);
+            self.stats.parked.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some(t) = c.timer.take() {
+            self.wheel.cancel(t);
+        }
+        let _ = self.poll.registry().deregister(&mut c.stream);
+        self.stats.connections.fetch_sub(1, Ordering::Relaxed);
+        log::trace!("closed {}", c.peer);
+    }
+
+    fn on_readable(&mut self, key: usize) {
+        let max_buffer = self.limits.max_request_line_bytes
+            + self.limits.max_header_bytes
+            + self.limits.max_body_bytes
+            + 4;
+        loop {
+            let Some(c) = self.conns.get_mut(key) else {
+                return;
+            };
+            if c.read_closed {
+                break;
+            }
+            // Backpressure: a client that does not read its responses does
+            // not get more requests served (and buffered) meanwhile.
+            if c.out.len() - c.out_pos > OUT_HIGH_WATER_BYTES || c.inbuf.len() > max_buffer {
+                break;
+            }
+            match c.stream.read(&mut self.scratch) {
+                Ok(0) => {
+                    c.read_closed = true;
+                    break;
+                }
+                Ok(n) => {
+                    c.inbuf.extend_from_slice(&self.scratch[..n]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::debug!("read from {}: {e}", c.peer);
+                    self.close(key);
+                    return;
+                }
+            }
+        }
+        let Some(c) = self.conns.get(key) else { return };
+        if c.read_closed {
+            match c.state {
+                // A client that hangs up while parked is unlinked at once.
+                State::Parked { .. } => {
+                    log::debug!("{} closed a parked poll", c.peer);
+                    self.close(key);
+                    return;
+                }
+                State::Reading if c.inbuf.is_empty() && c.out_pos >= c.out.len() => {
+                    self.close(key);
+                    return;
+                }
+                _ => {}
+            }
+        }
+        self.process(key);
+    }
+
+    fn on_writable(&mut self, key: usize) {
+        let Some(c) = self.conns.get(key) else { return };
+        if c.out_pos < c.out.len() {
+            let was_blocked = c.out.len() - c.out_pos > OUT_HIGH_WATER_BYTES;
+            self.flush(key);
+            // Reading paused for backpressure resumes once output drains.
+            if was_blocked
+                && self
+                    .conns
+                    .get(key)
+                    .is_some_and(|c| c.out.len() - c.out_pos <= OUT_HIGH_WATER_BYTES)
+            {
+                self.on_readable(key);
+            }
+        }
+    }
+
+    /// Parses and answers buffered requests while the connection may.
+    fn process(&mut self, key: usize) {
+        loop {
+            let Some(c) = self.conns.get_mut(key) else {
+                return;
+            };
+            if c.state != State::Reading
+                || c.closing
+                || c.out.len() - c.out_pos > OUT_HIGH_WATER_BYTES
+            {
+                break;
+            }
+            if c.inbuf.is_empty() {
+                break;
+            }
+            let inbuf = std::mem::take(&mut c.inbuf);
+            let parsed = http::parse(&inbuf, &self.limits);
+            let consumed = match parsed {
+                Ok(Parse::Incomplete { want }) => {
+                    let c = &mut self.conns[key];
+                    c.inbuf = inbuf;
+                    if let Some(want) = want {
+                        c.inbuf.reserve(want.saturating_sub(c.inbuf.len()));
+                    }
+                    if c.read_closed {
+                        // The peer will never finish this request.
+                        self.close(key);
+                        return;
+                    }
+                    if !c.partial {
+                        c.partial = true;
+                        let deadline = self.now_tick + self.ticks(self.settings.request_timeout_ms);
+                        self.set_deadline(key, deadline);
+                    }
+                    break;
+                }
+                Ok(Parse::Complete(req, consumed)) => {
+                    self.handle(key, &req);
+                    consumed
+                }
+                Err(e) => {
+                    let c = &mut self.conns[key];
+                    log::debug!("bad request from {}: {}", c.peer, e.message());
+                    let body = format!("{}\n", e.message());
+                    http::write_response(&mut c.out, e.status(), api::JSON, body.as_bytes(), true);
+                    c.closing = true;
+                    inbuf.len()
+                }
+            };
+            let Some(c) = self.conns.get_mut(key) else {
+                return;
+            };
+            c.partial = false;
+            c.inbuf = inbuf;
+            c.inbuf.drain(..consumed);
+            if c.inbuf.is_empty() {
+                c.inbuf = Vec::new();
+            }
+        }
+        self.after_progress(key);
+    }
+
+    /// Flushes output and settles the connection's deadline.
+    fn after_progress(&mut self, key: usize) {
+        self.flush(key);
+        let Some(c) = self.conns.get(key) else { return };
+        if c.state == State::Reading && !c.partial {
+            if c.read_closed && c.out_pos >= c.out.len() {
+                self.close(key);
+                return;
+            }
+            let idle = self.now_tick + self.ticks(self.settings.idle_timeout_ms);
+            self.set_deadline(key, idle);
+        }
+    }
+
+    fn handle(&mut self, key: usize, req: &http::Request) {
+        let c = &self.conns[key];
+        let close = !req.keep_alive || self.drain_deadline.is_some();
+        let ctx = Ctx {
+            index: &self.index,
+            settings: &self.settings,
+            peer: c.peer.ip(),
+        };
+        let action = api::handle(req, &ctx);
+        match action {
+            Action::Respond { status, head, body } => {
+                let c = &mut self.conns[key];
+                http::write_response(&mut c.out, status, &head, &body, close);
+                c.closing |= close;
+            }
+            Action::Config(config) => {
+                let c = &mut self.conns[key];
+                http::write_response(
+                    &mut c.out,
+                    200,
+                    &config.get_head,
+                    config.content.as_bytes(),
+                    close,
+                );
+                c.closing |= close;
+            }
+            Action::Write(op) => {
+                let c = &mut self.conns[key];
+                let reply = ReplyTo {
+                    reactor: self.id,
+                    conn: key as u32,
+                    generation: c.generation,
+                };
+                match self.writer.try_send(WriteRequest { op: *op, reply }) {
+                    Ok(()) => c.state = State::AwaitingStore { close },
+                    Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                        log::warn!("write queue full: rejecting a write from {}", c.peer);
+                        http::write_response(
+                            &mut c.out,
+                            503,
+                            api::JSON,
+                            b"caused: server is overloaded with writes, retry later;",
+                            close,
+                        );
+                        c.closing |= close;
+                    }
+                }
+            }
+            Action::Park { records, hold_ms } => self.park(key, records, hold_ms, close),
+        }
+    }
+
+    fn park(&mut self, key: usize, records: Vec<ListenRecord>, hold_ms: u64, close: bool) {
+        let keys = records
+            .into_iter()
+            .map(|r| {
+                let id = self.index.intern(&r.group_key());
+                let canonical = canonical_tenant(&r.tenant);
+                let echo = (canonical != r.tenant && !r.tenant.is_empty())
+                    .then(|| r.tenant.into_boxed_str());
+                (id, r.md5, echo)
+            })
+            .collect();
+        let park = self.index.park(key as u32, keys);
+        self.stats.parked.fetch_add(1, Ordering::Relaxed);
+        let c = &mut self.conns[key];
+        c.state = State::Parked { park, close };
+        if c.out_pos >= c.out.len() {
+            c.out = Vec::new();
+            c.out_pos = 0;
+        }
+        let deadline = self.now_tick + self.ticks(hold_ms);
+        self.set_deadline(key, deadline);
+    }
+
+    /// Answers a parked poll: with `key` when it changed, or empty (timeout,
+    /// shutdown); then serves any pipelined requests.
+    fn wake(&mut self, park: ParkId, key: Option<u32>) {
+        let conn = self.index.parked(park).conn as usize;
+        let mut body = Vec::new();
+        if let Some(key) = key {
+            let parked = self.index.parked(park);
+            let echo = parked
+                .keys
+                .iter()
+                .find(|k| k.key == key)
+                .and_then(|k| k.echo_tenant.as_deref());
+            if let Some((data_id, group, tenant)) =
+                protocol::parse_group_key(self.index.key_name(key))
+            {
+                protocol::encode_changed_key(&mut body, &data_id, &group, echo.unwrap_or(&tenant));
+                body.push(b'\n');
+            }
+        }
+        self.index.unpark(park);
+        self.stats.parked.fetch_sub(1, Ordering::Relaxed);
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        let close = match c.state {
+            State::Parked { close, .. } => close || self.drain_deadline.is_some(),
+            _ => true,
+        };
+        c.state = State::Reading;
+        if body.is_empty() {
+            let (status, head, b) = api::empty_poll_reply();
+            http::write_response(&mut c.out, status, head, b, close);
+        } else {
+            http::write_response(&mut c.out, 200, api::changed_keys_head(), &body, close);
+        }
+        c.closing |= close;
+        self.process(conn);
+    }
+
+    fn on_write_done(&mut self, key: usize, generation: u32, result: Result<(), String>) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let State::AwaitingStore { close } = c.state else {
+            return;
+        };
+        if c.generation != generation {
+            return;
+        }
+        let close = close || self.drain_deadline.is_some();
+        match result {
+            Ok(()) => http::write_response(&mut c.out, 200, api::JSON, b"true", close),
+            Err(msg) => http::write_response(
+                &mut c.out,
+                500,
+                api::JSON,
+                format!("caused: {msg};").as_bytes(),
+                close,
+            ),
+        }
+        c.closing |= close;
+        c.state = State::Reading;
+        self.process(key);
+    }
+
+    fn on_timer(&mut self, key: usize) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        c.timer = None;
+        if c.deadline_tick > self.now_tick {
+            let tick = c.deadline_tick;
+            self.set_deadline(key, tick);
+            return;
+        }
+        match c.state {
+            State::Parked { park, .. } => self.wake(park, None),
+            State::AwaitingStore { .. } => {
+                // The writer always answers; keep waiting.
+                let idle = self.now_tick + self.ticks(self.settings.idle_timeout_ms);
+                self.set_deadline(key, idle);
+            }
+            State::Reading => {
+                if c.partial {
+                    log::debug!("request timeout: {}", c.peer);
+                    http::write_response(&mut c.out, 408, api::JSON, b"request timeout\n", true);
+                    c.closing = true;
+                    c.inbuf = Vec::new();
+                    c.partial = false;
+                    self.flush(key);
+                    if self.conns.contains(key) {
+                        // A client that also does not read gets no more time.
+                        let t = self.now_tick + self.ticks(1000);
+                        self.set_deadline(key, t);
+                    }
+                } else {
+                    // Idle, or a client that has stopped reading its output.
+                    log::debug!("idle timeout: {}", c.peer);
+                    self.close(key);
+                }
+            }
+        }
+    }
+
+    /// Writes pending output until done or `WouldBlock`.
+    fn flush(&mut self, key: usize) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let mut progressed = false;
+        while c.out_pos < c.out.len() {
+            match c.stream.write(&c.out[c.out_pos..]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    c.out_pos += n;
+                    progressed = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::debug!("write to {}: {e}", c.peer);
+                    self.close(key);
+                    return;
+                }
+            }
+        }
+        if c.out_pos >= c.out.len() {
+            c.out = Vec::new();
+            c.out_pos = 0;
+            if c.closing && !matches!(c.state, State::AwaitingStore { .. }) {
+                self.close(key);
+            }
+        } else if progressed && c.state == State::Reading {
+            // A slow reader that makes progress keeps its connection.
+            let idle = self.now_tick + self.ticks(self.settings.idle_timeout_ms);
+            self.set_deadline(key, idle);
+        }
+    }
+}
+
+fn is_fd_exhaustion(e: &io::Error) -> bool {
+    // EMFILE (24) and ENFILE (23) on Linux; ENOBUFS/ENOMEM likewise mean
+    // "no resources for another socket right now".
+    matches!(e.raw_os_error(), Some(23) | Some(24) | Some(105) | Some(12))
+}

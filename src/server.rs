@@ -1,0 +1,110 @@
+//! Start-up and shutdown: open the store, load the cache, bind one
+//! `SO_REUSEPORT` listener per reactor, start the writer and the reactors,
+//! then wait for SIGTERM/SIGINT and drain.
+//!
+//! Order matters: the cache is loaded before any port opens, and the
+//! "listening" line is printed only once every reactor can serve.
+
+use crate::reactor::{bind_listener, Reactor, Stats};
+use crate::settings::Settings;
+use crate::store::{ReactorLink, Store, ToReactor};
+use anyhow::Context;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Runs the server until a termination signal has been handled.
+pub fn run(settings: Settings) -> anyhow::Result<()> {
+    let settings = Arc::new(settings);
+    let store = Store::open(&settings.data_dir)?;
+    let configs = store.load_all()?;
+    log::info!(
+        "loaded {} configs from {}",
+        configs.len(),
+        store.path().display()
+    );
+
+    let threads = settings.threads();
+    let addr = SocketAddr::new(settings.bind, settings.port);
+    let first = bind_listener(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..threads {
+        listeners.push(bind_listener(bound).with_context(|| format!("cannot listen on {bound}"))?);
+    }
+
+    let max_conns = settings.max_connections();
+    let per_reactor = max_conns.div_ceil(threads);
+    let (write_tx, write_rx) = crossbeam_channel::bounded(settings.write_queue.max(1));
+    let stats = Arc::new(Stats::default());
+    let mut links = Vec::with_capacity(threads);
+    let mut reactors = Vec::with_capacity(threads);
+    for (id, listener) in listeners.into_iter().enumerate() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (reactor, waker) = Reactor::new(
+            id,
+            listener,
+            &configs,
+            rx,
+            write_tx.clone(),
+            settings.clone(),
+            per_reactor,
+            stats.clone(),
+        )?;
+        links.push(ReactorLink {
+            tx,
+            notify: Arc::new(move || {
+                if let Err(e) = waker.wake() {
+                    log::error!("cannot wake reactor {id}: {e}");
+                }
+            }),
+        });
+        reactors.push(reactor);
+    }
+    // From here on only reactors hold write senders: when they have all
+    // exited, the writer sees the channel close and finishes.
+    drop(write_tx);
+    drop(configs);
+
+    let writer_links = links.clone();
+    let writer = std::thread::Builder::new()
+        .name("vigil-writer".into())
+        .spawn(move || store.run_writer(write_rx, writer_links))?;
+    let mut handles = Vec::with_capacity(threads);
+    for (id, reactor) in reactors.into_iter().enumerate() {
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("vigil-reactor-{id}"))
+                .spawn(move || reactor.run())?,
+        );
+    }
+
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])?;
+    println!("vigil listening on {bound}");
+    std::io::stdout().flush()?;
+    log::info!(
+        "{threads} reactors, up to {max_conns} connections, data in {}",
+        settings.data_dir.display()
+    );
+
+    if let Some(sig) = signals.forever().next() {
+        log::info!("signal {sig}: draining");
+    }
+    for link in &links {
+        link.send(ToReactor::Shutdown);
+    }
+    for h in handles {
+        if h.join().is_err() {
+            log::error!("a reactor thread panicked");
+        }
+    }
+    drop(links);
+    if writer.join().is_err() {
+        anyhow::bail!("the writer thread panicked");
+    }
+    log::info!("stopped cleanly");
+    Ok(())
+}

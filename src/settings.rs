@@ -1,0 +1,121 @@
+//! Command line and environment: every flag has a `VIGIL_*` equivalent, and
+//! every limit is a named field with its unit.
+
+use clap::Parser;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// A Nacos 1.x compatible configuration server built for very many
+/// long-polling clients.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "vigil", version, about, long_about = None)]
+pub struct Settings {
+    /// Address to listen on.
+    #[arg(long, env = "VIGIL_BIND", default_value = "0.0.0.0")]
+    pub bind: IpAddr,
+
+    /// Port to listen on (0 picks a free one; the chosen address is printed).
+    #[arg(long, env = "VIGIL_PORT", default_value_t = 8848)]
+    pub port: u16,
+
+    /// Directory for the SQLite database; created if missing.
+    #[arg(long, env = "VIGIL_DATA_DIR", default_value = "vigil-data")]
+    pub data_dir: PathBuf,
+
+    /// Reactor threads (default: number of cores).
+    #[arg(long, env = "VIGIL_THREADS")]
+    pub threads: Option<usize>,
+
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(long, env = "VIGIL_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Most bytes of request header fields (after the request line).
+    #[arg(long, env = "VIGIL_MAX_HEADER_BYTES", default_value_t = 64 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Most bytes of a request line; large because old Python clients send a
+    /// publish's content in the query string.
+    #[arg(long, env = "VIGIL_MAX_REQUEST_LINE_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub max_request_line_bytes: usize,
+
+    /// Most bytes of a request body.
+    #[arg(long, env = "VIGIL_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Most characters (UTF-16 units, as Nacos counts) of a config's content.
+    #[arg(long, env = "VIGIL_MAX_CONTENT_CHARS", default_value_t = crate::protocol::DEFAULT_MAX_CONTENT)]
+    pub max_content_chars: usize,
+
+    /// Most distinct keys one long poll may listen to.
+    #[arg(long, env = "VIGIL_MAX_KEYS_PER_LISTENER", default_value_t = crate::protocol::MAX_KEYS_PER_LISTENER)]
+    pub max_keys_per_listener: usize,
+
+    /// Most open client connections (default: the open-file limit minus a reserve).
+    #[arg(long, env = "VIGIL_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Close a keep-alive connection idle this long, in milliseconds.
+    #[arg(long, env = "VIGIL_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
+
+    /// Answer 408 and close when a started request is not complete within this, in milliseconds.
+    #[arg(long, env = "VIGIL_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
+
+    /// Longest long-poll hold, in milliseconds (the client's timeout is capped to this).
+    #[arg(long, env = "VIGIL_MAX_HOLD_MS", default_value_t = 120_000)]
+    pub max_hold_ms: u64,
+
+    /// Writes that may wait for the writer thread before publishes get 503.
+    #[arg(long, env = "VIGIL_WRITE_QUEUE", default_value_t = 65_536)]
+    pub write_queue: usize,
+}
+
+/// Shortest hold, and how much earlier than the client's timeout a poll is
+/// answered (Nacos: 10 s floor, 500 ms early).
+pub const MIN_HOLD_MS: u64 = 10_000;
+pub const HOLD_EARLY_MS: u64 = 500;
+/// Open files kept back from the connection budget (database, WAL, epoll,
+/// listeners, the EMFILE reserve, logs).
+pub const FD_RESERVE: usize = 64;
+/// Output bytes queued for one connection before it stops reading requests.
+pub const OUT_HIGH_WATER_BYTES: usize = 4 * 1024 * 1024;
+
+impl Settings {
+    pub fn threads(&self) -> usize {
+        self.threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1)
+    }
+
+    pub fn http_limits(&self) -> crate::http::Limits {
+        crate::http::Limits {
+            max_request_line_bytes: self.max_request_line_bytes,
+            max_header_bytes: self.max_header_bytes,
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+
+    /// The connection cap: the flag, or the open-file limit minus a reserve.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+            .unwrap_or_else(|| {
+                open_file_limit().map_or(1_000_000, |n| n.saturating_sub(FD_RESERVE))
+            })
+            .max(1)
+    }
+
+    /// Hold time for a client timeout `timeout_ms` (Nacos's formula plus a cap).
+    pub fn hold_ms(&self, timeout_ms: i64) -> u64 {
+        let capped = timeout_ms.clamp(0, self.max_hold_ms as i64) as u64;
+        capped.saturating_sub(HOLD_EARLY_MS).max(MIN_HOLD_MS)
+    }
+}
+
+/// The soft `RLIMIT_NOFILE`, read from /proc (no unsafe FFI needed).
+fn open_file_limit() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}

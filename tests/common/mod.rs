@@ -1,0 +1,373 @@
+//! Test support shared by every integration test: start the real `vigil`
+//! binary on `127.0.0.1:0` with a fresh data directory, and talk raw HTTP/1.1
+//! to it over real sockets, so tests see the exact bytes a client would.
+//!
+//! Each test file uses only part of this module.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running server process. Killed when dropped.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Keeps the temporary data directory alive as long as the server.
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts a server with a fresh temporary data directory.
+    pub fn start() -> Server {
+        Server::start_args(&[])
+    }
+
+    /// Starts a server with a fresh temporary data directory and extra flags.
+    pub fn start_args(extra: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("data");
+        let mut s = Server::start_in(&dir, extra);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts a server on an existing (or new) data directory; used for restarts.
+    pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+        cmd.args(["--bind", "127.0.0.1", "--port", "0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("VIGIL_") {
+                cmd.env_remove(k);
+            }
+        }
+        let mut child = cmd.spawn().expect("spawn vigil");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(rest) = line.strip_prefix("vigil listening on ") {
+                        break rest.trim().parse::<SocketAddr>().expect("address");
+                    }
+                }
+                _ => {
+                    let status = child.wait().expect("wait");
+                    panic!("vigil exited before listening: {status}");
+                }
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        Server {
+            child,
+            addr,
+            data_dir: data_dir.to_path_buf(),
+            _tmp: None,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `kill -9`: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn sigterm(&mut self) -> ExitStatus {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                return st;
+            }
+            assert!(Instant::now() < deadline, "server did not exit on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Takes the temp dir out so a test can restart on the same data.
+    pub fn take_tmp(&mut self) -> Option<tempfile::TempDir> {
+        self._tmp.take()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A parsed HTTP response, header names kept exactly as sent.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub status_line: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// Value of the first header with this exact (case-sensitive) name.
+    pub fn header_exact(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Value of the first header with this name, ignoring case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("utf-8 body")
+    }
+}
+
+/// One client connection that can send several requests (keep-alive).
+pub struct Conn {
+    pub reader: BufReader<TcpStream>,
+}
+
+impl Conn {
+    pub fn open(addr: SocketAddr) -> Conn {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        s.set_nodelay(true).unwrap();
+        Conn {
+            reader: BufReader::new(s),
+        }
+    }
+
+    pub fn stream(&mut self) -> &mut TcpStream {
+        self.reader.get_mut()
+    }
+
+    pub fn send(&mut self, raw: &[u8]) {
+        self.stream().write_all(raw).expect("write");
+    }
+
+    pub fn set_read_timeout(&mut self, d: Duration) {
+        self.stream().set_read_timeout(Some(d)).unwrap();
+    }
+
+    /// Reads one response; the body is framed by Content-Length, chunked
+    /// encoding or the end of the stream.
+    pub fn read_response(&mut self) -> Response {
+        self.try_read_response().expect("read response")
+    }
+
+    pub fn try_read_response(&mut self) -> std::io::Result<Response> {
+        let mut status_line = String::new();
+        if self.reader.read_line(&mut status_line)? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed before a response",
+            ));
+        }
+        let status_line = status_line.trim_end().to_string();
+        let status: u16 = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line)?;
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.is_empty() {
+                break;
+            }
+            let (k, v) = line.split_once(':').expect("header line");
+            headers.push((k.to_string(), v.trim().to_string()));
+        }
+        let find = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _): &&(String, String)| k.eq_ignore_ascii_case(n))
+                .map(|(_, v)| v.clone())
+        };
+        let mut body = Vec::new();
+        if let Some(len) = find("Content-Length") {
+            let len: usize = len.parse().expect("content-length");
+            body.resize(len, 0);
+            self.reader.read_exact(&mut body)?;
+        } else if find("Transfer-Encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+            loop {
+                let mut line = String::new();
+                self.reader.read_line(&mut line)?;
+                let n = usize::from_str_radix(line.trim(), 16).expect("chunk size");
+                let mut chunk = vec![0; n + 2];
+                self.reader.read_exact(&mut chunk)?;
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..n]);
+            }
+        } else {
+            self.reader.read_to_end(&mut body)?;
+        }
+        Ok(Response {
+            status,
+            status_line,
+            headers,
+            body,
+        })
+    }
+
+    /// Sends a request and reads its response.
+    pub fn roundtrip(&mut self, raw: &[u8]) -> Response {
+        self.send(raw);
+        self.read_response()
+    }
+
+    /// True when the server has closed this connection (reads EOF).
+    pub fn is_closed(&mut self, wait: Duration) -> bool {
+        self.set_read_timeout(wait);
+        let mut b = [0u8; 1];
+        matches!(self.reader.read(&mut b), Ok(0))
+    }
+}
+
+/// Sends one raw request on a new connection and reads the response.
+pub fn request(addr: SocketAddr, raw: &[u8]) -> Response {
+    Conn::open(addr).roundtrip(raw)
+}
+
+/// Percent-encodes a form or query value (Java URLEncoder rules).
+pub fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Builds `k=v&...` with every value encoded.
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+pub fn get_raw(path_and_query: &str) -> Vec<u8> {
+    format!("GET {path_and_query} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes()
+}
+
+pub fn post_raw(path_and_query: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut r = format!("POST {path_and_query} HTTP/1.1\r\nHost: t\r\n");
+    for (k, v) in headers {
+        r.push_str(&format!("{k}: {v}\r\n"));
+    }
+    r.push_str(&format!(
+        "Content-Type: application/x-www-form-urlencoded;charset=UTF-8\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    ));
+    let mut r = r.into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+pub fn delete_raw(path_and_query: &str) -> Vec<u8> {
+    format!("DELETE {path_and_query} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes()
+}
+
+/// GET a config; `tenant` may be empty.
+pub fn get_config(addr: SocketAddr, data_id: &str, group: &str, tenant: &str) -> Response {
+    let q = form(&[("dataId", data_id), ("group", group), ("tenant", tenant)]);
+    request(addr, &get_raw(&format!("/nacos/v1/cs/configs?{q}")))
+}
+
+/// Publishes with every parameter in the form body.
+pub fn publish(
+    addr: SocketAddr,
+    data_id: &str,
+    group: &str,
+    tenant: &str,
+    content: &str,
+) -> Response {
+    let body = form(&[
+        ("dataId", data_id),
+        ("group", group),
+        ("tenant", tenant),
+        ("content", content),
+    ]);
+    request(
+        addr,
+        &post_raw("/nacos/v1/cs/configs", &[], body.as_bytes()),
+    )
+}
+
+/// Publishes and asserts the exact `true` acknowledgement.
+pub fn publish_ok(addr: SocketAddr, data_id: &str, group: &str, tenant: &str, content: &str) {
+    let r = publish(addr, data_id, group, tenant, content);
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"true"[..]),
+        "publish {data_id}"
+    );
+}
+
+pub fn delete_config(addr: SocketAddr, data_id: &str, group: &str, tenant: &str) -> Response {
+    let q = form(&[("dataId", data_id), ("group", group), ("tenant", tenant)]);
+    request(addr, &delete_raw(&format!("/nacos/v1/cs/configs?{q}")))
+}
+
+/// Lowercase hex md5, as Nacos computes it.
+pub fn md5_hex(s: &str) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A listener request: `records` is the decoded `Listening-Configs` value.
+pub fn listener_raw(
+    records: &str,
+    timeout_ms: Option<&str>,
+    extra_headers: &[(&str, &str)],
+) -> Vec<u8> {
+    let body = form(&[("Listening-Configs", records)]);
+    let mut headers: Vec<(&str, &str)> = extra_headers.to_vec();
+    if let Some(t) = timeout_ms {
+        headers.push(("Long-Pulling-Timeout", t));
+    }
+    post_raw("/nacos/v1/cs/configs/listener", &headers, body.as_bytes())
+}
+
+/// Starts a long poll on a fresh connection and returns it unread.
+pub fn start_poll(addr: SocketAddr, records: &str, timeout_ms: &str) -> Conn {
+    let mut c = Conn::open(addr);
+    c.send(&listener_raw(records, Some(timeout_ms), &[]));
+    c
+}
+
+/// Builds a 3-field (empty tenant) or 4-field listener record.
+pub fn record(data_id: &str, group: &str, md5: &str, tenant: Option<&str>) -> String {
+    match tenant {
+        None => format!("{data_id}\u{2}{group}\u{2}{md5}\u{1}"),
+        Some(t) => format!("{data_id}\u{2}{group}\u{2}{md5}\u{2}{t}\u{1}"),
+    }
+}
