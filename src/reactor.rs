@@ -296,9 +296,11 @@ impl Reactor {
             };
             match listener.accept() {
                 Ok((stream, peer)) => {
-                    if self.conns.len() >= self.max_conns {
+                    // The cap is global: SO_REUSEPORT spreads connections
+                    // unevenly, so no reactor gets a fixed share.
+                    if self.stats.connections.load(Ordering::Relaxed) >= self.max_conns {
                         self.stats.shed.fetch_add(1, Ordering::Relaxed);
-                        log::debug!("shedding {peer}: {} connections open", self.conns.len());
+                        log::debug!("shedding {peer}: {} connections open", self.max_conns);
                         drop(stream);
                         continue;
                     }

@@ -34,7 +34,6 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     }
 
     let max_conns = settings.max_connections();
-    let per_reactor = max_conns.div_ceil(threads);
     let (write_tx, write_rx) = crossbeam_channel::bounded(settings.write_queue.max(1));
     let stats = Arc::new(Stats::default());
     let mut links = Vec::with_capacity(threads);
@@ -48,7 +47,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
             rx,
             write_tx.clone(),
             settings.clone(),
-            per_reactor,
+            max_conns,
             stats.clone(),
         )?;
         links.push(ReactorLink {
