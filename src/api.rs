@@ -10,6 +10,7 @@
 use crate::form::Params;
 use crate::http::Request;
 use crate::index::Index;
+use crate::metrics::Metrics;
 use crate::model::Config;
 use crate::protocol::{self, canonical_tenant, is_blank, ListenRecord, Metadata};
 use crate::settings::Settings;
@@ -24,6 +25,7 @@ pub const CONTEXT_PATH: &[u8] = b"/nacos";
 /// `Content-Type` Nacos pre-sets on every `/v1/cs` response.
 pub const JSON: &[u8] = b"Content-Type: application/json;charset=UTF-8\r\n";
 const TEXT: &[u8] = b"Content-Type: text/plain;charset=UTF-8\r\n";
+const PROMETHEUS: &[u8] = b"Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n";
 /// Body of a GET for an absent config.
 pub const NOT_FOUND_BODY: &[u8] = b"config data not exist\n";
 
@@ -51,6 +53,7 @@ pub enum Action {
 pub struct Ctx<'a> {
     pub index: &'a Index,
     pub settings: &'a Settings,
+    pub metrics: &'a Metrics,
     pub peer: IpAddr,
 }
 
@@ -104,6 +107,9 @@ pub fn handle(req: &Request, ctx: &Ctx) -> Action {
     let Some(path) = req.path.strip_prefix(CONTEXT_PATH) else {
         return framework(404, "Not Found", req.path);
     };
+    if path == b"/actuator/prometheus" && req.method == "GET" {
+        return respond(200, PROMETHEUS, ctx.metrics.render());
+    }
     let path = match path {
         [] => b"/".as_slice(),
         p => p.strip_suffix(b"/").filter(|p| !p.is_empty()).unwrap_or(p),

@@ -12,6 +12,7 @@ pub mod api;
 pub mod form;
 pub mod http;
 pub mod index;
+pub mod metrics;
 pub mod model;
 pub mod protocol;
 pub mod reactor;

@@ -21,6 +21,7 @@
 use crate::api::{self, Action, Ctx};
 use crate::http::{self, Parse};
 use crate::index::{Index, ParkId};
+use crate::metrics::{Metrics, Rejection};
 use crate::model::Config;
 use crate::protocol::{self, canonical_tenant, ListenRecord};
 use crate::settings::{Settings, OUT_HIGH_WATER_BYTES};
@@ -32,7 +33,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,14 +47,6 @@ const READ_CHUNK: usize = 64 * 1024;
 const ACCEPT_PAUSE_MS: u64 = 100;
 /// How long a graceful stop waits for in-flight work.
 const DRAIN_MS: u64 = 10_000;
-
-/// Live counters shared with the rest of the process (all reactors add up).
-#[derive(Default, Debug)]
-pub struct Stats {
-    pub connections: AtomicUsize,
-    pub parked: AtomicUsize,
-    pub shed: AtomicUsize,
-}
 
 /// What a connection is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +93,7 @@ pub struct Reactor {
     settings: Arc<Settings>,
     limits: http::Limits,
     max_conns: usize,
-    stats: Arc<Stats>,
+    metrics: Arc<Metrics>,
     start: Instant,
     now_tick: u64,
     next_generation: u32,
@@ -137,7 +130,7 @@ impl Reactor {
         writer: Sender<WriteRequest>,
         settings: Arc<Settings>,
         max_conns: usize,
-        stats: Arc<Stats>,
+        metrics: Arc<Metrics>,
     ) -> io::Result<(Reactor, Arc<Waker>)> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -162,7 +155,7 @@ impl Reactor {
                 settings,
                 limits,
                 max_conns,
-                stats,
+                metrics,
                 start: Instant::now(),
                 now_tick: 0,
                 next_generation: 0,
@@ -223,6 +216,7 @@ impl Reactor {
             for &key in &expired {
                 self.on_timer(key as usize);
             }
+            self.publish_gauges();
             if self.accept_paused_until.is_some_and(|t| t <= self.now_tick) {
                 self.accept_paused_until = None;
                 self.accept();
@@ -243,6 +237,22 @@ impl Reactor {
         for key in self.conns.iter().map(|(k, _)| k).collect::<Vec<_>>() {
             self.close(key);
         }
+    }
+
+    /// Publishes this reactor's gauges for the metrics endpoint.
+    fn publish_gauges(&self) {
+        let g = &self.metrics.reactors[self.id];
+        g.connections
+            .store(self.conns.len() as u64, Ordering::Relaxed);
+        g.parked
+            .store(self.index.parked_count() as u64, Ordering::Relaxed);
+        g.keys
+            .store(self.index.key_count() as u64, Ordering::Relaxed);
+        g.waiters
+            .store(self.index.waiter_count() as u64, Ordering::Relaxed);
+        g.timers.store(self.wheel.len() as u64, Ordering::Relaxed);
+        g.configs
+            .store(self.index.config_count() as u64, Ordering::Relaxed);
     }
 
     fn drain_inbox(&mut self) {
@@ -298,8 +308,10 @@ impl Reactor {
                 Ok((stream, peer)) => {
                     // The cap is global: SO_REUSEPORT spreads connections
                     // unevenly, so no reactor gets a fixed share.
-                    if self.stats.connections.load(Ordering::Relaxed) >= self.max_conns {
-                        self.stats.shed.fetch_add(1, Ordering::Relaxed);
+                    if self.metrics.open_connections.load(Ordering::Relaxed)
+                        >= self.max_conns as u64
+                    {
+                        self.metrics.reject(Rejection::ConnectionShed);
                         log::debug!("shedding {peer}: {} connections open", self.max_conns);
                         drop(stream);
                         continue;
@@ -311,7 +323,7 @@ impl Reactor {
                     // Out of descriptors: free the reserve to accept and drop
                     // one waiting connection (a quick refusal beats a hang),
                     // then pause accepting briefly instead of spinning.
-                    self.stats.shed.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.reject(Rejection::ConnectionShed);
                     if self.reserve_fd.take().is_some() {
                         if let Ok((stream, peer)) = listener.accept() {
                             log::warn!("out of file descriptors: shedding {peer}");
@@ -363,7 +375,10 @@ impl Reactor {
             read_closed: false,
             partial: false,
         });
-        self.stats.connections.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .open_connections
+            .fetch_add(1, Ordering::Relaxed);
+        Metrics::inc(&self.metrics.accepted);
         let idle = self.now_tick + self.ticks(self.settings.idle_timeout_ms);
         self.set_deadline(key, idle);
         // Data may already be waiting; edge-triggered epoll reports it anyway,
@@ -395,13 +410,14 @@ impl Reactor {
         let mut c = self.conns.remove(key);
         if let State::Parked { park, .. } = c.state {
             self.index.unpark(park);
-            self.stats.parked.fetch_sub(1, Ordering::Relaxed);
         }
         if let Some(t) = c.timer.take() {
             self.wheel.cancel(t);
         }
         let _ = self.poll.registry().deregister(&mut c.stream);
-        self.stats.connections.fetch_sub(1, Ordering::Relaxed);
+        self.metrics
+            .open_connections
+            .fetch_sub(1, Ordering::Relaxed);
         log::trace!("closed {}", c.peer);
     }
 
@@ -518,6 +534,9 @@ impl Reactor {
                 Err(e) => {
                     let c = &mut self.conns[key];
                     log::debug!("bad request from {}: {}", c.peer, e.message());
+                    if let Some(r) = Rejection::for_status(e.status()) {
+                        self.metrics.reject(r);
+                    }
                     let body = format!("{}\n", e.message());
                     http::write_response(&mut c.out, e.status(), api::JSON, body.as_bytes(), true);
                     c.closing = true;
@@ -554,15 +573,21 @@ impl Reactor {
     fn handle(&mut self, key: usize, req: &http::Request) {
         let c = &self.conns[key];
         let close = !req.keep_alive || self.drain_deadline.is_some();
+        Metrics::inc(&self.metrics.requests);
         let ctx = Ctx {
             index: &self.index,
             settings: &self.settings,
+            metrics: &self.metrics,
             peer: c.peer.ip(),
         };
         let action = api::handle(req, &ctx);
         match action {
             Action::Respond { status, head, body } => {
                 let c = &mut self.conns[key];
+                if let Some(r) = Rejection::for_status(status) {
+                    log::debug!("rejected request from {}: {status}", c.peer);
+                    self.metrics.reject(r);
+                }
                 http::write_response(&mut c.out, status, &head, &body, close);
                 c.closing |= close;
             }
@@ -588,6 +613,7 @@ impl Reactor {
                     Ok(()) => c.state = State::AwaitingStore { close },
                     Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                         log::warn!("write queue full: rejecting a write from {}", c.peer);
+                        self.metrics.reject(Rejection::Overloaded);
                         http::write_response(
                             &mut c.out,
                             503,
@@ -615,7 +641,6 @@ impl Reactor {
             })
             .collect();
         let park = self.index.park(key as u32, keys);
-        self.stats.parked.fetch_add(1, Ordering::Relaxed);
         let c = &mut self.conns[key];
         c.state = State::Parked { park, close };
         if c.out_pos >= c.out.len() {
@@ -646,7 +671,11 @@ impl Reactor {
             }
         }
         self.index.unpark(park);
-        self.stats.parked.fetch_sub(1, Ordering::Relaxed);
+        Metrics::inc(if body.is_empty() {
+            &self.metrics.poll_timeouts
+        } else {
+            &self.metrics.wakeups
+        });
         let Some(c) = self.conns.get_mut(conn) else {
             return;
         };
@@ -711,6 +740,7 @@ impl Reactor {
             State::Reading => {
                 if c.partial {
                     log::debug!("request timeout: {}", c.peer);
+                    self.metrics.reject(Rejection::RequestTimeout);
                     http::write_response(&mut c.out, 408, api::JSON, b"request timeout\n", true);
                     c.closing = true;
                     c.inbuf = Vec::new();

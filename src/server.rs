@@ -5,7 +5,8 @@
 //! Order matters: the cache is loaded before any port opens, and the
 //! "listening" line is printed only once every reactor can serve.
 
-use crate::reactor::{bind_listener, Reactor, Stats};
+use crate::metrics::Metrics;
+use crate::reactor::{bind_listener, Reactor};
 use crate::settings::Settings;
 use crate::store::{ReactorLink, Store, ToReactor};
 use anyhow::Context;
@@ -35,7 +36,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
 
     let max_conns = settings.max_connections();
     let (write_tx, write_rx) = crossbeam_channel::bounded(settings.write_queue.max(1));
-    let stats = Arc::new(Stats::default());
+    let metrics = Arc::new(Metrics::new(threads));
     let mut links = Vec::with_capacity(threads);
     let mut reactors = Vec::with_capacity(threads);
     for (id, listener) in listeners.into_iter().enumerate() {
@@ -48,7 +49,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
             write_tx.clone(),
             settings.clone(),
             max_conns,
-            stats.clone(),
+            metrics.clone(),
         )?;
         links.push(ReactorLink {
             tx,
@@ -68,7 +69,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     let writer_links = links.clone();
     let writer = std::thread::Builder::new()
         .name("vigil-writer".into())
-        .spawn(move || store.run_writer(write_rx, writer_links))?;
+        .spawn(move || store.run_writer(write_rx, writer_links, metrics))?;
     let mut handles = Vec::with_capacity(threads);
     for (id, reactor) in reactors.into_iter().enumerate() {
         handles.push(

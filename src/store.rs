@@ -14,6 +14,7 @@
 //! Table and column names follow Nacos's schema (`config_info`,
 //! `his_config_info`, ...); times are epoch milliseconds.
 
+use crate::metrics::Metrics;
 use crate::model::{Change, Config};
 use crate::protocol::{group_key, normalize_type, Md5Hex, Metadata};
 use crossbeam_channel::{Receiver, Sender};
@@ -275,7 +276,12 @@ impl Store {
     }
 
     /// Runs the writer loop until every sender is gone, then returns.
-    pub fn run_writer(mut self, rx: Receiver<WriteRequest>, reactors: Vec<ReactorLink>) {
+    pub fn run_writer(
+        mut self,
+        rx: Receiver<WriteRequest>,
+        reactors: Vec<ReactorLink>,
+        metrics: Arc<Metrics>,
+    ) {
         let mut batch: Vec<WriteRequest> = Vec::with_capacity(MAX_BATCH);
         let mut results: Vec<Result<Option<Arc<Change>>, String>> = Vec::with_capacity(MAX_BATCH);
         while let Ok(first) = rx.recv() {
@@ -286,7 +292,17 @@ impl Store {
                     Err(_) => break,
                 }
             }
-            self.commit_batch(&batch, &mut results);
+            let started = std::time::Instant::now();
+            if self.commit_batch(&batch, &mut results) {
+                metrics.commit(batch.len(), started.elapsed());
+            }
+            for (req, r) in batch.iter().zip(&results) {
+                match (r, &req.op) {
+                    (Err(_), _) => Metrics::inc(&metrics.write_failures),
+                    (Ok(_), WriteOp::Publish(_)) => Metrics::inc(&metrics.publishes),
+                    (Ok(_), WriteOp::Delete { .. }) => Metrics::inc(&metrics.deletes),
+                }
+            }
             // Changes first, to every reactor, in commit order...
             for change in results.iter().filter_map(|r| r.as_ref().ok()).flatten() {
                 for link in &reactors {
@@ -308,11 +324,12 @@ impl Store {
     }
 
     /// Applies a batch in one transaction; fills `results` one per request.
+    /// Returns whether the transaction committed.
     fn commit_batch(
         &mut self,
         batch: &[WriteRequest],
         results: &mut Vec<Result<Option<Arc<Change>>, String>>,
-    ) {
+    ) -> bool {
         results.clear();
         let started = std::time::Instant::now();
         if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
@@ -322,7 +339,7 @@ impl Store {
             );
             log::error!("{msg}");
             results.extend(batch.iter().map(|_| Err(msg.clone())));
-            return;
+            return false;
         }
         let now = now_ms();
         for req in batch {
@@ -351,13 +368,14 @@ impl Store {
             for r in results.iter_mut() {
                 *r = Err(msg.clone());
             }
-            return;
+            return false;
         }
         log::trace!(
             "committed {} writes in {:?}",
             batch.len(),
             started.elapsed()
         );
+        true
     }
 }
 
@@ -559,7 +577,8 @@ mod tests {
             tx: rtx,
             notify: Arc::new(|| {}),
         };
-        let writer = std::thread::spawn(move || store.run_writer(rx, vec![link]));
+        let writer =
+            std::thread::spawn(move || store.run_writer(rx, vec![link], Arc::new(Metrics::new(1))));
         for (i, op) in ops.into_iter().enumerate() {
             let reply = ReplyTo {
                 reactor: 0,
