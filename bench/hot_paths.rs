@@ -10,7 +10,7 @@ use std::sync::Arc;
 use vigil::form::Params;
 use vigil::http::{self, Limits, Parse};
 use vigil::index::Index;
-use vigil::model::{Change, Config};
+use vigil::model::{Change, Config, Entry};
 use vigil::protocol::{self, ClientMd5, Md5Hex};
 use vigil::wheel::Wheel;
 
@@ -102,12 +102,26 @@ fn config(i: usize, tenant: &str) -> Arc<Config> {
     ))
 }
 
+/// An entry holding just a formal config, and its groupKey.
+fn entry(i: usize, tenant: &str) -> (String, Arc<Entry>) {
+    let c = config(i, tenant);
+    let gk = c.group_key();
+    (
+        gk,
+        Arc::new(Entry {
+            formal: Some(c),
+            ..Entry::default()
+        }),
+    )
+}
+
 fn bench_compare(c: &mut Criterion) {
     let mut g = c.benchmark_group("md5_compare");
     for n in [1usize, 100, 10_000] {
         let mut index = Index::new();
         for i in 0..n {
-            index.load(config(i, "dev"));
+            let (gk, e) = entry(i, "dev");
+            index.load(&gk, e);
         }
         let body = poll_body(n);
         let params = Params::parse(b"", Some(body.as_bytes())).expect("form");
@@ -158,7 +172,8 @@ fn bench_index(c: &mut Criterion) {
     for parked in [1usize, 1_000, 100_000] {
         // Each poll listens to 3 keys: its own, one of 100 shared, one hot.
         let mut index = Index::new();
-        index.load(config(0, ""));
+        let (gk, e) = entry(0, "");
+        index.load(&gk, e);
         let hot = index.intern(&config(0, "").group_key());
         let mut polls = Vec::with_capacity(parked);
         for p in 0..parked {
@@ -166,6 +181,8 @@ fn bench_index(c: &mut Criterion) {
             let shared = index.intern(&format!("shared-{}+G", p % 100));
             polls.push(index.park(
                 p as u32,
+                "127.0.0.1".into(),
+                None,
                 vec![
                     (own, ClientMd5::Empty, None),
                     (shared, ClientMd5::Empty, None),
@@ -182,6 +199,8 @@ fn bench_index(c: &mut Criterion) {
                     let shared = index.intern("shared-7+G");
                     let p = index.park(
                         u32::MAX,
+                        "127.0.0.1".into(),
+                        None,
                         vec![
                             (own, ClientMd5::Empty, None),
                             (shared, ClientMd5::Empty, None),
@@ -194,8 +213,7 @@ fn bench_index(c: &mut Criterion) {
         );
         let change = Change {
             group_key: "own-0+G".into(),
-            config: None,
-            content_changed: true,
+            entry: None,
         };
         g.bench_with_input(BenchmarkId::new("wake_one_of", parked), &parked, |b, _| {
             // Wake the poll parked on a distinct key, then park it again.
@@ -215,7 +233,7 @@ fn bench_index(c: &mut Criterion) {
                         .iter()
                         .map(|n| (index.intern(n), ClientMd5::Empty, None))
                         .collect();
-                    index.park(conn, keys);
+                    index.park(conn, "127.0.0.1".into(), None, keys);
                 }
             })
         });
@@ -227,12 +245,15 @@ fn bench_index(c: &mut Criterion) {
                 b.iter_batched_ref(
                     || {
                         let mut ix = Index::new();
-                        ix.load(config(0, ""));
+                        let (gk, e) = entry(0, "");
+                        ix.load(&gk, e);
                         let hot = ix.intern(&config(0, "").group_key());
                         for p in 0..parked {
                             let own = ix.intern(&format!("own-{p}+G"));
                             ix.park(
                                 p as u32,
+                                "127.0.0.1".into(),
+                                None,
                                 vec![(own, ClientMd5::Empty, None), (hot, ClientMd5::Empty, None)],
                             );
                         }
@@ -241,8 +262,7 @@ fn bench_index(c: &mut Criterion) {
                     |ix| {
                         let change = Change {
                             group_key: config(0, "").group_key().into(),
-                            config: Some(config(0, "")),
-                            content_changed: true,
+                            entry: Some(entry(0, "").1),
                         };
                         let key = ix.apply(&change).expect("waiters");
                         for p in ix.waiters_of(key) {

@@ -13,8 +13,9 @@ use crate::index::Index;
 use crate::metrics::Metrics;
 use crate::model::Config;
 use crate::protocol::{self, canonical_tenant, is_blank, ListenRecord, Metadata};
+use crate::query::{Query, SearchMode, MAX_HISTORY_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::settings::Settings;
-use crate::store::{PublishOp, WriteOp};
+use crate::store::{Key, PublishOp, WriteOp};
 use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -38,14 +39,19 @@ pub enum Action {
         head: Cow<'static, [u8]>,
         body: Vec<u8>,
     },
-    /// Send a config (GET hit): its pre-rendered head and content.
-    Config(Arc<Config>),
-    /// Hand this write to the writer; answer `true` once committed.
+    /// Send a config (GET hit): its pre-rendered head, any extra header
+    /// lines (`isBeta`, `Vipserver-Tag`), and its content.
+    Config(Arc<Config>, Option<String>),
+    /// Hand this write to the writer; answer with its reply once committed.
     Write(Box<WriteOp>),
+    /// Hand this read to the reader thread.
+    Query(Box<Query>),
     /// Every listened key is up to date: park the poll for `hold_ms`.
     Park {
         records: Vec<ListenRecord>,
         hold_ms: u64,
+        requester: String,
+        vip_tag: Option<String>,
     },
 }
 
@@ -55,6 +61,22 @@ pub struct Ctx<'a> {
     pub settings: &'a Settings,
     pub metrics: &'a Metrics,
     pub peer: IpAddr,
+}
+
+impl Ctx<'_> {
+    /// The requester address Nacos uses for beta lists and `src_ip` (§3.3);
+    /// proxy headers count only when the operator trusts them.
+    fn requester(&self, req: &Request) -> String {
+        if self.settings.trust_proxy_headers {
+            if let Some(xff) = req.header_str("X-Forwarded-For").filter(|v| !v.is_empty()) {
+                return xff.split(',').next().unwrap_or("").trim().to_owned();
+            }
+            if let Some(real) = req.header_str("X-Real-IP").filter(|v| !v.is_empty()) {
+                return real.to_owned();
+            }
+        }
+        self.peer.to_string()
+    }
 }
 
 fn respond(status: u16, head: &'static [u8], body: impl Into<Vec<u8>>) -> Action {
@@ -91,25 +113,11 @@ pub fn changed_keys_head() -> &'static [u8] {
     b"Content-Type: application/json;charset=UTF-8\r\nPragma: no-cache\r\nExpires: Thu, 01 Jan 1970 00:00:00 GMT\r\nCache-Control: no-cache,no-store\r\n"
 }
 
-/// The requester address Nacos uses for beta lists and `src_ip` (§3.3).
-pub fn requester_ip(req: &Request, peer: IpAddr) -> String {
-    if let Some(xff) = req.header_str("X-Forwarded-For").filter(|v| !v.is_empty()) {
-        return xff.split(',').next().unwrap_or("").trim().to_owned();
-    }
-    if let Some(real) = req.header_str("X-Real-IP").filter(|v| !v.is_empty()) {
-        return real.to_owned();
-    }
-    peer.to_string()
-}
-
 /// Routes and handles one request.
 pub fn handle(req: &Request, ctx: &Ctx) -> Action {
     let Some(path) = req.path.strip_prefix(CONTEXT_PATH) else {
         return framework(404, "Not Found", req.path);
     };
-    if path == b"/actuator/prometheus" && req.method == "GET" {
-        return respond(200, PROMETHEUS, ctx.metrics.render());
-    }
     let path = match path {
         [] => b"/".as_slice(),
         p => p.strip_suffix(b"/").filter(|p| !p.is_empty()).unwrap_or(p),
@@ -117,12 +125,17 @@ pub fn handle(req: &Request, ctx: &Ctx) -> Action {
     let method = req.method;
     let allowed: &[&str] = match path {
         b"/v1/cs/configs" => &["GET", "POST", "DELETE"],
-        b"/v1/cs/configs/listener" => &["POST"],
+        b"/v1/cs/configs/listener" => &["GET", "POST"],
+        b"/v1/console/namespaces" => &["GET", "POST", "PUT", "DELETE"],
         b"/v1/auth/login" | b"/v1/auth/users/login" => &["POST"],
-        b"/v1/console/health/liveness"
+        b"/v1/cs/configs/catalog"
+        | b"/v1/cs/history"
+        | b"/v1/cs/history/previous"
+        | b"/v1/console/health/liveness"
         | b"/v1/console/health/readiness"
         | b"/v1/console/server/state"
-        | b"/v1/cs/health" => &["GET"],
+        | b"/v1/cs/health"
+        | b"/actuator/prometheus" => &["GET"],
         _ => return framework(404, "Not Found", req.path),
     };
     if !allowed.contains(&method) {
@@ -132,27 +145,40 @@ pub fn handle(req: &Request, ctx: &Ctx) -> Action {
             req.path,
         );
     }
-    // Bodies are form-decoded only for POST (spec §1.2); the declared
-    // charset is ignored, the bytes are UTF-8.
-    let body = (method == "POST" && is_form(req)).then_some(&*req.body);
+    // Bodies are form-decoded only for POST and PUT (spec §1.2); the
+    // declared charset is ignored, the bytes are UTF-8.
+    let body = (matches!(method, "POST" | "PUT") && is_form(req)).then_some(&*req.body);
     let mut params = match Params::parse(req.query, body) {
         Ok(p) => p,
         Err(e) => return caused(400, e),
     };
-    match (method, path) {
+    let r = match (method, path) {
         ("GET", b"/v1/cs/configs") => get_config(req, &params, ctx),
         ("POST", b"/v1/cs/configs") => publish(req, &mut params, ctx),
         ("DELETE", b"/v1/cs/configs") => delete(req, &params, ctx),
-        ("POST", b"/v1/cs/configs/listener") => listen(req, &params, ctx),
-        ("POST", _) => login(),
-        (_, b"/v1/console/server/state") => respond(
+        ("POST", b"/v1/cs/configs/listener") => Ok(listen(req, &params, ctx)),
+        ("GET", b"/v1/cs/configs/listener") => {
+            Ok(caused(501, "listener status is not supported yet"))
+        }
+        ("GET", b"/v1/cs/configs/catalog") => {
+            key_params(&params, req, false).map(|k| query(Query::Catalog(k)))
+        }
+        ("GET", b"/v1/cs/history") => history(req, &params),
+        ("GET", b"/v1/cs/history/previous") => {
+            int_param(&params, "id", None, req).map(|id| query(Query::HistoryPrevious(id)))
+        }
+        (_, b"/v1/console/namespaces") => namespaces(req, &params),
+        ("POST", _) => Ok(login()),
+        (_, b"/actuator/prometheus") => Ok(respond(200, PROMETHEUS, ctx.metrics.render())),
+        (_, b"/v1/console/server/state") => Ok(respond(
             200,
             JSON,
             r#"{"version":"1.4.1","standalone_mode":"standalone","function_mode":null}"#,
-        ),
-        (_, b"/v1/cs/health") => respond(200, JSON, "UP"),
-        _ => respond(200, TEXT, "OK"),
-    }
+        )),
+        (_, b"/v1/cs/health") => Ok(respond(200, JSON, "UP")),
+        _ => Ok(respond(200, TEXT, "OK")),
+    };
+    r.unwrap_or_else(|a| a)
 }
 
 /// A POST body is form-encoded unless it says it is something else.
@@ -163,6 +189,10 @@ fn is_form(req: &Request) -> bool {
             .get(..33)
             .is_some_and(|p| p.eq_ignore_ascii_case("application/x-www-form-urlencoded")),
     }
+}
+
+fn query(q: Query) -> Action {
+    Action::Query(Box::new(q))
 }
 
 /// A required parameter, or the framework's 400.
@@ -176,72 +206,163 @@ fn required<'p>(params: &'p Params, name: &str, req: &Request) -> Result<&'p str
     })
 }
 
-/// The discriminators that select console endpoints not served here.
-fn unsupported(params: &Params, names: &[&str]) -> Option<Action> {
-    names
-        .iter()
-        .find(|n| params.get(n).is_some_and(|v| !v.is_empty()))
-        .map(|n| {
-            caused(
-                501,
-                format!("parameter {n} is not supported by this server"),
-            )
-        })
+/// An integer parameter; `default` when absent (or required when `None`).
+fn int_param(
+    params: &Params,
+    name: &str,
+    default: Option<i64>,
+    req: &Request,
+) -> Result<i64, Action> {
+    match (params.get(name), default) {
+        (None, Some(d)) => Ok(d),
+        (None, None) => Err(framework(
+            400,
+            &format!("Required long parameter '{name}' is not present"),
+            req.path,
+        )),
+        (Some(v), _) => v
+            .trim()
+            .parse()
+            .map_err(|_| caused(400, format!("invalid {name} : {v}"))),
+    }
 }
 
-/// Validated (dataId, group, canonical tenant) of a get or delete.
-fn key_params<'p>(
-    params: &'p Params,
+/// Paging parameters: both positive.
+fn paging(
+    params: &Params,
     req: &Request,
-) -> Result<(&'p str, &'p str, &'p str), Action> {
+    default_size: Option<i64>,
+    max_size: i64,
+) -> Result<(i64, i64), Action> {
+    let page_no = int_param(params, "pageNo", default_size.map(|_| 1), req)?;
+    let page_size = int_param(params, "pageSize", default_size, req)?;
+    if page_no <= 0 || page_size <= 0 {
+        return Err(caused(400, "pageNo and pageSize must be positive"));
+    }
+    Ok((page_no, page_size.min(max_size)))
+}
+
+/// The discriminators that select endpoints not served here.
+fn unsupported(params: &Params, names: &[&str]) -> Result<(), Action> {
+    match names
+        .iter()
+        .find(|n| params.get(n).is_some_and(|v| !v.is_empty()))
+    {
+        Some(n) => Err(caused(
+            501,
+            format!("parameter {n} is not supported by this server"),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn is_true(params: &Params, name: &str) -> bool {
+    params
+        .get(name)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// Validated (dataId, group, canonical tenant) of a read or delete; with
+/// `check_tag` the optional `tag` is validated too.
+fn key_params(params: &Params, req: &Request, check_tag: bool) -> Result<Key, Action> {
     let tenant = params.get_or_empty("tenant");
     protocol::check_tenant(tenant).map_err(|e| caused(400, e))?;
     let data_id = required(params, "dataId", req)?;
     let group = required(params, "group", req)?;
     protocol::check_data_id(data_id).map_err(|e| caused(400, e))?;
     protocol::check_group(group).map_err(|e| caused(400, e))?;
-    protocol::check_tag(params.get_or_empty("tag")).map_err(|e| caused(400, e))?;
-    Ok((data_id, group, canonical_tenant(tenant)))
+    if check_tag {
+        protocol::check_tag(params.get_or_empty("tag")).map_err(|e| caused(400, e))?;
+    }
+    Ok(Key {
+        data_id: data_id.to_owned(),
+        group: group.to_owned(),
+        tenant: canonical_tenant(tenant).to_owned(),
+    })
 }
 
-fn get_config(req: &Request, params: &Params, ctx: &Ctx) -> Action {
-    if let Some(a) = unsupported(params, &["search", "show", "beta", "export", "exportV2"]) {
-        return a;
+fn get_config(req: &Request, params: &Params, ctx: &Ctx) -> Result<Action, Action> {
+    unsupported(params, &["export", "exportV2"])?;
+    if let Some(mode) = params.get("search") {
+        let mode = match mode {
+            "accurate" => SearchMode::Accurate,
+            "blur" => SearchMode::Blur,
+            other => return Err(caused(400, format!("invalid search mode : {other}"))),
+        };
+        let data_id = required(params, "dataId", req)?.to_owned();
+        let group = required(params, "group", req)?.to_owned();
+        let (page_no, page_size) = paging(params, req, None, MAX_PAGE_SIZE)?;
+        let tenant = params.get_or_empty("tenant");
+        let config_tags = params
+            .get("config_tags")
+            .map(|t| {
+                t.split(',')
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        return Ok(query(Query::Search {
+            mode,
+            data_id,
+            group,
+            tenant: canonical_tenant(tenant).to_owned(),
+            app_name: params.get("appName").map(str::to_owned),
+            config_tags,
+            page_no,
+            page_size,
+        }));
     }
-    let (data_id, group, tenant) = match key_params(params, req) {
-        Ok(k) => k,
-        Err(a) => return a,
+    if params.get("show") == Some("all") {
+        return key_params(params, req, false).map(|k| query(Query::Detail(k)));
+    }
+    if is_true(params, "beta") {
+        return key_params(params, req, false).map(|k| query(Query::Beta(k)));
+    }
+    let key = key_params(params, req, true)?;
+    let not_found = || respond(404, JSON, NOT_FOUND_BODY);
+    let Some(entry) = ctx.index.entry_of(&key.group_key()) else {
+        return Ok(not_found());
     };
-    // Tag variants are not stored by this server, so a tag read finds nothing.
-    if !is_blank(params.get_or_empty("tag")) {
-        return respond(404, JSON, NOT_FOUND_BODY);
+    let requester = ctx.requester(req);
+    if let Some(beta) = entry.beta.as_ref().filter(|b| b.serves(&requester)) {
+        return Ok(Action::Config(
+            beta.config.clone(),
+            Some("isBeta: true\r\n".into()),
+        ));
     }
-    match ctx
-        .index
-        .config_of(&protocol::group_key(data_id, group, tenant))
-    {
-        Some(c) => Action::Config(c.clone()),
-        None => respond(404, JSON, NOT_FOUND_BODY),
+    let tag = params.get_or_empty("tag");
+    if is_blank(tag) {
+        let vip = req.header_str("Vipserver-Tag").filter(|t| !is_blank(t));
+        if let Some((name, config)) = vip.and_then(|t| entry.tag(t).map(|c| (t, c))) {
+            let echoed: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
+            return Ok(Action::Config(
+                config.clone(),
+                Some(format!("Vipserver-Tag: {echoed}\r\n")),
+            ));
+        }
+        return Ok(entry
+            .formal
+            .as_ref()
+            .map_or_else(not_found, |c| Action::Config(c.clone(), None)));
     }
+    Ok(entry
+        .tag(tag)
+        .map_or_else(not_found, |c| Action::Config(c.clone(), None)))
 }
 
-fn publish(req: &Request, params: &mut Params, ctx: &Ctx) -> Action {
-    if let Some(a) = unsupported(params, &["import", "clone"]) {
-        return a;
-    }
+fn publish(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<Action, Action> {
+    unsupported(params, &["import", "clone"])?;
     let config_type = protocol::normalize_type(params.get("type"));
     let tenant = params.get_or_empty("tenant").to_owned();
-    if let Err(e) = protocol::check_tenant(&tenant) {
-        return caused(400, e);
-    }
+    protocol::check_tenant(&tenant).map_err(|e| caused(400, e))?;
     for name in ["dataId", "group", "content"] {
-        if let Err(a) = required(params, name, req) {
-            return a;
-        }
+        required(params, name, req)?;
     }
     let data_id = params.get_or_empty("dataId").to_owned();
     let group = params.get_or_empty("group").to_owned();
-    let checks = protocol::check_data_id(&data_id)
+    let tag = params.get_or_empty("tag").to_owned();
+    protocol::check_data_id(&data_id)
         .and_then(|_| protocol::check_group(&group))
         .and_then(|_| {
             protocol::check_content(
@@ -249,10 +370,8 @@ fn publish(req: &Request, params: &mut Params, ctx: &Ctx) -> Action {
                 ctx.settings.max_content_chars,
             )
         })
-        .and_then(|_| protocol::check_tag(params.get_or_empty("tag")));
-    if let Err(e) = checks {
-        return caused(400, e);
-    }
+        .and_then(|_| protocol::check_tag(&tag))
+        .map_err(|e| caused(400, e))?;
     let meta = Metadata {
         config_tags: params.get("config_tags").map(str::to_owned),
         desc: params.get("desc").map(str::to_owned),
@@ -260,49 +379,141 @@ fn publish(req: &Request, params: &mut Params, ctx: &Ctx) -> Action {
         effect: params.get("effect").map(str::to_owned),
         schema: params.get("schema").map(str::to_owned),
     };
-    if let Err(e) = protocol::check_metadata(&meta) {
-        return caused(400, e);
-    }
-    if req.header_str("betaIps").is_some_and(|v| !v.is_empty())
-        || !is_blank(params.get_or_empty("tag"))
-    {
-        return caused(
-            501,
-            "beta and tag releases are not supported by this server",
-        );
-    }
-    Action::Write(Box::new(WriteOp::Publish(PublishOp {
-        data_id,
-        group,
-        tenant: canonical_tenant(&tenant).to_owned(),
+    protocol::check_metadata(&meta).map_err(|e| caused(400, e))?;
+    let op = PublishOp {
+        key: Key {
+            data_id,
+            group,
+            tenant: canonical_tenant(&tenant).to_owned(),
+        },
         content: params.take("content").unwrap_or_default(),
         config_type,
         app_name: params.get("appName").map(str::to_owned),
-        src_ip: requester_ip(req, ctx.peer),
+        src_ip: ctx.requester(req),
         src_user: None,
         meta,
-    })))
+    };
+    let beta_ips = req.header_str("betaIps").filter(|v| !is_blank(v));
+    let write = match beta_ips {
+        Some(ips) => WriteOp::PublishBeta(op, ips.to_owned()),
+        None if !is_blank(&tag) => WriteOp::PublishTag(op, tag),
+        None => WriteOp::Publish(op),
+    };
+    Ok(Action::Write(Box::new(write)))
 }
 
-fn delete(req: &Request, params: &Params, ctx: &Ctx) -> Action {
-    if let Some(a) = unsupported(params, &["delType", "beta"]) {
-        return a;
+fn delete(req: &Request, params: &Params, ctx: &Ctx) -> Result<Action, Action> {
+    if params.get("delType") == Some("ids") {
+        let ids = required(params, "ids", req)?;
+        let ids = ids
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.trim().parse::<i64>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| caused(400, format!("invalid ids : {ids}")))?;
+        return Ok(Action::Write(Box::new(WriteOp::DeleteIds {
+            ids,
+            src_ip: ctx.requester(req),
+            src_user: None,
+        })));
     }
-    let (data_id, group, tenant) = match key_params(params, req) {
-        Ok(k) => k,
-        Err(a) => return a,
+    if is_true(params, "beta") {
+        let key = key_params(params, req, false)?;
+        return Ok(Action::Write(Box::new(WriteOp::StopBeta { key })));
+    }
+    let key = key_params(params, req, true)?;
+    let tag = params.get_or_empty("tag");
+    let op = if is_blank(tag) {
+        WriteOp::Delete {
+            key,
+            src_ip: ctx.requester(req),
+            src_user: None,
+        }
+    } else {
+        WriteOp::DeleteTag {
+            key,
+            tag: tag.to_owned(),
+        }
     };
-    // No tag variant is ever stored, so deleting one deletes nothing.
-    if !is_blank(params.get_or_empty("tag")) {
-        return respond(200, JSON, "true");
+    Ok(Action::Write(Box::new(op)))
+}
+
+fn history(req: &Request, params: &Params) -> Result<Action, Action> {
+    if params.get("search") == Some("accurate") {
+        let data_id = required(params, "dataId", req)?;
+        let group = required(params, "group", req)?;
+        let (page_no, page_size) = paging(params, req, Some(100), MAX_HISTORY_PAGE_SIZE)?;
+        let key = Key {
+            data_id: data_id.to_owned(),
+            group: group.to_owned(),
+            tenant: canonical_tenant(params.get_or_empty("tenant")).to_owned(),
+        };
+        return Ok(query(Query::HistoryList {
+            key,
+            page_no,
+            page_size,
+        }));
     }
-    Action::Write(Box::new(WriteOp::Delete {
-        data_id: data_id.to_owned(),
-        group: group.to_owned(),
-        tenant: tenant.to_owned(),
-        src_ip: requester_ip(req, ctx.peer),
-        src_user: None,
-    }))
+    int_param(params, "nid", None, req).map(|nid| query(Query::HistoryDetail(nid)))
+}
+
+/// A random namespace id shaped like a UUID (v4).
+fn random_uuid() -> String {
+    let mut b = [0u8; 16];
+    if getrandom::getrandom(&mut b).is_err() {
+        // The OS always has entropy on the platforms we run on; this only
+        // keeps the id unique if it ever does not.
+        let t = crate::store::now_ms();
+        b[..8].copy_from_slice(&t.to_le_bytes());
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+fn namespaces(req: &Request, params: &Params) -> Result<Action, Action> {
+    match req.method {
+        "GET" if params.get("show") == Some("all") => Ok(query(Query::NamespaceDetail(
+            canonical_tenant(params.get_or_empty("namespaceId")).to_owned(),
+        ))),
+        "GET" if is_true(params, "checkNamespaceIdExist") => Ok(query(Query::NamespaceExists(
+            required(params, "customNamespaceId", req)?.to_owned(),
+        ))),
+        "GET" => Ok(query(Query::Namespaces)),
+        "POST" => {
+            let name = required(params, "namespaceName", req)?.to_owned();
+            let id = params.get_or_empty("customNamespaceId").trim().to_owned();
+            let id = if id.is_empty() { random_uuid() } else { id };
+            let valid = id.len() <= 128
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !valid || canonical_tenant(&id).is_empty() {
+                return Ok(respond(200, JSON, "false"));
+            }
+            Ok(Action::Write(Box::new(WriteOp::NamespaceCreate {
+                id,
+                name,
+                desc: params.get("namespaceDesc").map(str::to_owned),
+            })))
+        }
+        "PUT" => Ok(Action::Write(Box::new(WriteOp::NamespaceUpdate {
+            id: required(params, "namespace", req)?.to_owned(),
+            name: required(params, "namespaceShowName", req)?.to_owned(),
+            desc: params.get("namespaceDesc").map(str::to_owned),
+        }))),
+        _ => Ok(Action::Write(Box::new(WriteOp::NamespaceDelete {
+            id: required(params, "namespaceId", req)?.to_owned(),
+        }))),
+    }
 }
 
 /// Java's `Long.parseLong`: optional sign, ASCII digits, no spaces.
@@ -338,9 +549,15 @@ fn listen(req: &Request, params: &Params, ctx: &Ctx) -> Action {
         Ok(r) => r,
         Err(e) => return caused(400, e),
     };
+    let requester = ctx.requester(req);
+    let vip_tag = req.header_str("Vipserver-Tag").filter(|t| !is_blank(t));
     let mut body = Vec::new();
     for r in &records {
-        let server = ctx.index.config_of(&r.group_key()).map(|c| &c.md5);
+        let server = ctx
+            .index
+            .entry_of(&r.group_key())
+            .and_then(|e| e.effective(&requester, vip_tag))
+            .map(|v| &v.config().md5);
         if !r.md5.matches(server) {
             protocol::encode_changed_key(&mut body, &r.data_id, &r.group, &r.tenant);
         }
@@ -360,6 +577,8 @@ fn listen(req: &Request, params: &Params, ctx: &Ctx) -> Action {
         Some(ms) if !no_hangup => Action::Park {
             records,
             hold_ms: ctx.settings.hold_ms(ms),
+            requester,
+            vip_tag: vip_tag.map(str::to_owned),
         },
         _ => {
             let (status, head, body) = empty_poll_reply();

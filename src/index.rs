@@ -12,7 +12,7 @@
 //! absent keys leave nothing behind; `waiters[k][pos]` and
 //! `parked[p].keys[rec]` always point at each other. Pure data: no sockets.
 
-use crate::model::{Change, Config};
+use crate::model::{Change, Config, Entry};
 use crate::protocol::ClientMd5;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use slab::Slab;
@@ -42,6 +42,10 @@ pub struct ParkedKey {
 pub struct Parked {
     /// The owner's handle (the reactor's connection key).
     pub conn: u32,
+    /// The requester address beta lists are matched against.
+    pub requester: Box<str>,
+    /// The `Vipserver-Tag` the poll carried.
+    pub vip_tag: Option<Box<str>>,
     pub keys: Vec<ParkedKey>,
 }
 
@@ -54,7 +58,7 @@ struct Waiter {
 #[derive(Debug, Default)]
 struct Slot {
     name: Box<str>,
-    config: Option<Arc<Config>>,
+    entry: Option<Arc<Entry>>,
     waiters: Vec<Waiter>,
 }
 
@@ -75,7 +79,7 @@ impl Index {
         Index::default()
     }
 
-    /// Number of cached configs.
+    /// Number of cached formal configs.
     pub fn config_count(&self) -> usize {
         self.configs
     }
@@ -107,14 +111,19 @@ impl Index {
         self.find(group_key)
     }
 
-    /// The cached config of a groupKey.
-    pub fn config_of(&self, group_key: &str) -> Option<&Arc<Config>> {
+    /// Everything cached under a groupKey.
+    pub fn entry_of(&self, group_key: &str) -> Option<&Arc<Entry>> {
         self.find(group_key)
-            .and_then(|id| self.slots[id as usize].config.as_ref())
+            .and_then(|id| self.slots[id as usize].entry.as_ref())
     }
 
-    pub fn config(&self, key: KeyId) -> Option<&Arc<Config>> {
-        self.slots[key as usize].config.as_ref()
+    /// The cached formal config of a groupKey.
+    pub fn config_of(&self, group_key: &str) -> Option<&Arc<Config>> {
+        self.entry_of(group_key).and_then(|e| e.formal.as_ref())
+    }
+
+    pub fn entry(&self, key: KeyId) -> Option<&Arc<Entry>> {
+        self.slots[key as usize].entry.as_ref()
     }
 
     /// The groupKey text of a live key.
@@ -122,11 +131,11 @@ impl Index {
         &self.slots[key as usize].name
     }
 
-    /// Every cached config (for search and listings).
-    pub fn configs(&self) -> impl Iterator<Item = &Arc<Config>> {
+    /// Every cached entry.
+    pub fn entries(&self) -> impl Iterator<Item = &Arc<Entry>> {
         self.table
             .iter()
-            .filter_map(|&id| self.slots[id as usize].config.as_ref())
+            .filter_map(|&id| self.slots[id as usize].entry.as_ref())
     }
 
     /// Returns the id of `group_key`, creating a live slot if needed.
@@ -152,7 +161,7 @@ impl Index {
     /// Frees a slot that has neither config nor waiters.
     fn release_if_unused(&mut self, key: KeyId) {
         let slot = &self.slots[key as usize];
-        if slot.config.is_some() || !slot.waiters.is_empty() {
+        if slot.entry.is_some() || !slot.waiters.is_empty() {
             return;
         }
         let hash = self.hasher.hash_one(&*slot.name);
@@ -165,37 +174,50 @@ impl Index {
         self.free.push(key);
     }
 
-    /// Installs a config loaded at start-up.
-    pub fn load(&mut self, config: Arc<Config>) {
-        let id = self.intern(&config.group_key());
-        if self.slots[id as usize].config.replace(config).is_none() {
+    /// Installs an entry loaded at start-up.
+    pub fn load(&mut self, group_key: &str, entry: Arc<Entry>) {
+        let id = self.intern(group_key);
+        let slot = &mut self.slots[id as usize];
+        if slot.entry.as_ref().is_some_and(|e| e.formal.is_some()) {
+            self.configs -= 1;
+        }
+        if entry.formal.is_some() {
             self.configs += 1;
         }
+        slot.entry = Some(entry);
     }
 
     /// Applies a committed change; returns the key id when polls are parked
-    /// on it and the content changed (the caller wakes them).
+    /// on it (the caller decides, per poll, whether what it sees changed).
     pub fn apply(&mut self, change: &Change) -> Option<KeyId> {
-        let id = match (&change.config, self.find(&change.group_key)) {
+        let id = match (&change.entry, self.find(&change.group_key)) {
             (_, Some(id)) => id,
             (Some(_), None) => self.intern(&change.group_key),
             (None, None) => return None,
         };
         let slot = &mut self.slots[id as usize];
-        match (slot.config.is_some(), change.config.is_some()) {
+        let had = slot.entry.as_ref().is_some_and(|e| e.formal.is_some());
+        let has = change.entry.as_ref().is_some_and(|e| e.formal.is_some());
+        match (had, has) {
             (false, true) => self.configs += 1,
             (true, false) => self.configs -= 1,
             _ => {}
         }
-        slot.config = change.config.clone();
-        let wake = change.content_changed && !slot.waiters.is_empty();
+        slot.entry = change.entry.clone();
+        let waiting = !slot.waiters.is_empty();
         self.release_if_unused(id);
-        wake.then_some(id)
+        waiting.then_some(id)
     }
 
     /// Parks a poll on its keys: `(key, client md5, echo tenant)` each, keys
     /// distinct and interned by the caller.
-    pub fn park(&mut self, conn: u32, keys: Vec<(KeyId, ClientMd5, Option<Box<str>>)>) -> ParkId {
+    pub fn park(
+        &mut self,
+        conn: u32,
+        requester: Box<str>,
+        vip_tag: Option<Box<str>>,
+        keys: Vec<(KeyId, ClientMd5, Option<Box<str>>)>,
+    ) -> ParkId {
         let entry = self.parked.vacant_entry();
         let park = ParkId::try_from(entry.key()).expect("fewer than 2^32 parked polls");
         let mut recs = Vec::with_capacity(keys.len());
@@ -213,7 +235,12 @@ impl Index {
             });
         }
         self.waiters += recs.len();
-        entry.insert(Parked { conn, keys: recs });
+        entry.insert(Parked {
+            conn,
+            requester,
+            vip_tag,
+            keys: recs,
+        });
         park
     }
 
@@ -264,30 +291,50 @@ mod tests {
     use super::*;
     use std::collections::{BTreeSet, HashMap};
 
-    fn config(key: &str) -> Arc<Config> {
+    fn entry(key: &str) -> Arc<Entry> {
         let (d, g, t) = crate::protocol::parse_group_key(key).unwrap();
-        Arc::new(Config::new(1, d, g, t, "c".into(), "text", None, 0))
+        Arc::new(Entry {
+            formal: Some(Arc::new(Config::new(
+                1,
+                d,
+                g,
+                t,
+                "c".into(),
+                "text",
+                None,
+                0,
+            ))),
+            ..Entry::default()
+        })
     }
 
     fn change(key: &str, present: bool) -> Change {
         Change {
             group_key: key.into(),
-            config: present.then(|| config(key)),
-            content_changed: true,
+            entry: present.then(|| entry(key)),
         }
+    }
+
+    fn park(ix: &mut Index, conn: u32, keys: Vec<(KeyId, ClientMd5, Option<Box<str>>)>) -> ParkId {
+        ix.park(conn, "127.0.0.1".into(), None, keys)
     }
 
     #[test]
     fn park_wake_unpark() {
         let mut ix = Index::new();
-        ix.load(config("a+G"));
+        ix.load("a+G", entry("a+G"));
         let a = ix.intern("a+G");
         let b = ix.intern("b+G");
-        let p1 = ix.park(
+        let p1 = park(
+            &mut ix,
             7,
             vec![(a, ClientMd5::Empty, None), (b, ClientMd5::Empty, None)],
         );
-        let p2 = ix.park(8, vec![(b, ClientMd5::Empty, Some("public".into()))]);
+        let p2 = park(
+            &mut ix,
+            8,
+            vec![(b, ClientMd5::Empty, Some("public".into()))],
+        );
         assert_eq!(ix.waiters_of(b), vec![p1, p2]);
         assert_eq!(ix.apply(&change("b+G", true)), Some(b));
         assert_eq!(ix.apply(&change("zzz+G", false)), None);
@@ -305,13 +352,13 @@ mod tests {
     fn absent_keys_are_recycled() {
         let mut ix = Index::new();
         let k = ix.intern("ghost+G");
-        let p = ix.park(1, vec![(k, ClientMd5::Empty, None)]);
+        let p = park(&mut ix, 1, vec![(k, ClientMd5::Empty, None)]);
         assert_eq!(ix.key_count(), 1);
         ix.unpark(p);
         assert_eq!(ix.key_count(), 0);
         assert_eq!(ix.lookup("ghost+G"), None);
         // A delete of a config nobody listens to frees its slot too.
-        ix.load(config("x+G"));
+        ix.load("x+G", entry("x+G"));
         ix.apply(&change("x+G", false));
         assert_eq!((ix.key_count(), ix.config_count()), (0, 0));
     }
@@ -328,7 +375,7 @@ mod tests {
                     0 => {
                         let names: BTreeSet<String> = keys.iter().map(|k| format!("k{k}+G")).collect();
                         let ids = names.iter().map(|n| (ix.intern(n), ClientMd5::Empty, None)).collect();
-                        let p = ix.park(0, ids);
+                        let p = park(&mut ix, 0, ids);
                         model.insert(p, names);
                     }
                     1 if !model.is_empty() => {

@@ -15,6 +15,7 @@ pub mod index;
 pub mod metrics;
 pub mod model;
 pub mod protocol;
+pub mod query;
 pub mod reactor;
 pub mod server;
 pub mod settings;

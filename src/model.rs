@@ -1,6 +1,7 @@
-//! The shared, immutable value types: a committed config and a committed
-//! change. The writer thread creates them; reactors share them through `Arc`,
-//! so a config's content is stored once however many reactors cache it.
+//! The shared, immutable value types: a committed config, its beta and tag
+//! variants gathered in an [`Entry`], and a committed change. The writer
+//! thread creates them; reactors share them through `Arc`, so a config's
+//! content is stored once however many reactors cache it.
 
 use crate::protocol::{content_type_for, group_key, Md5Hex};
 use std::sync::Arc;
@@ -69,8 +70,79 @@ impl Config {
 #[derive(Debug)]
 pub struct Change {
     pub group_key: Box<str>,
-    /// The new formal config; `None` after a delete.
-    pub config: Option<Arc<Config>>,
-    /// Whether the md5 changed (only then are listeners woken).
-    pub content_changed: bool,
+    /// Everything now stored under the key; `None` when nothing is left.
+    pub entry: Option<Arc<Entry>>,
+}
+
+/// A beta (gray) variant: content served only to the listed client addresses.
+#[derive(Debug)]
+pub struct Beta {
+    pub config: Arc<Config>,
+    /// The list exactly as published (`betaIps` header).
+    pub ips_raw: String,
+    /// The list split on `,` (not trimmed, as Nacos does).
+    pub ips: Vec<String>,
+}
+
+impl Beta {
+    pub fn new(config: Config, ips_raw: String) -> Beta {
+        let ips = ips_raw.split(',').map(str::to_owned).collect();
+        Beta {
+            config: Arc::new(config),
+            ips_raw,
+            ips,
+        }
+    }
+
+    pub fn serves(&self, requester: &str) -> bool {
+        self.ips.iter().any(|ip| ip == requester)
+    }
+}
+
+/// Everything stored under one key: the formal config and its variants.
+#[derive(Debug, Default)]
+pub struct Entry {
+    pub formal: Option<Arc<Config>>,
+    pub beta: Option<Arc<Beta>>,
+    /// Tag variants, by tag name.
+    pub tags: Vec<(String, Arc<Config>)>,
+}
+
+/// Which variant a request reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Variant<'a> {
+    Formal(&'a Arc<Config>),
+    Beta(&'a Arc<Config>),
+    Tag(&'a str, &'a Arc<Config>),
+}
+
+impl<'a> Variant<'a> {
+    pub fn config(&self) -> &'a Arc<Config> {
+        match *self {
+            Variant::Formal(c) | Variant::Beta(c) | Variant::Tag(_, c) => c,
+        }
+    }
+}
+
+impl Entry {
+    pub fn is_empty(&self) -> bool {
+        self.formal.is_none() && self.beta.is_none() && self.tags.is_empty()
+    }
+
+    pub fn tag(&self, name: &str) -> Option<&Arc<Config>> {
+        self.tags.iter().find(|(t, _)| t == name).map(|(_, c)| c)
+    }
+
+    /// The variant a requester at `ip` carrying header tag `vip_tag` sees
+    /// (spec §3.3): beta if listed, else the named tag if it exists, else
+    /// the formal config.
+    pub fn effective(&self, ip: &str, vip_tag: Option<&str>) -> Option<Variant<'_>> {
+        if let Some(beta) = self.beta.as_deref().filter(|b| b.serves(ip)) {
+            return Some(Variant::Beta(&beta.config));
+        }
+        if let Some((t, c)) = vip_tag.and_then(|t| self.tags.iter().find(|(name, _)| name == t)) {
+            return Some(Variant::Tag(t, c));
+        }
+        self.formal.as_ref().map(Variant::Formal)
+    }
 }

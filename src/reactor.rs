@@ -22,15 +22,17 @@ use crate::api::{self, Action, Ctx};
 use crate::http::{self, Parse};
 use crate::index::{Index, ParkId};
 use crate::metrics::{Metrics, Rejection};
-use crate::model::Config;
+use crate::model::Entry;
 use crate::protocol::{self, canonical_tenant, ListenRecord};
+use crate::query::QueryRequest;
 use crate::settings::{Settings, OUT_HIGH_WATER_BYTES};
-use crate::store::{ReplyTo, ToReactor, WriteRequest};
+use crate::store::{Reply, ReplyTo, ToReactor, WriteRequest};
 use crate::wheel::{TimerId, Wheel};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
+use std::borrow::Cow;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -90,6 +92,7 @@ pub struct Reactor {
     wheel: Wheel,
     inbox: Receiver<ToReactor>,
     writer: Sender<WriteRequest>,
+    reader: Sender<QueryRequest>,
     settings: Arc<Settings>,
     limits: http::Limits,
     max_conns: usize,
@@ -125,9 +128,10 @@ impl Reactor {
     pub fn new(
         id: usize,
         listener: std::net::TcpListener,
-        configs: &[Arc<Config>],
+        entries: &[(String, Arc<Entry>)],
         inbox: Receiver<ToReactor>,
         writer: Sender<WriteRequest>,
+        reader: Sender<QueryRequest>,
         settings: Arc<Settings>,
         max_conns: usize,
         metrics: Arc<Metrics>,
@@ -138,8 +142,8 @@ impl Reactor {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let mut index = Index::new();
-        for c in configs {
-            index.load(c.clone());
+        for (group_key, entry) in entries {
+            index.load(group_key, entry.clone());
         }
         let limits = settings.http_limits();
         Ok((
@@ -152,6 +156,7 @@ impl Reactor {
                 wheel: Wheel::new(0),
                 inbox,
                 writer,
+                reader,
                 settings,
                 limits,
                 max_conns,
@@ -261,7 +266,9 @@ impl Reactor {
                 ToReactor::Change(change) => {
                     if let Some(key) = self.index.apply(&change) {
                         for park in self.index.waiters_of(key) {
-                            self.wake(park, Some(key));
+                            if self.sees_change(park, key, change.entry.as_deref()) {
+                                self.wake(park, Some(key));
+                            }
                         }
                     }
                 }
@@ -591,16 +598,39 @@ impl Reactor {
                 http::write_response(&mut c.out, status, &head, &body, close);
                 c.closing |= close;
             }
-            Action::Config(config) => {
+            Action::Config(config, extra) => {
                 let c = &mut self.conns[key];
-                http::write_response(
-                    &mut c.out,
-                    200,
-                    &config.get_head,
-                    config.content.as_bytes(),
-                    close,
-                );
+                let head: Cow<[u8]> = match extra {
+                    None => Cow::Borrowed(&config.get_head),
+                    Some(extra) => Cow::Owned([&config.get_head[..], extra.as_bytes()].concat()),
+                };
+                http::write_response(&mut c.out, 200, &head, config.content.as_bytes(), close);
                 c.closing |= close;
+            }
+            Action::Query(query) => {
+                let c = &mut self.conns[key];
+                let reply = ReplyTo {
+                    reactor: self.id,
+                    conn: key as u32,
+                    generation: c.generation,
+                };
+                match self.reader.try_send(QueryRequest {
+                    query: *query,
+                    reply,
+                }) {
+                    Ok(()) => c.state = State::AwaitingStore { close },
+                    Err(_) => {
+                        self.metrics.reject(Rejection::Overloaded);
+                        http::write_response(
+                            &mut c.out,
+                            503,
+                            api::JSON,
+                            b"caused: server is overloaded with queries, retry later;",
+                            close,
+                        );
+                        c.closing |= close;
+                    }
+                }
             }
             Action::Write(op) => {
                 let c = &mut self.conns[key];
@@ -625,11 +655,24 @@ impl Reactor {
                     }
                 }
             }
-            Action::Park { records, hold_ms } => self.park(key, records, hold_ms, close),
+            Action::Park {
+                records,
+                hold_ms,
+                requester,
+                vip_tag,
+            } => self.park(key, records, hold_ms, requester, vip_tag, close),
         }
     }
 
-    fn park(&mut self, key: usize, records: Vec<ListenRecord>, hold_ms: u64, close: bool) {
+    fn park(
+        &mut self,
+        key: usize,
+        records: Vec<ListenRecord>,
+        hold_ms: u64,
+        requester: String,
+        vip_tag: Option<String>,
+        close: bool,
+    ) {
         let keys = records
             .into_iter()
             .map(|r| {
@@ -640,7 +683,9 @@ impl Reactor {
                 (id, r.md5, echo)
             })
             .collect();
-        let park = self.index.park(key as u32, keys);
+        let park = self
+            .index
+            .park(key as u32, requester.into(), vip_tag.map(Into::into), keys);
         let c = &mut self.conns[key];
         c.state = State::Parked { park, close };
         if c.out_pos >= c.out.len() {
@@ -694,7 +739,21 @@ impl Reactor {
         self.process(conn);
     }
 
-    fn on_write_done(&mut self, key: usize, generation: u32, result: Result<(), String>) {
+    /// Whether a change to `key` alters what a parked poll would read: its
+    /// client md5 no longer matches the variant it sees (so an identical
+    /// re-publish, or a beta for other addresses, wakes nobody).
+    fn sees_change(&self, park: ParkId, key: u32, entry: Option<&Entry>) -> bool {
+        let parked = self.index.parked(park);
+        let Some(rec) = parked.keys.iter().find(|k| k.key == key) else {
+            return false;
+        };
+        let now = entry
+            .and_then(|e| e.effective(&parked.requester, parked.vip_tag.as_deref()))
+            .map(|v| &v.config().md5);
+        !rec.md5.matches(now)
+    }
+
+    fn on_write_done(&mut self, key: usize, generation: u32, result: Result<Reply, String>) {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
@@ -706,7 +765,9 @@ impl Reactor {
         }
         let close = close || self.drain_deadline.is_some();
         match result {
-            Ok(()) => http::write_response(&mut c.out, 200, api::JSON, b"true", close),
+            Ok(reply) => {
+                http::write_response(&mut c.out, reply.status, api::JSON, &reply.body, close)
+            }
             Err(msg) => http::write_response(
                 &mut c.out,
                 500,

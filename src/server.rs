@@ -1,11 +1,12 @@
 //! Start-up and shutdown: open the store, load the cache, bind one
-//! `SO_REUSEPORT` listener per reactor, start the writer and the reactors,
-//! then wait for SIGTERM/SIGINT and drain.
+//! `SO_REUSEPORT` listener per reactor, start the writer, the reader and the
+//! reactors, then wait for SIGTERM/SIGINT and drain.
 //!
 //! Order matters: the cache is loaded before any port opens, and the
 //! "listening" line is printed only once every reactor can serve.
 
 use crate::metrics::Metrics;
+use crate::query::Reader;
 use crate::reactor::{bind_listener, Reactor};
 use crate::settings::Settings;
 use crate::store::{ReactorLink, Store, ToReactor};
@@ -14,16 +15,20 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// Console queries that may wait for the reader thread before 503.
+const QUERY_QUEUE: usize = 1024;
+
 /// Runs the server until a termination signal has been handled.
 pub fn run(settings: Settings) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
     let store = Store::open(&settings.data_dir)?;
-    let configs = store.load_all()?;
+    let entries = store.load_all()?;
     log::info!(
-        "loaded {} configs from {}",
-        configs.len(),
+        "loaded {} keys from {}",
+        entries.len(),
         store.path().display()
     );
+    let reader = Reader::open(store.path())?;
 
     let threads = settings.threads();
     let addr = SocketAddr::new(settings.bind, settings.port);
@@ -36,6 +41,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
 
     let max_conns = settings.max_connections();
     let (write_tx, write_rx) = crossbeam_channel::bounded(settings.write_queue.max(1));
+    let (query_tx, query_rx) = crossbeam_channel::bounded(QUERY_QUEUE);
     let metrics = Arc::new(Metrics::new(threads));
     let mut links = Vec::with_capacity(threads);
     let mut reactors = Vec::with_capacity(threads);
@@ -44,9 +50,10 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         let (reactor, waker) = Reactor::new(
             id,
             listener,
-            &configs,
+            &entries,
             rx,
             write_tx.clone(),
+            query_tx.clone(),
             settings.clone(),
             max_conns,
             metrics.clone(),
@@ -61,15 +68,21 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         });
         reactors.push(reactor);
     }
-    // From here on only reactors hold write senders: when they have all
-    // exited, the writer sees the channel close and finishes.
+    // From here on only reactors hold write and query senders: when they
+    // have all exited, the writer and reader see their channels close.
     drop(write_tx);
-    drop(configs);
+    drop(query_tx);
+    drop(entries);
 
     let writer_links = links.clone();
+    let retention = settings.history_retention_days;
     let writer = std::thread::Builder::new()
         .name("vigil-writer".into())
-        .spawn(move || store.run_writer(write_rx, writer_links, metrics))?;
+        .spawn(move || store.run_writer(write_rx, writer_links, metrics, retention))?;
+    let reader_links = links.clone();
+    let reader = std::thread::Builder::new()
+        .name("vigil-reader".into())
+        .spawn(move || reader.run(query_rx, reader_links))?;
     let mut handles = Vec::with_capacity(threads);
     for (id, reactor) in reactors.into_iter().enumerate() {
         handles.push(
@@ -102,6 +115,9 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         }
     }
     drop(links);
+    if reader.join().is_err() {
+        log::error!("the reader thread panicked");
+    }
     if writer.join().is_err() {
         anyhow::bail!("the writer thread panicked");
     }

@@ -67,6 +67,15 @@ pub struct Settings {
     #[arg(long, env = "VIGIL_MAX_HOLD_MS", default_value_t = 120_000)]
     pub max_hold_ms: u64,
 
+    /// Take the requester address from `X-Forwarded-For` / `X-Real-IP`
+    /// (for beta lists and `src_ip`); only behind a proxy you trust.
+    #[arg(long, env = "VIGIL_TRUST_PROXY_HEADERS")]
+    pub trust_proxy_headers: bool,
+
+    /// Days history rows are kept (0: forever).
+    #[arg(long, env = "VIGIL_HISTORY_RETENTION_DAYS", default_value_t = 30)]
+    pub history_retention_days: u64,
+
     /// Writes that may wait for the writer thread before publishes get 503.
     #[arg(long, env = "VIGIL_WRITE_QUEUE", default_value_t = 65_536)]
     pub write_queue: usize,

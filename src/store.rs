@@ -5,36 +5,53 @@
 //! transaction, each command under its own savepoint so one bad command does
 //! not fail its neighbours (group commit: one fsync for the whole batch).
 //! Only after `COMMIT` returns does it broadcast each change, in commit order,
-//! to every reactor, then tell each publisher its result; so an acknowledged
+//! to every reactor, then tell each requester its result; so an acknowledged
 //! write has been committed, and every reactor has the change queued before
 //! any client can hear `true`.
 //!
-//! Invariants: only this module names `rusqlite`; the writer never touches a
-//! socket (it notifies reactors through the callback in [`ReactorLink`]).
-//! Table and column names follow Nacos's schema (`config_info`,
-//! `his_config_info`, ...); times are epoch milliseconds.
+//! Invariants: only this module and `query` name `rusqlite`; the writer never
+//! touches a socket (it notifies reactors through the callback in
+//! [`ReactorLink`]). Table and column names follow Nacos's schema
+//! (`config_info`, `his_config_info`, `config_info_beta`, `config_info_tag`,
+//! `config_tags_relation`, `tenant_info`); times are epoch milliseconds.
 
 use crate::metrics::Metrics;
-use crate::model::{Change, Config};
+use crate::model::{Beta, Change, Config, Entry};
 use crate::protocol::{group_key, normalize_type, Md5Hex, Metadata};
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Most commands committed in one transaction.
 pub const MAX_BATCH: usize = 1024;
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "vigil.db";
+/// How often expired history rows are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+/// Most history rows deleted per purge transaction.
+const PURGE_CHUNK: i64 = 10_000;
 
-/// A formal publish.
-#[derive(Debug)]
-pub struct PublishOp {
+/// A config's identity, tenant canonical.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
     pub data_id: String,
     pub group: String,
-    /// Canonical tenant.
     pub tenant: String,
+}
+
+impl Key {
+    pub fn group_key(&self) -> String {
+        group_key(&self.data_id, &self.group, &self.tenant)
+    }
+}
+
+/// A publish of any variant.
+#[derive(Debug)]
+pub struct PublishOp {
+    pub key: Key,
     pub content: String,
     pub config_type: &'static str,
     /// `None` keeps the stored app name on update.
@@ -47,17 +64,47 @@ pub struct PublishOp {
 /// A write a reactor asks for.
 #[derive(Debug)]
 pub enum WriteOp {
+    /// Formal publish; answers `true`.
     Publish(PublishOp),
+    /// Beta publish for the listed addresses (`betaIps` header).
+    PublishBeta(PublishOp, String),
+    /// Tag publish.
+    PublishTag(PublishOp, String),
+    /// Formal delete; answers `true`.
     Delete {
-        data_id: String,
-        group: String,
-        tenant: String,
+        key: Key,
         src_ip: String,
         src_user: Option<String>,
     },
+    DeleteTag {
+        key: Key,
+        tag: String,
+    },
+    StopBeta {
+        key: Key,
+    },
+    /// Console delete of formal configs by id.
+    DeleteIds {
+        ids: Vec<i64>,
+        src_ip: String,
+        src_user: Option<String>,
+    },
+    NamespaceCreate {
+        id: String,
+        name: String,
+        desc: Option<String>,
+    },
+    NamespaceUpdate {
+        id: String,
+        name: String,
+        desc: Option<String>,
+    },
+    NamespaceDelete {
+        id: String,
+    },
 }
 
-/// Who to tell when a write is committed (or failed).
+/// Who to tell when a write or query is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplyTo {
     pub reactor: usize,
@@ -71,16 +118,33 @@ pub struct WriteRequest {
     pub reply: ReplyTo,
 }
 
-/// What the writer sends a reactor.
+/// A finished response body for a deferred request (JSON unless it says so).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn ok(body: impl Into<Vec<u8>>) -> Reply {
+        Reply {
+            status: 200,
+            body: body.into(),
+        }
+    }
+}
+
+/// What the storage threads send a reactor.
 #[derive(Debug)]
 pub enum ToReactor {
     /// A committed change (every reactor gets every change, in commit order).
     Change(Arc<Change>),
-    /// The outcome of one of this reactor's writes; `Err` holds the reason.
+    /// The outcome of one of this reactor's writes or queries; `Err` holds
+    /// the storage failure (answered 500).
     Done {
         conn: u32,
         generation: u32,
-        result: Result<(), String>,
+        result: Result<Reply, String>,
     },
     /// Stop accepting, answer parked polls, finish in-flight work, exit.
     Shutdown,
@@ -115,7 +179,7 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -189,6 +253,18 @@ CREATE TABLE IF NOT EXISTS config_info_tag (
     src_ip TEXT,
     UNIQUE (data_id, group_id, tenant_id, tag_id)
 );
+CREATE TABLE IF NOT EXISTS config_tags_relation (
+    id INTEGER NOT NULL,
+    tag_name TEXT NOT NULL,
+    tag_type TEXT,
+    data_id TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL DEFAULT '',
+    nid INTEGER PRIMARY KEY AUTOINCREMENT,
+    UNIQUE (id, tag_name, tag_type)
+);
+CREATE INDEX IF NOT EXISTS idx_tags_tenant ON config_tags_relation (tenant_id);
+CREATE INDEX IF NOT EXISTS idx_config_tenant ON config_info (tenant_id);
 CREATE TABLE IF NOT EXISTS tenant_info (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     kp TEXT NOT NULL,
@@ -202,7 +278,29 @@ CREATE TABLE IF NOT EXISTS tenant_info (
 );
 ";
 
-/// The open database.
+/// Opens the database file with the pragmas every connection needs.
+pub(crate) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let fail =
+        |what: &str, e: rusqlite::Error| StoreError(format!("{what} {}: {e}", path.display()));
+    let conn = Connection::open(path).map_err(|e| fail("cannot open database", e))?;
+    conn.busy_timeout(Duration::from_secs(2))
+        .map_err(|e| fail("cannot configure database", e))?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(|e| fail("cannot use database", e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError(format!(
+            "cannot switch database {} to WAL mode (got {mode})",
+            path.display()
+        )));
+    }
+    // FULL: a commit is on disk (fsync) before it is acknowledged.
+    conn.execute_batch("PRAGMA synchronous=FULL;")
+        .map_err(|e| fail("cannot configure database", e))?;
+    Ok(conn)
+}
+
+/// The open database, owned by the writer.
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -219,25 +317,18 @@ impl Store {
             ))
         })?;
         let path = data_dir.join(DB_FILE);
-        let fail =
-            |what: &str, e: rusqlite::Error| StoreError(format!("{what} {}: {e}", path.display()));
-        let conn = Connection::open(&path).map_err(|e| fail("cannot open database", e))?;
-        conn.busy_timeout(std::time::Duration::from_secs(2))
-            .map_err(|e| fail("cannot configure database", e))?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(|e| fail("cannot use database", e))?;
-        if !mode.eq_ignore_ascii_case("wal") {
+        let conn = open_connection(&path)?;
+        conn.execute_batch(SCHEMA)
+            .map_err(|e| StoreError(format!("cannot create schema in {}: {e}", path.display())))?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|e| StoreError(format!("cannot check database {}: {e}", path.display())))?;
+        if check != "ok" {
             return Err(StoreError(format!(
-                "cannot switch database {} to WAL mode (got {mode})",
+                "database {} is corrupt: {check}",
                 path.display()
             )));
         }
-        // FULL: a commit is on disk (fsync) before it is acknowledged.
-        conn.execute_batch("PRAGMA synchronous=FULL;")
-            .map_err(|e| fail("cannot configure database", e))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(|e| fail("cannot create schema in", e))?;
         Ok(Store { conn, path })
     }
 
@@ -245,34 +336,109 @@ impl Store {
         &self.path
     }
 
-    /// Every formal config, for the start-up cache.
-    pub fn load_all(&self) -> Result<Vec<Arc<Config>>, StoreError> {
+    /// Every stored entry (formal configs and their variants), by groupKey.
+    pub fn load_all(&self) -> Result<Vec<(String, Arc<Entry>)>, StoreError> {
         let fail = |e: rusqlite::Error| {
             StoreError(format!(
                 "cannot read configs from {}: {e}",
                 self.path.display()
             ))
         };
+        let mut entries: HashMap<String, Entry> = HashMap::new();
+        let mut types: HashMap<String, &'static str> = HashMap::new();
         let mut stmt = self
             .conn
             .prepare("SELECT id, data_id, group_id, tenant_id, content, type, app_name, gmt_modified FROM config_info")
             .map_err(fail)?;
-        let rows = stmt
-            .query_map([], |r| {
-                let config_type: Option<String> = r.get(5)?;
-                Ok(Arc::new(Config::new(
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    normalize_type(config_type.as_deref()),
-                    r.get(6)?,
-                    r.get(7)?,
-                )))
-            })
+        let rows = stmt.query_map([], |r| {
+            let config_type: Option<String> = r.get(5)?;
+            Ok(Config::new(
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                normalize_type(config_type.as_deref()),
+                r.get(6)?,
+                r.get(7)?,
+            ))
+        });
+        for c in rows.map_err(fail)? {
+            let c = c.map_err(fail)?;
+            let gk = c.group_key();
+            types.insert(gk.clone(), c.config_type);
+            entries.entry(gk).or_default().formal = Some(Arc::new(c));
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, data_id, group_id, tenant_id, content, beta_ips, app_name, gmt_modified FROM config_info_beta")
             .map_err(fail)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(fail)
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                Key {
+                    data_id: r.get(1)?,
+                    group: r.get(2)?,
+                    tenant: r.get(3)?,
+                },
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, i64>(7)?,
+            ))
+        });
+        for row in rows.map_err(fail)? {
+            let (id, key, content, ips, app, modified) = row.map_err(fail)?;
+            let gk = key.group_key();
+            let t = types.get(&gk).copied().unwrap_or("text");
+            let c = Config::new(
+                id,
+                key.data_id,
+                key.group,
+                key.tenant,
+                content,
+                t,
+                app,
+                modified,
+            );
+            entries.entry(gk).or_default().beta =
+                Some(Arc::new(Beta::new(c, ips.unwrap_or_default())));
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, data_id, group_id, tenant_id, content, tag_id, app_name, gmt_modified FROM config_info_tag")
+            .map_err(fail)?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                Key {
+                    data_id: r.get(1)?,
+                    group: r.get(2)?,
+                    tenant: r.get(3)?,
+                },
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, i64>(7)?,
+            ))
+        });
+        for row in rows.map_err(fail)? {
+            let (id, key, content, tag, app, modified) = row.map_err(fail)?;
+            let gk = key.group_key();
+            let t = types.get(&gk).copied().unwrap_or("text");
+            let c = Config::new(
+                id,
+                key.data_id,
+                key.group,
+                key.tenant,
+                content,
+                t,
+                app,
+                modified,
+            );
+            entries.entry(gk).or_default().tags.push((tag, Arc::new(c)));
+        }
+        Ok(entries.into_iter().map(|(k, e)| (k, Arc::new(e))).collect())
     }
 
     /// Runs the writer loop until every sender is gone, then returns.
@@ -281,41 +447,60 @@ impl Store {
         rx: Receiver<WriteRequest>,
         reactors: Vec<ReactorLink>,
         metrics: Arc<Metrics>,
+        retention_days: u64,
     ) {
         let mut batch: Vec<WriteRequest> = Vec::with_capacity(MAX_BATCH);
-        let mut results: Vec<Result<Option<Arc<Change>>, String>> = Vec::with_capacity(MAX_BATCH);
-        while let Ok(first) = rx.recv() {
-            batch.push(first);
+        let mut outcomes: Vec<Result<Outcome, String>> = Vec::with_capacity(MAX_BATCH);
+        let mut next_purge = Instant::now();
+        loop {
+            if retention_days > 0 && Instant::now() >= next_purge {
+                self.purge_history(retention_days);
+                next_purge = Instant::now() + PURGE_EVERY;
+            }
+            match rx.recv_timeout(PURGE_EVERY) {
+                Ok(first) => batch.push(first),
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
                     Ok(req) => batch.push(req),
                     Err(_) => break,
                 }
             }
-            let started = std::time::Instant::now();
-            if self.commit_batch(&batch, &mut results) {
+            let started = Instant::now();
+            if self.commit_batch(&batch, &mut outcomes) {
                 metrics.commit(batch.len(), started.elapsed());
             }
-            for (req, r) in batch.iter().zip(&results) {
-                match (r, &req.op) {
-                    (Err(_), _) => Metrics::inc(&metrics.write_failures),
-                    (Ok(_), WriteOp::Publish(_)) => Metrics::inc(&metrics.publishes),
-                    (Ok(_), WriteOp::Delete { .. }) => Metrics::inc(&metrics.deletes),
-                }
-            }
             // Changes first, to every reactor, in commit order...
-            for change in results.iter().filter_map(|r| r.as_ref().ok()).flatten() {
-                for link in &reactors {
-                    link.send(ToReactor::Change(change.clone()));
+            for outcome in outcomes.iter().flatten() {
+                for change in &outcome.changes {
+                    for link in &reactors {
+                        link.send(ToReactor::Change(change.clone()));
+                    }
                 }
             }
-            // ...then the acknowledgements.
-            for (req, result) in batch.drain(..).zip(results.drain(..)) {
+            // ...then the answers.
+            for (req, outcome) in batch.drain(..).zip(outcomes.drain(..)) {
+                match (&outcome, &req.op) {
+                    (Err(_), _) => Metrics::inc(&metrics.write_failures),
+                    (
+                        Ok(_),
+                        WriteOp::Publish(_) | WriteOp::PublishBeta(..) | WriteOp::PublishTag(..),
+                    ) => Metrics::inc(&metrics.publishes),
+                    (
+                        Ok(_),
+                        WriteOp::Delete { .. }
+                        | WriteOp::DeleteTag { .. }
+                        | WriteOp::DeleteIds { .. },
+                    ) => Metrics::inc(&metrics.deletes),
+                    _ => {}
+                }
                 if let Some(link) = reactors.get(req.reply.reactor) {
                     link.send(ToReactor::Done {
                         conn: req.reply.conn,
                         generation: req.reply.generation,
-                        result: result.map(|_| ()),
+                        result: outcome.map(|o| o.reply),
                     });
                 }
             }
@@ -323,22 +508,45 @@ impl Store {
         log::debug!("writer: all reactors gone, closing {}", self.path.display());
     }
 
-    /// Applies a batch in one transaction; fills `results` one per request.
+    /// Deletes history rows older than the retention, in bounded chunks.
+    fn purge_history(&mut self, retention_days: u64) {
+        let cutoff = now_ms() - (retention_days as i64).saturating_mul(86_400_000);
+        loop {
+            let r = self.conn.execute(
+                "DELETE FROM his_config_info WHERE nid IN (SELECT nid FROM his_config_info WHERE gmt_modified < ?1 LIMIT ?2)",
+                params![cutoff, PURGE_CHUNK],
+            );
+            match r {
+                Ok(n) if n as i64 == PURGE_CHUNK => continue,
+                Ok(n) => {
+                    if n > 0 {
+                        log::info!("purged expired history rows from {}", self.path.display());
+                    }
+                    return;
+                }
+                Err(e) => {
+                    log::error!("cannot purge history in {}: {e}", self.path.display());
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Applies a batch in one transaction; fills `outcomes` one per request.
     /// Returns whether the transaction committed.
     fn commit_batch(
         &mut self,
         batch: &[WriteRequest],
-        results: &mut Vec<Result<Option<Arc<Change>>, String>>,
+        outcomes: &mut Vec<Result<Outcome, String>>,
     ) -> bool {
-        results.clear();
-        let started = std::time::Instant::now();
+        outcomes.clear();
         if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
             let msg = format!(
                 "storage error: cannot begin transaction on {}: {e}",
                 self.path.display()
             );
             log::error!("{msg}");
-            results.extend(batch.iter().map(|_| Err(msg.clone())));
+            outcomes.extend(batch.iter().map(|_| Err(msg.clone())));
             return false;
         }
         let now = now_ms();
@@ -347,14 +555,14 @@ impl Store {
                 .conn
                 .execute_batch("SAVEPOINT op")
                 .and_then(|_| apply(&self.conn, &req.op, now))
-                .and_then(|change| self.conn.execute_batch("RELEASE op").map(|_| change));
+                .and_then(|outcome| self.conn.execute_batch("RELEASE op").map(|_| outcome));
             match r {
-                Ok(change) => results.push(Ok(change.map(Arc::new))),
+                Ok(outcome) => outcomes.push(Ok(outcome)),
                 Err(e) => {
                     let msg = format!("storage error: {e}");
                     log::error!("{msg} (database {})", self.path.display());
                     let _ = self.conn.execute_batch("ROLLBACK TO op; RELEASE op");
-                    results.push(Err(msg));
+                    outcomes.push(Err(msg));
                 }
             }
         }
@@ -365,17 +573,27 @@ impl Store {
             );
             log::error!("{msg}");
             let _ = self.conn.execute_batch("ROLLBACK");
-            for r in results.iter_mut() {
+            for r in outcomes.iter_mut() {
                 *r = Err(msg.clone());
             }
             return false;
         }
-        log::trace!(
-            "committed {} writes in {:?}",
-            batch.len(),
-            started.elapsed()
-        );
         true
+    }
+}
+
+/// What one applied write produced.
+struct Outcome {
+    reply: Reply,
+    changes: Vec<Arc<Change>>,
+}
+
+impl Outcome {
+    fn new(body: &str, changes: Vec<Arc<Change>>) -> Outcome {
+        Outcome {
+            reply: Reply::ok(body),
+            changes,
+        }
     }
 }
 
@@ -386,16 +604,11 @@ struct Current {
     app_name: Option<String>,
 }
 
-fn current(
-    conn: &Connection,
-    data_id: &str,
-    group: &str,
-    tenant: &str,
-) -> rusqlite::Result<Option<Current>> {
+fn current(conn: &Connection, key: &Key) -> rusqlite::Result<Option<Current>> {
     conn.prepare_cached(
         "SELECT id, content, md5, app_name FROM config_info WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3",
     )?
-    .query_row(params![data_id, group, tenant], |r| {
+    .query_row(params![key.data_id, key.group, key.tenant], |r| {
         Ok(Current {
             id: r.get(0)?,
             content: r.get(1)?,
@@ -406,13 +619,73 @@ fn current(
     .optional()
 }
 
+/// Reads back everything stored under a key, as the change to broadcast.
+fn change_of(conn: &Connection, key: &Key) -> rusqlite::Result<Arc<Change>> {
+    let formal = conn
+        .prepare_cached(
+            "SELECT id, content, type, app_name, gmt_modified FROM config_info WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3",
+        )?
+        .query_row(params![key.data_id, key.group, key.tenant], |r| {
+            let t: Option<String> = r.get(2)?;
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, normalize_type(t.as_deref()), r.get(3)?, r.get::<_, i64>(4)?))
+        })
+        .optional()?;
+    let config_type = formal.as_ref().map_or("text", |f| f.2);
+    let config = |id, content, app, modified| {
+        Config::new(
+            id,
+            key.data_id.clone(),
+            key.group.clone(),
+            key.tenant.clone(),
+            content,
+            config_type,
+            app,
+            modified,
+        )
+    };
+    let mut entry = Entry {
+        formal: formal
+            .map(|(id, content, _, app, modified)| Arc::new(config(id, content, app, modified))),
+        ..Entry::default()
+    };
+    entry.beta = conn
+        .prepare_cached(
+            "SELECT id, content, beta_ips, app_name, gmt_modified FROM config_info_beta WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3",
+        )?
+        .query_row(params![key.data_id, key.group, key.tenant], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get(3)?, r.get::<_, i64>(4)?))
+        })
+        .optional()?
+        .map(|(id, content, ips, app, modified)| Arc::new(Beta::new(config(id, content, app, modified), ips.unwrap_or_default())));
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, tag_id, content, app_name, gmt_modified FROM config_info_tag WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3 ORDER BY tag_id",
+    )?;
+    let rows = stmt.query_map(params![key.data_id, key.group, key.tenant], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get(3)?,
+            r.get::<_, i64>(4)?,
+        ))
+    })?;
+    for row in rows {
+        let (id, tag, content, app, modified) = row?;
+        entry
+            .tags
+            .push((tag, Arc::new(config(id, content, app, modified))));
+    }
+    Ok(Arc::new(Change {
+        group_key: key.group_key().into(),
+        entry: (!entry.is_empty()).then(|| Arc::new(entry)),
+    }))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn history(
     conn: &Connection,
     id: i64,
-    data_id: &str,
-    group: &str,
-    tenant: &str,
+    key: &Key,
     app_name: Option<&str>,
     content: &str,
     md5: &str,
@@ -425,126 +698,240 @@ fn history(
         "INSERT INTO his_config_info (id, data_id, group_id, tenant_id, app_name, content, md5, gmt_create, gmt_modified, src_user, src_ip, op_type)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11)",
     )?
-    .execute(params![id, data_id, group, tenant, app_name, content, md5, now, src_user, src_ip, op])?;
+    .execute(params![id, key.data_id, key.group, key.tenant, app_name, content, md5, now, src_user, src_ip, op])?;
     Ok(())
 }
 
-/// Applies one write inside the open transaction.
-fn apply(conn: &Connection, op: &WriteOp, now: i64) -> rusqlite::Result<Option<Change>> {
-    match op {
-        WriteOp::Publish(p) => {
-            let md5 = Md5Hex::of(p.content.as_bytes());
-            let old = current(conn, &p.data_id, &p.group, &p.tenant)?;
-            let (id, app_name, changed) = match old {
-                None => {
-                    conn.prepare_cached(
-                        "INSERT INTO config_info (data_id, group_id, tenant_id, content, md5, gmt_create, gmt_modified, src_user, src_ip, app_name, c_desc, c_use, effect, type, c_schema)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                    )?
-                    .execute(params![
-                        p.data_id, p.group, p.tenant, p.content, md5.as_str(), now, p.src_user, p.src_ip,
-                        p.app_name, p.meta.desc, p.meta.use_, p.meta.effect, p.config_type, p.meta.schema
-                    ])?;
-                    let id = conn.last_insert_rowid();
-                    history(
-                        conn,
-                        id,
-                        &p.data_id,
-                        &p.group,
-                        &p.tenant,
-                        p.app_name.as_deref(),
-                        &p.content,
-                        md5.as_str(),
-                        now,
-                        p.src_user.as_deref(),
-                        &p.src_ip,
-                        "I",
-                    )?;
-                    (id, p.app_name.clone(), true)
-                }
-                Some(old) => {
-                    let old_md5 = old
-                        .md5
-                        .clone()
-                        .unwrap_or_else(|| Md5Hex::of(old.content.as_bytes()).as_str().to_owned());
-                    history(
-                        conn,
-                        old.id,
-                        &p.data_id,
-                        &p.group,
-                        &p.tenant,
-                        old.app_name.as_deref(),
-                        &old.content,
-                        &old_md5,
-                        now,
-                        p.src_user.as_deref(),
-                        &p.src_ip,
-                        "U",
-                    )?;
-                    let app_name = p.app_name.clone().or(old.app_name);
-                    conn.prepare_cached(
-                        "UPDATE config_info SET content = ?2, md5 = ?3, gmt_modified = ?4, src_user = ?5, src_ip = ?6, app_name = ?7,
-                         c_desc = COALESCE(?8, c_desc), c_use = COALESCE(?9, c_use), effect = COALESCE(?10, effect), type = ?11, c_schema = COALESCE(?12, c_schema)
-                         WHERE id = ?1",
-                    )?
-                    .execute(params![
-                        old.id, p.content, md5.as_str(), now, p.src_user, p.src_ip, app_name,
-                        p.meta.desc, p.meta.use_, p.meta.effect, p.config_type, p.meta.schema
-                    ])?;
-                    (old.id, app_name, old_md5 != md5.as_str())
-                }
-            };
-            let config = Config::new(
+fn stored_md5(c: &Current) -> String {
+    c.md5
+        .clone()
+        .unwrap_or_else(|| Md5Hex::of(c.content.as_bytes()).as_str().to_owned())
+}
+
+fn replace_tags(conn: &Connection, id: i64, key: &Key, tags: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM config_tags_relation WHERE id = ?1")?
+        .execute(params![id])?;
+    for tag in tags.split(',').filter(|t| !t.is_empty()) {
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO config_tags_relation (id, tag_name, tag_type, data_id, group_id, tenant_id) VALUES (?1, ?2, '', ?3, ?4, ?5)",
+        )?
+        .execute(params![id, tag, key.data_id, key.group, key.tenant])?;
+    }
+    Ok(())
+}
+
+fn publish_formal(conn: &Connection, p: &PublishOp, now: i64) -> rusqlite::Result<()> {
+    let md5 = Md5Hex::of(p.content.as_bytes());
+    let key = &p.key;
+    let id = match current(conn, key)? {
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO config_info (data_id, group_id, tenant_id, content, md5, gmt_create, gmt_modified, src_user, src_ip, app_name, c_desc, c_use, effect, type, c_schema)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?
+            .execute(params![
+                key.data_id, key.group, key.tenant, p.content, md5.as_str(), now, p.src_user, p.src_ip,
+                p.app_name, p.meta.desc, p.meta.use_, p.meta.effect, p.config_type, p.meta.schema
+            ])?;
+            let id = conn.last_insert_rowid();
+            history(
+                conn,
                 id,
-                p.data_id.clone(),
-                p.group.clone(),
-                p.tenant.clone(),
-                p.content.clone(),
-                p.config_type,
-                app_name,
+                key,
+                p.app_name.as_deref(),
+                &p.content,
+                md5.as_str(),
                 now,
-            );
-            Ok(Some(Change {
-                group_key: group_key(&p.data_id, &p.group, &p.tenant).into(),
-                config: Some(Arc::new(config)),
-                content_changed: changed,
-            }))
+                p.src_user.as_deref(),
+                &p.src_ip,
+                "I",
+            )?;
+            id
         }
-        WriteOp::Delete {
-            data_id,
-            group,
-            tenant,
-            src_ip,
-            src_user,
-        } => {
-            let Some(old) = current(conn, data_id, group, tenant)? else {
-                return Ok(None);
-            };
-            let old_md5 = old
-                .md5
-                .clone()
-                .unwrap_or_else(|| Md5Hex::of(old.content.as_bytes()).as_str().to_owned());
+        Some(old) => {
             history(
                 conn,
                 old.id,
-                data_id,
-                group,
-                tenant,
+                key,
                 old.app_name.as_deref(),
                 &old.content,
-                &old_md5,
+                &stored_md5(&old),
                 now,
-                src_user.as_deref(),
-                src_ip,
-                "D",
+                p.src_user.as_deref(),
+                &p.src_ip,
+                "U",
             )?;
-            conn.prepare_cached("DELETE FROM config_info WHERE id = ?1")?
-                .execute(params![old.id])?;
-            Ok(Some(Change {
-                group_key: group_key(data_id, group, tenant).into(),
-                config: None,
-                content_changed: true,
-            }))
+            let app_name = p.app_name.clone().or(old.app_name);
+            conn.prepare_cached(
+                "UPDATE config_info SET content = ?2, md5 = ?3, gmt_modified = ?4, src_user = ?5, src_ip = ?6, app_name = ?7,
+                 c_desc = COALESCE(?8, c_desc), c_use = COALESCE(?9, c_use), effect = COALESCE(?10, effect), type = ?11, c_schema = COALESCE(?12, c_schema)
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                old.id, p.content, md5.as_str(), now, p.src_user, p.src_ip, app_name,
+                p.meta.desc, p.meta.use_, p.meta.effect, p.config_type, p.meta.schema
+            ])?;
+            old.id
+        }
+    };
+    if let Some(tags) = &p.meta.config_tags {
+        replace_tags(conn, id, key, tags)?;
+    }
+    Ok(())
+}
+
+fn delete_formal(
+    conn: &Connection,
+    key: &Key,
+    now: i64,
+    src_ip: &str,
+    src_user: Option<&str>,
+) -> rusqlite::Result<bool> {
+    let Some(old) = current(conn, key)? else {
+        return Ok(false);
+    };
+    history(
+        conn,
+        old.id,
+        key,
+        old.app_name.as_deref(),
+        &old.content,
+        &stored_md5(&old),
+        now,
+        src_user,
+        src_ip,
+        "D",
+    )?;
+    conn.prepare_cached("DELETE FROM config_info WHERE id = ?1")?
+        .execute(params![old.id])?;
+    conn.prepare_cached("DELETE FROM config_tags_relation WHERE id = ?1")?
+        .execute(params![old.id])?;
+    Ok(true)
+}
+
+/// Applies one write inside the open transaction.
+fn apply(conn: &Connection, op: &WriteOp, now: i64) -> rusqlite::Result<Outcome> {
+    match op {
+        WriteOp::Publish(p) => {
+            publish_formal(conn, p, now)?;
+            Ok(Outcome::new("true", vec![change_of(conn, &p.key)?]))
+        }
+        WriteOp::PublishBeta(p, ips) => {
+            let key = &p.key;
+            let md5 = Md5Hex::of(p.content.as_bytes());
+            conn.prepare_cached(
+                "INSERT INTO config_info_beta (data_id, group_id, tenant_id, app_name, content, beta_ips, md5, gmt_create, gmt_modified, src_user, src_ip)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)
+                 ON CONFLICT (data_id, group_id, tenant_id) DO UPDATE SET
+                   app_name = COALESCE(excluded.app_name, app_name), content = excluded.content, beta_ips = excluded.beta_ips,
+                   md5 = excluded.md5, gmt_modified = excluded.gmt_modified, src_user = excluded.src_user, src_ip = excluded.src_ip",
+            )?
+            .execute(params![key.data_id, key.group, key.tenant, p.app_name, p.content, ips, md5.as_str(), now, p.src_user, p.src_ip])?;
+            Ok(Outcome::new("true", vec![change_of(conn, key)?]))
+        }
+        WriteOp::PublishTag(p, tag) => {
+            let key = &p.key;
+            let md5 = Md5Hex::of(p.content.as_bytes());
+            conn.prepare_cached(
+                "INSERT INTO config_info_tag (data_id, group_id, tenant_id, tag_id, app_name, content, md5, gmt_create, gmt_modified, src_user, src_ip)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)
+                 ON CONFLICT (data_id, group_id, tenant_id, tag_id) DO UPDATE SET
+                   app_name = COALESCE(excluded.app_name, app_name), content = excluded.content,
+                   md5 = excluded.md5, gmt_modified = excluded.gmt_modified, src_user = excluded.src_user, src_ip = excluded.src_ip",
+            )?
+            .execute(params![key.data_id, key.group, key.tenant, tag, p.app_name, p.content, md5.as_str(), now, p.src_user, p.src_ip])?;
+            Ok(Outcome::new("true", vec![change_of(conn, key)?]))
+        }
+        WriteOp::Delete {
+            key,
+            src_ip,
+            src_user,
+        } => {
+            let changes = if delete_formal(conn, key, now, src_ip, src_user.as_deref())? {
+                vec![change_of(conn, key)?]
+            } else {
+                Vec::new()
+            };
+            Ok(Outcome::new("true", changes))
+        }
+        WriteOp::DeleteTag { key, tag } => {
+            let n = conn
+                .prepare_cached("DELETE FROM config_info_tag WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3 AND tag_id = ?4")?
+                .execute(params![key.data_id, key.group, key.tenant, tag])?;
+            let changes = if n > 0 {
+                vec![change_of(conn, key)?]
+            } else {
+                Vec::new()
+            };
+            Ok(Outcome::new("true", changes))
+        }
+        WriteOp::StopBeta { key } => {
+            let n = conn
+                .prepare_cached("DELETE FROM config_info_beta WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3")?
+                .execute(params![key.data_id, key.group, key.tenant])?;
+            let changes = if n > 0 {
+                vec![change_of(conn, key)?]
+            } else {
+                Vec::new()
+            };
+            Ok(Outcome::new(
+                r#"{"code":200,"message":"stop beta ok","data":true}"#,
+                changes,
+            ))
+        }
+        WriteOp::DeleteIds {
+            ids,
+            src_ip,
+            src_user,
+        } => {
+            let mut changes = Vec::new();
+            for id in ids {
+                let key = conn
+                    .prepare_cached(
+                        "SELECT data_id, group_id, tenant_id FROM config_info WHERE id = ?1",
+                    )?
+                    .query_row(params![id], |r| {
+                        Ok(Key {
+                            data_id: r.get(0)?,
+                            group: r.get(1)?,
+                            tenant: r.get(2)?,
+                        })
+                    })
+                    .optional()?;
+                if let Some(key) = key {
+                    if delete_formal(conn, &key, now, src_ip, src_user.as_deref())? {
+                        changes.push(change_of(conn, &key)?);
+                    }
+                }
+            }
+            Ok(Outcome::new(
+                r#"{"code":200,"message":null,"data":true}"#,
+                changes,
+            ))
+        }
+        WriteOp::NamespaceCreate { id, name, desc } => {
+            let n = conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO tenant_info (kp, tenant_id, tenant_name, tenant_desc, create_source, gmt_create, gmt_modified)
+                     VALUES ('1', ?1, ?2, ?3, 'nacos', ?4, ?4)",
+                )?
+                .execute(params![id, name, desc, now])?;
+            Ok(Outcome::new(
+                if n > 0 { "true" } else { "false" },
+                Vec::new(),
+            ))
+        }
+        WriteOp::NamespaceUpdate { id, name, desc } => {
+            conn.prepare_cached(
+                "UPDATE tenant_info SET tenant_name = ?2, tenant_desc = ?3, gmt_modified = ?4 WHERE kp = '1' AND tenant_id = ?1",
+            )?
+            .execute(params![id, name, desc, now])?;
+            Ok(Outcome::new("true", Vec::new()))
+        }
+        WriteOp::NamespaceDelete { id } => {
+            conn.prepare_cached("DELETE FROM tenant_info WHERE kp = '1' AND tenant_id = ?1")?
+                .execute(params![id])?;
+            Ok(Outcome::new("true", Vec::new()))
         }
     }
 }
@@ -554,18 +941,24 @@ mod tests {
     use super::*;
     use crossbeam_channel::unbounded;
 
-    fn publish(content: &str, app: Option<&str>) -> WriteOp {
-        WriteOp::Publish(PublishOp {
+    fn key() -> Key {
+        Key {
             data_id: "d".into(),
             group: "G".into(),
             tenant: "".into(),
+        }
+    }
+
+    fn op(content: &str, app: Option<&str>) -> PublishOp {
+        PublishOp {
+            key: key(),
             content: content.into(),
             config_type: "text",
             app_name: app.map(Into::into),
             src_ip: "127.0.0.1".into(),
             src_user: None,
             meta: Metadata::default(),
-        })
+        }
     }
 
     /// Runs ops through a real writer on a real file; returns what reactor 0 saw.
@@ -577,8 +970,9 @@ mod tests {
             tx: rtx,
             notify: Arc::new(|| {}),
         };
-        let writer =
-            std::thread::spawn(move || store.run_writer(rx, vec![link], Arc::new(Metrics::new(1))));
+        let writer = std::thread::spawn(move || {
+            store.run_writer(rx, vec![link], Arc::new(Metrics::new(1)), 30)
+        });
         for (i, op) in ops.into_iter().enumerate() {
             let reply = ReplyTo {
                 reactor: 0,
@@ -592,6 +986,20 @@ mod tests {
         rrx.try_iter().collect()
     }
 
+    fn formal_contents(msgs: &[ToReactor]) -> Vec<Option<String>> {
+        msgs.iter()
+            .filter_map(|m| match m {
+                ToReactor::Change(c) => Some(
+                    c.entry
+                        .as_ref()
+                        .and_then(|e| e.formal.as_ref())
+                        .map(|f| f.content.clone()),
+                ),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn publish_update_delete_with_history_and_reload() {
         let tmp = tempfile::tempdir().unwrap();
@@ -599,39 +1007,45 @@ mod tests {
         let msgs = run(
             &dir,
             vec![
-                publish("v1", Some("app")),
-                publish("v1", None),
-                publish("v2", None),
+                WriteOp::Publish(op("v1", Some("app"))),
+                WriteOp::Publish(op("v1", None)),
+                WriteOp::Publish(op("v2", None)),
                 WriteOp::Delete {
-                    data_id: "d".into(),
-                    group: "G".into(),
-                    tenant: "".into(),
+                    key: key(),
                     src_ip: "127.0.0.1".into(),
                     src_user: None,
                 },
-                publish("v3", None),
+                WriteOp::Delete {
+                    key: key(),
+                    src_ip: "127.0.0.1".into(),
+                    src_user: None,
+                },
+                WriteOp::Publish(op("v3", None)),
             ],
         );
-        let changed: Vec<bool> = msgs
+        // A delete of nothing broadcasts nothing.
+        assert_eq!(
+            formal_contents(&msgs),
+            vec![
+                Some("v1".into()),
+                Some("v1".into()),
+                Some("v2".into()),
+                None,
+                Some("v3".into())
+            ]
+        );
+        let trues = msgs
             .iter()
-            .filter_map(|m| match m {
-                ToReactor::Change(c) => Some(c.content_changed),
-                _ => None,
-            })
-            .collect();
-        // Identical re-publish is committed but changes nothing.
-        assert_eq!(changed, vec![true, false, true, true, true]);
-        let dones = msgs
-            .iter()
-            .filter(|m| matches!(m, ToReactor::Done { result: Ok(()), .. }))
+            .filter(|m| matches!(m, ToReactor::Done { result: Ok(r), .. } if r.body == b"true"))
             .count();
-        assert_eq!(dones, 5);
+        assert_eq!(trues, 6);
 
         let store = Store::open(&dir).unwrap();
         let all = store.load_all().unwrap();
         assert_eq!(all.len(), 1);
-        assert_eq!(all[0].content, "v3");
-        assert_eq!(all[0].app_name, None, "a delete forgets the app name");
+        let formal = all[0].1.formal.as_ref().unwrap();
+        assert_eq!(formal.content, "v3");
+        assert_eq!(formal.app_name, None, "a delete forgets the app name");
         let ops: Vec<String> = store
             .conn
             .prepare("SELECT op_type FROM his_config_info ORDER BY nid")
@@ -641,5 +1055,57 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(ops, vec!["I", "U", "U", "D", "I"]);
+    }
+
+    #[test]
+    fn beta_and_tag_variants_live_beside_the_formal_config() {
+        let tmp = tempfile::tempdir().unwrap();
+        let msgs = run(
+            tmp.path(),
+            vec![
+                WriteOp::Publish(op("formal", None)),
+                WriteOp::PublishBeta(op("beta", None), "10.0.0.7,10.0.0.8".into()),
+                WriteOp::PublishTag(op("tagged", None), "gray1".into()),
+                WriteOp::Delete {
+                    key: key(),
+                    src_ip: "x".into(),
+                    src_user: None,
+                },
+            ],
+        );
+        let last = msgs
+            .iter()
+            .rev()
+            .find_map(|m| match m {
+                ToReactor::Change(c) => c.entry.clone(),
+                _ => None,
+            })
+            .unwrap();
+        assert!(last.formal.is_none());
+        assert_eq!(last.beta.as_ref().unwrap().config.content, "beta");
+        assert!(last.beta.as_ref().unwrap().serves("10.0.0.8"));
+        assert_eq!(last.tag("gray1").unwrap().content, "tagged");
+        let store = Store::open(tmp.path()).unwrap();
+        let all = store.load_all().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(
+            all[0]
+                .1
+                .effective("10.0.0.7", None)
+                .unwrap()
+                .config()
+                .content,
+            "beta"
+        );
+        assert_eq!(
+            all[0]
+                .1
+                .effective("1.2.3.4", Some("gray1"))
+                .unwrap()
+                .config()
+                .content,
+            "tagged"
+        );
+        assert!(all[0].1.effective("1.2.3.4", None).is_none());
     }
 }

@@ -1,0 +1,454 @@
+//! Console queries (search, detail, history, namespaces) answered by a
+//! reader thread on its own read-only SQLite connection, so a slow query
+//! (a blur search over 100,000 configs) never stalls a reactor or the writer.
+//! WAL lets it read the last committed state while the writer writes.
+//!
+//! Each query becomes a finished JSON [`Reply`] sent back to the asking
+//! reactor as a [`ToReactor::Done`]. The JSON shapes are Nacos's (spec §4.4,
+//! §4.5, §4.6, §4.8, §4.9).
+
+use crate::store::{open_connection, Key, ReactorLink, Reply, ReplyTo, StoreError, ToReactor};
+use crossbeam_channel::Receiver;
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use serde_json::{json, Value as Json};
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Most rows one page may ask for.
+pub const MAX_PAGE_SIZE: i64 = 10_000;
+/// Most rows one history page may ask for (Nacos caps at 500).
+pub const MAX_HISTORY_PAGE_SIZE: i64 = 500;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchMode {
+    Accurate,
+    Blur,
+}
+
+/// A read the console asks for.
+#[derive(Debug, Clone)]
+pub enum Query {
+    Search {
+        mode: SearchMode,
+        data_id: String,
+        group: String,
+        tenant: String,
+        app_name: Option<String>,
+        config_tags: Vec<String>,
+        page_no: i64,
+        page_size: i64,
+    },
+    Detail(Key),
+    Catalog(Key),
+    Beta(Key),
+    HistoryList {
+        key: Key,
+        page_no: i64,
+        page_size: i64,
+    },
+    HistoryDetail(i64),
+    HistoryPrevious(i64),
+    Namespaces,
+    NamespaceDetail(String),
+    NamespaceExists(String),
+}
+
+#[derive(Debug)]
+pub struct QueryRequest {
+    pub query: Query,
+    pub reply: ReplyTo,
+}
+
+/// Renders epoch milliseconds as Jackson does on Nacos 1.4
+/// (`2020-12-05T01:48:03.380+0000`).
+pub fn iso_time(ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    let s = humantime::format_rfc3339_millis(t).to_string();
+    match s.strip_suffix('Z') {
+        Some(base) => format!("{base}+0000"),
+        None => s,
+    }
+}
+
+/// `*` is Nacos's wildcard; `_` is also one in Nacos (an unescaped SQL LIKE
+/// character). GLOB keeps matching case-sensitive as Nacos's binary
+/// collation does.
+fn glob_of(pattern: &str) -> String {
+    let mut g = String::with_capacity(pattern.len());
+    for c in pattern.chars() {
+        match c {
+            '*' => g.push('*'),
+            '_' => g.push('?'),
+            '?' => g.push_str("[?]"),
+            '[' => g.push_str("[[]"),
+            c => g.push(c),
+        }
+    }
+    g
+}
+
+fn page(total: i64, page_no: i64, page_size: i64, items: Vec<Json>) -> Json {
+    json!({
+        "totalCount": total,
+        "pageNumber": page_no,
+        "pagesAvailable": (total + page_size - 1) / page_size,
+        "pageItems": items,
+    })
+}
+
+fn history_row(r: &Row, with_content: bool) -> rusqlite::Result<Json> {
+    let content: Option<String> = if with_content {
+        r.get("content")?
+    } else {
+        None
+    };
+    let md5: Option<String> = if with_content { r.get("md5")? } else { None };
+    Ok(json!({
+        "id": r.get::<_, i64>("nid")?.to_string(),
+        "lastId": -1,
+        "dataId": r.get::<_, String>("data_id")?,
+        "group": r.get::<_, String>("group_id")?,
+        "tenant": r.get::<_, String>("tenant_id")?,
+        "appName": r.get::<_, Option<String>>("app_name")?.unwrap_or_default(),
+        "md5": md5,
+        "content": content,
+        "srcIp": r.get::<_, Option<String>>("src_ip")?,
+        "srcUser": r.get::<_, Option<String>>("src_user")?,
+        "opType": r.get::<_, Option<String>>("op_type")?,
+        "createdTime": iso_time(r.get("gmt_create")?),
+        "lastModifiedTime": iso_time(r.get("gmt_modified")?),
+    }))
+}
+
+const DETAIL_COLUMNS: &str = "id, data_id, group_id, tenant_id, content, md5, app_name, type, gmt_create, gmt_modified, src_user, src_ip, c_desc, c_use, effect, c_schema,
+    (SELECT group_concat(tag_name, ',') FROM config_tags_relation t WHERE t.id = config_info.id) AS config_tags";
+
+fn detail_row(r: &Row) -> rusqlite::Result<Json> {
+    Ok(json!({
+        "id": r.get::<_, i64>("id")?.to_string(),
+        "dataId": r.get::<_, String>("data_id")?,
+        "group": r.get::<_, String>("group_id")?,
+        "content": r.get::<_, String>("content")?,
+        "md5": r.get::<_, Option<String>>("md5")?,
+        "tenant": r.get::<_, String>("tenant_id")?,
+        "appName": r.get::<_, Option<String>>("app_name")?.unwrap_or_default(),
+        "type": r.get::<_, Option<String>>("type")?,
+        "createTime": r.get::<_, i64>("gmt_create")?,
+        "modifyTime": r.get::<_, i64>("gmt_modified")?,
+        "createUser": r.get::<_, Option<String>>("src_user")?,
+        "createIp": r.get::<_, Option<String>>("src_ip")?,
+        "desc": r.get::<_, Option<String>>("c_desc")?,
+        "use": r.get::<_, Option<String>>("c_use")?,
+        "effect": r.get::<_, Option<String>>("effect")?,
+        "schema": r.get::<_, Option<String>>("c_schema")?,
+        "configTags": r.get::<_, Option<String>>("config_tags")?,
+    }))
+}
+
+fn not_found(what: &str) -> Reply {
+    Reply {
+        status: 404,
+        body: format!("caused: {what};").into_bytes(),
+    }
+}
+
+/// The reader: a read-only connection and the loop that serves queries.
+pub struct Reader {
+    conn: Connection,
+}
+
+impl Reader {
+    pub fn open(path: &Path) -> Result<Reader, StoreError> {
+        let conn = open_connection(path)?;
+        conn.execute_batch("PRAGMA query_only = ON;")
+            .map_err(|e| StoreError(format!("cannot configure {}: {e}", path.display())))?;
+        Ok(Reader { conn })
+    }
+
+    /// Serves queries until every sender is gone.
+    pub fn run(self, rx: Receiver<QueryRequest>, reactors: Vec<ReactorLink>) {
+        while let Ok(req) = rx.recv() {
+            let result = self.answer(&req.query).map_err(|e| {
+                log::error!("query {:?} failed: {e}", req.query);
+                format!("storage error: {e}")
+            });
+            if let Some(link) = reactors.get(req.reply.reactor) {
+                link.send(ToReactor::Done {
+                    conn: req.reply.conn,
+                    generation: req.reply.generation,
+                    result,
+                });
+            }
+        }
+    }
+
+    pub fn answer(&self, q: &Query) -> rusqlite::Result<Reply> {
+        let c = &self.conn;
+        let key_where = "data_id = ?1 AND group_id = ?2 AND tenant_id = ?3";
+        let json_reply = |j: Json| Reply::ok(j.to_string());
+        match q {
+            Query::Search {
+                mode,
+                data_id,
+                group,
+                tenant,
+                app_name,
+                config_tags,
+                page_no,
+                page_size,
+            } => {
+                let mut conds = Vec::new();
+                let mut args: Vec<Value> = Vec::new();
+                let op = if *mode == SearchMode::Blur {
+                    "GLOB"
+                } else {
+                    "="
+                };
+                let value = |s: &str| {
+                    if *mode == SearchMode::Blur {
+                        glob_of(s)
+                    } else {
+                        s.to_owned()
+                    }
+                };
+                conds.push(format!("tenant_id {op} ?"));
+                args.push(Value::Text(value(tenant)));
+                for (col, v) in [("data_id", data_id), ("group_id", group)] {
+                    if !v.trim().is_empty() {
+                        conds.push(format!("{col} {op} ?"));
+                        args.push(Value::Text(value(v)));
+                    }
+                }
+                if let Some(app) = app_name.as_deref().filter(|a| !a.trim().is_empty()) {
+                    conds.push("app_name = ?".into());
+                    args.push(Value::Text(app.to_owned()));
+                }
+                if !config_tags.is_empty() {
+                    let marks = vec!["?"; config_tags.len()].join(",");
+                    conds.push(format!(
+                        "id IN (SELECT id FROM config_tags_relation WHERE tag_name IN ({marks}))"
+                    ));
+                    args.extend(config_tags.iter().map(|t| Value::Text(t.clone())));
+                }
+                let filter = conds.join(" AND ");
+                let total: i64 = c.query_row(
+                    &format!("SELECT count(*) FROM config_info WHERE {filter}"),
+                    params_from_iter(args.iter()),
+                    |r| r.get(0),
+                )?;
+                let with_type = *mode == SearchMode::Accurate && config_tags.is_empty();
+                args.push(Value::Integer(*page_size));
+                args.push(Value::Integer((page_no - 1).saturating_mul(*page_size)));
+                let mut stmt = c.prepare(&format!(
+                    "SELECT id, data_id, group_id, tenant_id, app_name, content, type FROM config_info WHERE {filter} ORDER BY id LIMIT ? OFFSET ?"
+                ))?;
+                let items = stmt
+                    .query_map(params_from_iter(args.iter()), |r| {
+                        let t: Option<String> = if with_type { r.get(6)? } else { None };
+                        Ok(json!({
+                            "id": r.get::<_, i64>(0)?.to_string(),
+                            "dataId": r.get::<_, String>(1)?,
+                            "group": r.get::<_, String>(2)?,
+                            "content": r.get::<_, String>(5)?,
+                            "md5": null,
+                            "tenant": r.get::<_, String>(3)?,
+                            "appName": r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                            "type": t,
+                        }))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(json_reply(page(total, *page_no, *page_size, items)))
+            }
+            Query::Detail(k) => {
+                let row = c
+                    .query_row(
+                        &format!("SELECT {DETAIL_COLUMNS} FROM config_info WHERE {key_where}"),
+                        params![k.data_id, k.group, k.tenant],
+                        detail_row,
+                    )
+                    .optional()?;
+                // Nacos writes nothing for an absent config: 200, empty body.
+                Ok(Reply::ok(row.map(|j| j.to_string()).unwrap_or_default()))
+            }
+            Query::Catalog(k) => {
+                let row = c
+                    .query_row(
+                        &format!("SELECT {DETAIL_COLUMNS} FROM config_info WHERE {key_where}"),
+                        params![k.data_id, k.group, k.tenant],
+                        detail_row,
+                    )
+                    .optional()?;
+                let data = row.map(|d| {
+                    json!({
+                        "createTime": d["createTime"], "modifyTime": d["modifyTime"],
+                        "createUser": d["createUser"], "createIp": d["createIp"],
+                        "desc": d["desc"], "use": d["use"], "effect": d["effect"],
+                        "type": d["type"], "schema": d["schema"], "configTags": d["configTags"],
+                    })
+                });
+                Ok(json_reply(
+                    json!({"code": 200, "message": null, "data": data}),
+                ))
+            }
+            Query::Beta(k) => {
+                let row = c
+                    .query_row(
+                        &format!("SELECT id, data_id, group_id, tenant_id, app_name, content, md5, beta_ips FROM config_info_beta WHERE {key_where}"),
+                        params![k.data_id, k.group, k.tenant],
+                        |r| {
+                            Ok(json!({
+                                "id": r.get::<_, i64>(0)?.to_string(),
+                                "dataId": r.get::<_, String>(1)?,
+                                "group": r.get::<_, String>(2)?,
+                                "tenant": r.get::<_, String>(3)?,
+                                "appName": r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                                "content": r.get::<_, String>(5)?,
+                                "md5": r.get::<_, Option<String>>(6)?,
+                                "betaIps": r.get::<_, Option<String>>(7)?,
+                            }))
+                        },
+                    )
+                    .optional()?;
+                Ok(json_reply(
+                    json!({"code": 200, "message": "stop beta ok", "data": row}),
+                ))
+            }
+            Query::HistoryList {
+                key,
+                page_no,
+                page_size,
+            } => {
+                let total: i64 = c.query_row(
+                    &format!("SELECT count(*) FROM his_config_info WHERE {key_where}"),
+                    params![key.data_id, key.group, key.tenant],
+                    |r| r.get(0),
+                )?;
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT * FROM his_config_info WHERE {key_where} ORDER BY nid DESC LIMIT ?4 OFFSET ?5"
+                ))?;
+                let items = stmt
+                    .query_map(
+                        params![
+                            key.data_id,
+                            key.group,
+                            key.tenant,
+                            page_size,
+                            (page_no - 1).saturating_mul(*page_size)
+                        ],
+                        |r| history_row(r, false),
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(json_reply(page(total, *page_no, *page_size, items)))
+            }
+            Query::HistoryDetail(nid) => Ok(c
+                .query_row(
+                    "SELECT * FROM his_config_info WHERE nid = ?1",
+                    params![nid],
+                    |r| history_row(r, true),
+                )
+                .optional()?
+                .map_or_else(
+                    || not_found(&format!("history {nid} not found")),
+                    json_reply,
+                )),
+            Query::HistoryPrevious(id) => Ok(c
+                .query_row(
+                    "SELECT * FROM his_config_info WHERE id = ?1 ORDER BY nid DESC LIMIT 1",
+                    params![id],
+                    |r| history_row(r, true),
+                )
+                .optional()?
+                .map_or_else(
+                    || not_found(&format!("no history for config {id}")),
+                    json_reply,
+                )),
+            Query::Namespaces => {
+                let counts = self.config_counts()?;
+                let count = |t: &str| counts.iter().find(|(n, _)| n == t).map_or(0, |(_, c)| *c);
+                let mut list = vec![json!({
+                    "namespace": "", "namespaceShowName": "public", "quota": 200,
+                    "configCount": count(""), "type": 0,
+                })];
+                let mut stmt = c.prepare_cached(
+                    "SELECT tenant_id, tenant_name FROM tenant_info WHERE kp = '1' ORDER BY id",
+                )?;
+                let rows = stmt.query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+                })?;
+                for row in rows {
+                    let (id, name) = row?;
+                    list.push(json!({
+                        "namespace": id, "namespaceShowName": name.unwrap_or_default(), "quota": 200,
+                        "configCount": count(&id), "type": 2,
+                    }));
+                }
+                Ok(json_reply(
+                    json!({"code": 200, "message": null, "data": list}),
+                ))
+            }
+            Query::NamespaceDetail(id) => {
+                let count: i64 = c.query_row(
+                    "SELECT count(*) FROM config_info WHERE tenant_id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )?;
+                if id.is_empty() {
+                    return Ok(json_reply(json!({
+                        "namespace": "", "namespaceShowName": "Public", "quota": 200,
+                        "configCount": count, "type": 0, "namespaceDesc": "Public Namespace",
+                    })));
+                }
+                Ok(c
+                    .query_row(
+                        "SELECT tenant_name, tenant_desc FROM tenant_info WHERE kp = '1' AND tenant_id = ?1",
+                        params![id],
+                        |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?)),
+                    )
+                    .optional()?
+                    .map_or_else(
+                        || not_found(&format!("namespace {id} not found")),
+                        |(name, desc)| {
+                            json_reply(json!({
+                                "namespace": id, "namespaceShowName": name.unwrap_or_default(), "quota": 200,
+                                "configCount": count, "type": 2, "namespaceDesc": desc,
+                            }))
+                        },
+                    ))
+            }
+            Query::NamespaceExists(id) => {
+                let n: i64 = c.query_row(
+                    "SELECT count(*) FROM tenant_info WHERE kp = '1' AND tenant_id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )?;
+                Ok(Reply::ok(if n > 0 { "true" } else { "false" }))
+            }
+        }
+    }
+
+    fn config_counts(&self) -> rusqlite::Result<Vec<(String, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT tenant_id, count(*) FROM config_info GROUP BY tenant_id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_render_as_jackson_does() {
+        assert_eq!(iso_time(1_607_132_883_380), "2020-12-05T01:48:03.380+0000");
+    }
+
+    #[test]
+    fn blur_patterns() {
+        assert_eq!(glob_of("app*"), "app*");
+        assert_eq!(glob_of("a_b"), "a?b");
+        assert_eq!(glob_of("x[?"), "x[[][?]");
+    }
+}
