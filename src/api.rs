@@ -9,7 +9,7 @@
 
 use crate::form::Params;
 use crate::http::Request;
-use crate::index::Index;
+use crate::index::{Index, ListenerFilter};
 use crate::metrics::Metrics;
 use crate::model::Config;
 use crate::protocol::{self, canonical_tenant, is_blank, ListenRecord, Metadata};
@@ -46,6 +46,8 @@ pub enum Action {
     Write(Box<WriteOp>),
     /// Hand this read to the reader thread.
     Query(Box<Query>),
+    /// Gather the parked polls matching a filter from every reactor.
+    CollectListeners(ListenerFilter),
     /// Every listened key is up to date: park the poll for `hold_ms`.
     Park {
         records: Vec<ListenRecord>,
@@ -130,6 +132,7 @@ pub fn handle(req: &Request, ctx: &Ctx) -> Action {
         b"/v1/auth/login" | b"/v1/auth/users/login" => &["POST"],
         b"/v1/cs/configs/catalog"
         | b"/v1/cs/history"
+        | b"/v1/cs/listener"
         | b"/v1/cs/history/previous"
         | b"/v1/console/health/liveness"
         | b"/v1/console/health/readiness"
@@ -157,8 +160,19 @@ pub fn handle(req: &Request, ctx: &Ctx) -> Action {
         ("POST", b"/v1/cs/configs") => publish(req, &mut params, ctx),
         ("DELETE", b"/v1/cs/configs") => delete(req, &params, ctx),
         ("POST", b"/v1/cs/configs/listener") => Ok(listen(req, &params, ctx)),
-        ("GET", b"/v1/cs/configs/listener") => {
-            Ok(caused(501, "listener status is not supported yet"))
+        ("GET", b"/v1/cs/configs/listener") => listeners_of_key(req, &params),
+        ("GET", b"/v1/cs/listener") => {
+            let tenant = params
+                .get("tenant")
+                .filter(|t| !is_blank(t))
+                .map(str::to_owned);
+            required(&params, "ip", req).map(|ip| {
+                Action::CollectListeners(ListenerFilter::Ip {
+                    ip: ip.to_owned(),
+                    all: is_true(&params, "all"),
+                    tenant,
+                })
+            })
         }
         ("GET", b"/v1/cs/configs/catalog") => {
             key_params(&params, req, false).map(|k| query(Query::Catalog(k)))
@@ -436,6 +450,26 @@ fn delete(req: &Request, params: &Params, ctx: &Ctx) -> Result<Action, Action> {
         }
     };
     Ok(Action::Write(Box::new(op)))
+}
+
+/// Who listens to one config (a blank group is `DEFAULT_GROUP` here).
+fn listeners_of_key(req: &Request, params: &Params) -> Result<Action, Action> {
+    let data_id = required(params, "dataId", req)?;
+    let group = params
+        .get("group")
+        .filter(|g| !is_blank(g))
+        .unwrap_or("DEFAULT_GROUP");
+    let tenant = params.get_or_empty("tenant");
+    protocol::check_tenant(tenant).map_err(|e| caused(400, e))?;
+    let key = protocol::group_key(data_id, group, canonical_tenant(tenant));
+    Ok(Action::CollectListeners(ListenerFilter::Key(key)))
+}
+
+/// The JSON answer of the listener-status endpoints (sic `lisenters`).
+pub fn listener_status_body(parts: &std::collections::BTreeMap<String, String>) -> Vec<u8> {
+    serde_json::json!({"collectStatus": 200, "lisentersGroupkeyStatus": parts})
+        .to_string()
+        .into_bytes()
 }
 
 fn history(req: &Request, params: &Params) -> Result<Action, Action> {

@@ -19,6 +19,21 @@ use slab::Slab;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
+/// Which parked polls a listener-status query asks about (spec §4.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenerFilter {
+    /// Every poll listening to this canonical groupKey: address -> md5.
+    Key(String),
+    /// Every key the polls from this address listen to: groupKey -> md5;
+    /// `tenant` keeps keys whose text contains it, else `all` keeps
+    /// everything, else only keys of the public namespace.
+    Ip {
+        ip: String,
+        all: bool,
+        tenant: Option<String>,
+    },
+}
+
 /// An interned groupKey.
 pub type KeyId = u32;
 /// A parked poll.
@@ -280,9 +295,52 @@ impl Index {
         &self.parked[park as usize]
     }
 
-    /// Every parked poll (for listener queries).
-    pub fn parked_polls(&self) -> impl Iterator<Item = &Parked> {
-        self.parked.iter().map(|(_, p)| p)
+    /// Answers a listener-status query from the live index.
+    pub fn listeners(&self, filter: &ListenerFilter) -> Vec<(String, String)> {
+        let md5 = |k: &ParkedKey| match k.md5 {
+            ClientMd5::Hex(h) => h.as_str().to_owned(),
+            _ => String::new(),
+        };
+        match filter {
+            ListenerFilter::Key(group_key) => {
+                let Some(key) = self.lookup(group_key) else {
+                    return Vec::new();
+                };
+                self.slots[key as usize]
+                    .waiters
+                    .iter()
+                    .map(|w| {
+                        let p = &self.parked[w.park as usize];
+                        (p.requester.to_string(), md5(&p.keys[w.rec as usize]))
+                    })
+                    .collect()
+            }
+            ListenerFilter::Ip { ip, all, tenant } => {
+                let mut out = Vec::new();
+                for (_, p) in self
+                    .parked
+                    .iter()
+                    .filter(|(_, p)| &*p.requester == ip.as_str())
+                {
+                    for k in &p.keys {
+                        let name = self.key_name(k.key);
+                        let name = match (&k.echo_tenant, crate::protocol::parse_group_key(name)) {
+                            (Some(t), Some((d, g, _))) => crate::protocol::group_key(&d, &g, t),
+                            _ => name.to_owned(),
+                        };
+                        let has_tenant = name.matches('+').count() >= 2;
+                        let keep = match tenant {
+                            Some(t) => name.contains(t.as_str()),
+                            None => *all || !has_tenant,
+                        };
+                        if keep {
+                            out.push((name, md5(k)));
+                        }
+                    }
+                }
+                out
+            }
+        }
     }
 }
 

@@ -26,13 +26,14 @@ use crate::model::Entry;
 use crate::protocol::{self, canonical_tenant, ListenRecord};
 use crate::query::QueryRequest;
 use crate::settings::{Settings, OUT_HIGH_WATER_BYTES};
-use crate::store::{Reply, ReplyTo, ToReactor, WriteRequest};
+use crate::store::{ReactorLink, Reply, ReplyTo, ToReactor, WriteRequest};
 use crate::wheel::{TimerId, Wheel};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -55,8 +56,9 @@ const DRAIN_MS: u64 = 10_000;
 enum State {
     /// Reading (and answering) requests.
     Reading,
-    /// A write is with the writer thread; later requests wait behind it.
-    AwaitingStore { close: bool },
+    /// A write, query or collection is with another thread; later requests
+    /// wait behind it.
+    Awaiting { close: bool },
     /// A long poll is parked in the index.
     Parked { park: ParkId, close: bool },
 }
@@ -82,6 +84,13 @@ struct Conn {
     partial: bool,
 }
 
+/// A listener-status query gathering parts from every reactor.
+struct Collecting {
+    generation: u32,
+    pending: usize,
+    found: BTreeMap<String, String>,
+}
+
 /// One event loop.
 pub struct Reactor {
     id: usize,
@@ -93,6 +102,10 @@ pub struct Reactor {
     inbox: Receiver<ToReactor>,
     writer: Sender<WriteRequest>,
     reader: Sender<QueryRequest>,
+    /// Every reactor's inbox (this one's included), for listener queries.
+    peers: Vec<ReactorLink>,
+    /// Listener queries waiting for other reactors' parts, by connection.
+    collecting: HashMap<usize, Collecting>,
     settings: Arc<Settings>,
     limits: http::Limits,
     max_conns: usize,
@@ -157,6 +170,8 @@ impl Reactor {
                 inbox,
                 writer,
                 reader,
+                peers: Vec::new(),
+                collecting: HashMap::new(),
                 settings,
                 limits,
                 max_conns,
@@ -171,6 +186,12 @@ impl Reactor {
             },
             waker,
         ))
+    }
+
+    /// Gives the reactor every reactor's inbox (its own included), for
+    /// listener-status queries; call before `run`.
+    pub fn set_peers(&mut self, peers: Vec<ReactorLink>) {
+        self.peers = peers;
     }
 
     fn ticks(&self, ms: u64) -> u64 {
@@ -277,6 +298,21 @@ impl Reactor {
                     generation,
                     result,
                 } => self.on_write_done(conn as usize, generation, result),
+                ToReactor::CollectListeners { filter, reply } => {
+                    let part = self.index.listeners(&filter);
+                    if let Some(link) = self.peers.get(reply.reactor) {
+                        link.send(ToReactor::ListenerPart {
+                            conn: reply.conn,
+                            generation: reply.generation,
+                            part,
+                        });
+                    }
+                }
+                ToReactor::ListenerPart {
+                    conn,
+                    generation,
+                    part,
+                } => self.on_listener_part(conn as usize, generation, part),
                 ToReactor::Shutdown => self.start_drain(),
             }
         }
@@ -414,6 +450,7 @@ impl Reactor {
         if !self.conns.contains(key) {
             return;
         }
+        self.collecting.remove(&key);
         let mut c = self.conns.remove(key);
         if let State::Parked { park, .. } = c.state {
             self.index.unpark(park);
@@ -618,7 +655,7 @@ impl Reactor {
                     query: *query,
                     reply,
                 }) {
-                    Ok(()) => c.state = State::AwaitingStore { close },
+                    Ok(()) => c.state = State::Awaiting { close },
                     Err(_) => {
                         self.metrics.reject(Rejection::Overloaded);
                         http::write_response(
@@ -640,7 +677,7 @@ impl Reactor {
                     generation: c.generation,
                 };
                 match self.writer.try_send(WriteRequest { op: *op, reply }) {
-                    Ok(()) => c.state = State::AwaitingStore { close },
+                    Ok(()) => c.state = State::Awaiting { close },
                     Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                         log::warn!("write queue full: rejecting a write from {}", c.peer);
                         self.metrics.reject(Rejection::Overloaded);
@@ -653,6 +690,30 @@ impl Reactor {
                         );
                         c.closing |= close;
                     }
+                }
+            }
+            Action::CollectListeners(filter) => {
+                let c = &mut self.conns[key];
+                c.state = State::Awaiting { close };
+                let reply = ReplyTo {
+                    reactor: self.id,
+                    conn: key as u32,
+                    generation: c.generation,
+                };
+                self.collecting.insert(
+                    key,
+                    Collecting {
+                        generation: reply.generation,
+                        pending: self.peers.len(),
+                        found: BTreeMap::new(),
+                    },
+                );
+                let filter = Arc::new(filter);
+                for link in &self.peers {
+                    link.send(ToReactor::CollectListeners {
+                        filter: filter.clone(),
+                        reply,
+                    });
                 }
             }
             Action::Park {
@@ -753,11 +814,30 @@ impl Reactor {
         !rec.md5.matches(now)
     }
 
+    fn on_listener_part(&mut self, key: usize, generation: u32, part: Vec<(String, String)>) {
+        let Some(col) = self.collecting.get_mut(&key) else {
+            return;
+        };
+        if col.generation != generation {
+            return;
+        }
+        col.found.extend(part);
+        col.pending = col.pending.saturating_sub(1);
+        if col.pending > 0 {
+            return;
+        }
+        let Some(col) = self.collecting.remove(&key) else {
+            return;
+        };
+        let body = api::listener_status_body(&col.found);
+        self.on_write_done(key, generation, Ok(Reply::ok(body)));
+    }
+
     fn on_write_done(&mut self, key: usize, generation: u32, result: Result<Reply, String>) {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
-        let State::AwaitingStore { close } = c.state else {
+        let State::Awaiting { close } = c.state else {
             return;
         };
         if c.generation != generation {
@@ -793,7 +873,7 @@ impl Reactor {
         }
         match c.state {
             State::Parked { park, .. } => self.wake(park, None),
-            State::AwaitingStore { .. } => {
+            State::Awaiting { .. } => {
                 // The writer always answers; keep waiting.
                 let idle = self.now_tick + self.ticks(self.settings.idle_timeout_ms);
                 self.set_deadline(key, idle);
@@ -846,7 +926,7 @@ impl Reactor {
         if c.out_pos >= c.out.len() {
             c.out = Vec::new();
             c.out_pos = 0;
-            if c.closing && !matches!(c.state, State::AwaitingStore { .. }) {
+            if c.closing && !matches!(c.state, State::Awaiting { .. }) {
                 self.close(key);
             }
         } else if progressed && c.state == State::Reading {

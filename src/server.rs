@@ -74,6 +74,9 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     drop(query_tx);
     drop(entries);
 
+    for reactor in &mut reactors {
+        reactor.set_peers(links.clone());
+    }
     let writer_links = links.clone();
     let retention = settings.history_retention_days;
     let writer = std::thread::Builder::new()

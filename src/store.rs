@@ -15,6 +15,7 @@
 //! (`config_info`, `his_config_info`, `config_info_beta`, `config_info_tag`,
 //! `config_tags_relation`, `tenant_info`); times are epoch milliseconds.
 
+use crate::index::ListenerFilter;
 use crate::metrics::Metrics;
 use crate::model::{Beta, Change, Config, Entry};
 use crate::protocol::{group_key, normalize_type, Md5Hex, Metadata};
@@ -145,6 +146,18 @@ pub enum ToReactor {
         conn: u32,
         generation: u32,
         result: Result<Reply, String>,
+    },
+    /// Gather this reactor's parked polls matching a filter and send them,
+    /// as a [`ToReactor::ListenerPart`], to the asking reactor.
+    CollectListeners {
+        filter: Arc<ListenerFilter>,
+        reply: ReplyTo,
+    },
+    /// One reactor's answer to a `CollectListeners`.
+    ListenerPart {
+        conn: u32,
+        generation: u32,
+        part: Vec<(String, String)>,
     },
     /// Stop accepting, answer parked polls, finish in-flight work, exit.
     Shutdown,
