@@ -7,6 +7,7 @@
 //! reactor parks them in the same step, so no change can slip in between
 //! the md5 comparison and the parking (spec §5.8).
 
+use crate::auth::{self, Access, AuthError, AuthKeys, AuthState};
 use crate::form::Params;
 use crate::http::Request;
 use crate::index::{Index, ListenerFilter};
@@ -17,6 +18,7 @@ use crate::query::{Query, SearchMode, MAX_HISTORY_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::settings::Settings;
 use crate::store::{Key, PublishOp, WriteOp};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -46,6 +48,13 @@ pub enum Action {
     Write(Box<WriteOp>),
     /// Hand this read to the reader thread.
     Query(Box<Query>),
+    /// Check a (user, password) pair off the reactor, then handle this same
+    /// request again (it stays buffered until then).
+    Verify {
+        username: String,
+        password: String,
+        key: [u8; 32],
+    },
     /// Gather the parked polls matching a filter from every reactor.
     CollectListeners(ListenerFilter),
     /// Every listened key is up to date: park the poll for `hold_ms`.
@@ -63,6 +72,109 @@ pub struct Ctx<'a> {
     pub settings: &'a Settings,
     pub metrics: &'a Metrics,
     pub peer: IpAddr,
+    /// Present when auth is on.
+    pub auth: Option<AuthCtx<'a>>,
+}
+
+/// What authentication needs on a reactor.
+pub struct AuthCtx<'a> {
+    pub keys: &'a AuthKeys,
+    pub state: &'a AuthState,
+    /// Verdicts on (user, password) pairs already checked, by credential key.
+    pub credentials: &'a HashMap<[u8; 32], bool>,
+    pub now_secs: u64,
+}
+
+/// What a request needs to be allowed.
+enum Need {
+    /// Nothing: login, health, metrics.
+    Nothing,
+    /// Any authenticated user.
+    User,
+    /// A global administrator.
+    Admin,
+    /// Read or write access to a config resource.
+    Config(String, Access),
+}
+
+/// Which permission an endpoint needs (spec §8.4).
+fn need(method: &str, path: &[u8], params: &Params) -> Need {
+    let tenant = canonical_tenant(params.get_or_empty("tenant"));
+    let config = |access| {
+        Need::Config(
+            auth::config_resource(tenant, params.get("group"), params.get("dataId")),
+            access,
+        )
+    };
+    match (method, path) {
+        ("GET", b"/v1/cs/configs")
+        | (_, b"/v1/cs/configs/listener")
+        | (_, b"/v1/cs/listener")
+        | (_, b"/v1/cs/configs/catalog")
+        | (_, b"/v1/cs/history")
+        | (_, b"/v1/cs/history/previous") => config(Access::Read),
+        (_, b"/v1/cs/configs") => config(Access::Write),
+        ("GET", b"/v1/console/namespaces") => Need::User,
+        (_, b"/v1/console/namespaces")
+        | (_, b"/v1/auth/users")
+        | (_, b"/v1/auth/roles")
+        | (_, b"/v1/auth/permissions") => Need::Admin,
+        _ => Need::Nothing,
+    }
+}
+
+fn forbidden(e: AuthError) -> Action {
+    respond(403, JSON, e.to_string())
+}
+
+/// Who is asking (spec §8.3): a bearer token, an `accessToken` parameter,
+/// or `username` + `password` parameters (checked off the reactor once,
+/// then remembered).
+fn authenticate(req: &Request, params: &Params, auth: &AuthCtx) -> Result<String, Action> {
+    let bearer = req
+        .header_str("Authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if let Some(token) = bearer.or_else(|| params.get("accessToken").filter(|t| !t.is_empty())) {
+        let user = auth.keys.verify(token, auth.now_secs).map_err(forbidden)?;
+        return if auth.state.exists(&user) {
+            Ok(user)
+        } else {
+            Err(forbidden(AuthError::UserNotFound))
+        };
+    }
+    let (Some(user), Some(password)) = (params.get("username"), params.get("password")) else {
+        return Err(forbidden(AuthError::UnknownUser));
+    };
+    let key = auth.keys.credential_key(user, password);
+    match auth.credentials.get(&key) {
+        Some(true) => Ok(user.to_owned()),
+        Some(false) => Err(forbidden(AuthError::UnknownUser)),
+        None => Err(Action::Verify {
+            username: user.to_owned(),
+            password: password.to_owned(),
+            key,
+        }),
+    }
+}
+
+/// Refuses the request unless its caller may do it.
+fn authorize(req: &Request, path: &[u8], params: &Params, auth: &AuthCtx) -> Result<(), Action> {
+    let need = need(req.method, path, params);
+    if matches!(need, Need::Nothing) {
+        return Ok(());
+    }
+    let user = authenticate(req, params, auth)?;
+    let allowed = match need {
+        Need::Nothing | Need::User => true,
+        Need::Admin => auth.state.is_admin(&user),
+        Need::Config(resource, access) => auth.state.allows(&user, &resource, access),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(forbidden(AuthError::Forbidden))
+    }
 }
 
 impl Ctx<'_> {
@@ -130,6 +242,9 @@ pub fn handle(req: &Request, ctx: &Ctx) -> Action {
         b"/v1/cs/configs/listener" => &["GET", "POST"],
         b"/v1/console/namespaces" => &["GET", "POST", "PUT", "DELETE"],
         b"/v1/auth/login" | b"/v1/auth/users/login" => &["POST"],
+        b"/v1/auth/users" | b"/v1/auth/roles" | b"/v1/auth/permissions" => {
+            &["POST", "PUT", "DELETE"]
+        }
         b"/v1/cs/configs/catalog"
         | b"/v1/cs/history"
         | b"/v1/cs/listener"
@@ -155,6 +270,11 @@ pub fn handle(req: &Request, ctx: &Ctx) -> Action {
         Ok(p) => p,
         Err(e) => return caused(400, e),
     };
+    if let Some(auth) = &ctx.auth {
+        if let Err(refusal) = authorize(req, path, &params, auth) {
+            return refusal;
+        }
+    }
     let r = match (method, path) {
         ("GET", b"/v1/cs/configs") => get_config(req, &params, ctx),
         ("POST", b"/v1/cs/configs") => publish(req, &mut params, ctx),
@@ -182,7 +302,10 @@ pub fn handle(req: &Request, ctx: &Ctx) -> Action {
             int_param(&params, "id", None, req).map(|id| query(Query::HistoryPrevious(id)))
         }
         (_, b"/v1/console/namespaces") => namespaces(req, &params),
-        ("POST", _) => Ok(login()),
+        (_, b"/v1/auth/users" | b"/v1/auth/roles" | b"/v1/auth/permissions") => {
+            users(req, path, &params)
+        }
+        ("POST", _) => login(req, &params, ctx),
         (_, b"/actuator/prometheus") => Ok(respond(200, PROMETHEUS, ctx.metrics.render())),
         (_, b"/v1/console/server/state") => Ok(respond(
             200,
@@ -621,14 +744,72 @@ fn listen(req: &Request, params: &Params, ctx: &Ctx) -> Action {
     }
 }
 
-/// Auth is off: any credentials get a well-formed token (spec §8.1), so
-/// clients configured with a user name start.
-fn login() -> Action {
-    Action::Respond {
+/// With auth on, the reader checks the password and signs a token. With
+/// auth off any credentials get a well-formed token (spec §8.1), so clients
+/// configured with a user name start.
+fn login(req: &Request, params: &Params, ctx: &Ctx) -> Result<Action, Action> {
+    if ctx.auth.is_some() {
+        let username = required(params, "username", req)?.to_owned();
+        let password = required(params, "password", req)?.to_owned();
+        return Ok(query(Query::Login { username, password }));
+    }
+    Ok(Action::Respond {
         status: 200,
         head: Cow::Borrowed(b"Content-Type: application/json;charset=UTF-8\r\nAuthorization: Bearer AUTH_DISABLED\r\n"),
         body: br#"{"accessToken":"AUTH_DISABLED","tokenTtl":18000,"globalAdmin":true}"#.to_vec(),
+    })
+}
+
+/// User, role and permission management (administrators only).
+fn users(req: &Request, path: &[u8], params: &Params) -> Result<Action, Action> {
+    let p = |name| required(params, name, req).map(str::to_owned);
+    let op = match (req.method, path) {
+        ("POST", b"/v1/auth/users") => WriteOp::UserCreate {
+            username: p("username")?,
+            password: p("password")?,
+        },
+        ("PUT", b"/v1/auth/users") => WriteOp::UserUpdate {
+            username: p("username")?,
+            password: p("newPassword")?,
+        },
+        ("DELETE", b"/v1/auth/users") => WriteOp::UserDelete {
+            username: p("username")?,
+        },
+        ("POST", b"/v1/auth/roles") => WriteOp::RoleAdd {
+            role: p("role")?,
+            username: p("username")?,
+        },
+        ("DELETE", b"/v1/auth/roles") => WriteOp::RoleDelete {
+            role: p("role")?,
+            username: params
+                .get("username")
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned),
+        },
+        ("POST", b"/v1/auth/permissions") => WriteOp::PermissionAdd {
+            role: p("role")?,
+            resource: p("resource")?,
+            action: p("action")?,
+        },
+        ("DELETE", b"/v1/auth/permissions") => WriteOp::PermissionDelete {
+            role: p("role")?,
+            resource: p("resource")?,
+            action: p("action")?,
+        },
+        _ => {
+            return Err(framework(
+                405,
+                &format!("Request method '{}' not supported", req.method),
+                req.path,
+            ))
+        }
+    };
+    if let WriteOp::UserCreate { username, .. } | WriteOp::RoleAdd { username, .. } = &op {
+        if is_blank(username) {
+            return Err(caused(400, "username is blank"));
+        }
     }
+    Ok(Action::Write(Box::new(op)))
 }
 
 #[cfg(test)]

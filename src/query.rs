@@ -7,6 +7,7 @@
 //! reactor as a [`ToReactor::Done`]. The JSON shapes are Nacos's (spec §4.4,
 //! §4.5, §4.6, §4.8, §4.9).
 
+use crate::auth::{AuthKeys, ADMIN_ROLE};
 use crate::store::{open_connection, Key, ReactorLink, Reply, ReplyTo, StoreError, ToReactor};
 use crossbeam_channel::Receiver;
 use rusqlite::types::Value;
@@ -52,6 +53,18 @@ pub enum Query {
     Namespaces,
     NamespaceDetail(String),
     NamespaceExists(String),
+    /// Check a password and issue a token (auth on).
+    Login {
+        username: String,
+        password: String,
+    },
+    /// Check a password for a reactor's credential cache (answered with
+    /// [`ToReactor::Verified`]).
+    Verify {
+        username: String,
+        password: String,
+        key: [u8; 32],
+    },
 }
 
 #[derive(Debug)]
@@ -147,28 +160,80 @@ fn detail_row(r: &Row) -> rusqlite::Result<Json> {
 }
 
 fn not_found(what: &str) -> Reply {
-    Reply {
-        status: 404,
-        body: format!("caused: {what};").into_bytes(),
-    }
+    Reply::new(404, format!("caused: {what};"))
 }
 
 /// The reader: a read-only connection and the loop that serves queries.
 pub struct Reader {
     conn: Connection,
+    /// Token keys when auth is on.
+    keys: Option<AuthKeys>,
 }
 
 impl Reader {
-    pub fn open(path: &Path) -> Result<Reader, StoreError> {
+    pub fn open(path: &Path, keys: Option<AuthKeys>) -> Result<Reader, StoreError> {
         let conn = open_connection(path)?;
         conn.execute_batch("PRAGMA query_only = ON;")
             .map_err(|e| StoreError(format!("cannot configure {}: {e}", path.display())))?;
-        Ok(Reader { conn })
+        Ok(Reader { conn, keys })
+    }
+
+    /// Whether `password` is `username`'s (bcrypt, deliberately slow).
+    fn password_ok(&self, username: &str, password: &str) -> rusqlite::Result<bool> {
+        let hash: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT password FROM users WHERE username = ?1 AND enabled = 1",
+                params![username],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(hash.is_some_and(|h| bcrypt::verify(password, &h).unwrap_or(false)))
+    }
+
+    fn login(&self, username: &str, password: &str) -> rusqlite::Result<Reply> {
+        let Some(keys) = &self.keys else {
+            return Ok(Reply::new(500, "caused: auth is off;"));
+        };
+        if !self.password_ok(username, password)? {
+            return Ok(Reply::new(403, "unknown user!"));
+        }
+        let admin: i64 = self.conn.query_row(
+            "SELECT count(*) FROM roles WHERE username = ?1 AND role = ?2",
+            params![username, ADMIN_ROLE],
+            |r| r.get(0),
+        )?;
+        let token = keys.sign(username, crate::store::now_ms() as u64 / 1000);
+        let body =
+            json!({"accessToken": token, "tokenTtl": keys.ttl_secs, "globalAdmin": admin > 0});
+        let mut reply = Reply::ok(body.to_string());
+        reply.extra_head = format!("Authorization: Bearer {token}\r\n");
+        Ok(reply)
     }
 
     /// Serves queries until every sender is gone.
     pub fn run(self, rx: Receiver<QueryRequest>, reactors: Vec<ReactorLink>) {
         while let Ok(req) = rx.recv() {
+            if let Query::Verify {
+                username,
+                password,
+                key,
+            } = &req.query
+            {
+                let ok = self.password_ok(username, password).unwrap_or_else(|e| {
+                    log::error!("cannot check a password: {e}");
+                    false
+                });
+                if let Some(link) = reactors.get(req.reply.reactor) {
+                    link.send(ToReactor::Verified {
+                        conn: req.reply.conn,
+                        generation: req.reply.generation,
+                        key: *key,
+                        ok,
+                    });
+                }
+                continue;
+            }
             let result = self.answer(&req.query).map_err(|e| {
                 log::error!("query {:?} failed: {e}", req.query);
                 format!("storage error: {e}")
@@ -416,6 +481,8 @@ impl Reader {
                         },
                     ))
             }
+            Query::Login { username, password } => self.login(username, password),
+            Query::Verify { .. } => Ok(Reply::new(500, "caused: misrouted verification;")),
             Query::NamespaceExists(id) => {
                 let n: i64 = c.query_row(
                     "SELECT count(*) FROM tenant_info WHERE kp = '1' AND tenant_id = ?1",

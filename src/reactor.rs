@@ -19,6 +19,7 @@
 //! wheel holds at most one timer per connection.
 
 use crate::api::{self, Action, Ctx};
+use crate::auth::{AuthKeys, AuthState};
 use crate::http::{self, Parse};
 use crate::index::{Index, ParkId};
 use crate::metrics::{Metrics, Rejection};
@@ -48,6 +49,8 @@ const WAKER: Token = Token(usize::MAX - 2);
 const READ_CHUNK: usize = 64 * 1024;
 /// How long accepting pauses after the process ran out of file descriptors.
 const ACCEPT_PAUSE_MS: u64 = 100;
+/// Most remembered (user, password) verdicts per reactor.
+const MAX_CACHED_CREDENTIALS: usize = 10_000;
 /// How long a graceful stop waits for in-flight work.
 const DRAIN_MS: u64 = 10_000;
 
@@ -102,6 +105,11 @@ pub struct Reactor {
     inbox: Receiver<ToReactor>,
     writer: Sender<WriteRequest>,
     reader: Sender<QueryRequest>,
+    /// Token keys when auth is on.
+    auth_keys: Option<Arc<AuthKeys>>,
+    auth_state: Arc<AuthState>,
+    /// Verdicts on (user, password) pairs, keyed by an HMAC of the pair.
+    credentials: HashMap<[u8; 32], bool>,
     /// Every reactor's inbox (this one's included), for listener queries.
     peers: Vec<ReactorLink>,
     /// Listener queries waiting for other reactors' parts, by connection.
@@ -171,6 +179,9 @@ impl Reactor {
                 writer,
                 reader,
                 peers: Vec::new(),
+                auth_keys: None,
+                auth_state: Arc::new(AuthState::default()),
+                credentials: HashMap::new(),
                 collecting: HashMap::new(),
                 settings,
                 limits,
@@ -192,6 +203,12 @@ impl Reactor {
     /// listener-status queries; call before `run`.
     pub fn set_peers(&mut self, peers: Vec<ReactorLink>) {
         self.peers = peers;
+    }
+
+    /// Turns authentication on; call before `run`.
+    pub fn set_auth(&mut self, keys: Arc<AuthKeys>, state: Arc<AuthState>) {
+        self.auth_keys = Some(keys);
+        self.auth_state = state;
     }
 
     fn ticks(&self, ms: u64) -> u64 {
@@ -313,6 +330,33 @@ impl Reactor {
                     generation,
                     part,
                 } => self.on_listener_part(conn as usize, generation, part),
+                ToReactor::Auth(state) => {
+                    self.auth_state = state;
+                    self.credentials.clear();
+                }
+                ToReactor::Verified {
+                    conn,
+                    generation,
+                    key,
+                    ok,
+                } => {
+                    if self.credentials.len() >= MAX_CACHED_CREDENTIALS {
+                        self.credentials.clear();
+                    }
+                    self.credentials.insert(key, ok);
+                    let conn = conn as usize;
+                    if let Some(c) = self
+                        .conns
+                        .get_mut(conn)
+                        .filter(|c| c.generation == generation)
+                    {
+                        if let State::Awaiting { .. } = c.state {
+                            // The request is still buffered: handle it again.
+                            c.state = State::Reading;
+                            self.process(conn);
+                        }
+                    }
+                }
                 ToReactor::Shutdown => self.start_drain(),
             }
         }
@@ -572,8 +616,11 @@ impl Reactor {
                     break;
                 }
                 Ok(Parse::Complete(req, consumed)) => {
-                    self.handle(key, &req);
-                    consumed
+                    if self.handle(key, &req) {
+                        consumed
+                    } else {
+                        0
+                    }
                 }
                 Err(e) => {
                     let c = &mut self.conns[key];
@@ -614,18 +661,61 @@ impl Reactor {
         }
     }
 
-    fn handle(&mut self, key: usize, req: &http::Request) {
+    /// Handles one request; returns false when the request must stay
+    /// buffered to be handled again (after a password check).
+    fn handle(&mut self, key: usize, req: &http::Request) -> bool {
         let c = &self.conns[key];
         let close = !req.keep_alive || self.drain_deadline.is_some();
         Metrics::inc(&self.metrics.requests);
+        let auth = self.auth_keys.as_deref().map(|keys| api::AuthCtx {
+            keys,
+            state: &self.auth_state,
+            credentials: &self.credentials,
+            now_secs: crate::store::now_ms() as u64 / 1000,
+        });
         let ctx = Ctx {
             index: &self.index,
             settings: &self.settings,
             metrics: &self.metrics,
             peer: c.peer.ip(),
+            auth,
         };
         let action = api::handle(req, &ctx);
         match action {
+            Action::Verify {
+                username,
+                password,
+                key: credential,
+            } => {
+                let c = &mut self.conns[key];
+                let reply = ReplyTo {
+                    reactor: self.id,
+                    conn: key as u32,
+                    generation: c.generation,
+                };
+                let query = crate::query::Query::Verify {
+                    username,
+                    password,
+                    key: credential,
+                };
+                match self.reader.try_send(QueryRequest { query, reply }) {
+                    Ok(()) => {
+                        c.state = State::Awaiting { close };
+                        return false;
+                    }
+                    Err(_) => {
+                        self.metrics.reject(Rejection::Overloaded);
+                        http::write_response(
+                            &mut c.out,
+                            503,
+                            api::JSON,
+                            b"caused: server is busy, retry later;",
+                            close,
+                        );
+                        c.closing |= close;
+                    }
+                }
+            }
             Action::Respond { status, head, body } => {
                 let c = &mut self.conns[key];
                 if let Some(r) = Rejection::for_status(status) {
@@ -723,6 +813,7 @@ impl Reactor {
                 vip_tag,
             } => self.park(key, records, hold_ms, requester, vip_tag, close),
         }
+        true
     }
 
     fn park(
@@ -846,7 +937,12 @@ impl Reactor {
         let close = close || self.drain_deadline.is_some();
         match result {
             Ok(reply) => {
-                http::write_response(&mut c.out, reply.status, api::JSON, &reply.body, close)
+                let head: Cow<[u8]> = if reply.extra_head.is_empty() {
+                    Cow::Borrowed(api::JSON)
+                } else {
+                    Cow::Owned([api::JSON, reply.extra_head.as_bytes()].concat())
+                };
+                http::write_response(&mut c.out, reply.status, &head, &reply.body, close)
             }
             Err(msg) => http::write_response(
                 &mut c.out,

@@ -28,7 +28,17 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         entries.len(),
         store.path().display()
     );
-    let reader = Reader::open(store.path())?;
+    let auth = if settings.auth {
+        store.ensure_admin(
+            &settings.auth_admin_user,
+            settings.auth_admin_password.as_deref(),
+        )?;
+        let keys = store.auth_keys(settings.auth_token_ttl_secs)?;
+        Some((Arc::new(keys), Arc::new(store.auth_state()?)))
+    } else {
+        None
+    };
+    let reader = Reader::open(store.path(), auth.as_ref().map(|(k, _)| (**k).clone()))?;
 
     let threads = settings.threads();
     let addr = SocketAddr::new(settings.bind, settings.port);
@@ -76,6 +86,9 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
 
     for reactor in &mut reactors {
         reactor.set_peers(links.clone());
+        if let Some((keys, state)) = &auth {
+            reactor.set_auth(keys.clone(), state.clone());
+        }
     }
     let writer_links = links.clone();
     let retention = settings.history_retention_days;

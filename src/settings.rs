@@ -76,6 +76,23 @@ pub struct Settings {
     #[arg(long, env = "VIGIL_HISTORY_RETENTION_DAYS", default_value_t = 30)]
     pub history_retention_days: u64,
 
+    /// Require authentication and enforce permissions.
+    #[arg(long, env = "VIGIL_AUTH")]
+    pub auth: bool,
+
+    /// The administrator created when auth is on and the user does not exist.
+    #[arg(long, env = "VIGIL_AUTH_ADMIN_USER", default_value = "nacos")]
+    pub auth_admin_user: String,
+
+    /// Password of that administrator (required the first time auth is on;
+    /// there is no built-in default).
+    #[arg(long, env = "VIGIL_AUTH_ADMIN_PASSWORD", hide_env_values = true)]
+    pub auth_admin_password: Option<String>,
+
+    /// Lifetime of an access token, in seconds.
+    #[arg(long, env = "VIGIL_AUTH_TOKEN_TTL_SECS", default_value_t = 18_000)]
+    pub auth_token_ttl_secs: u64,
+
     /// Writes that may wait for the writer thread before publishes get 503.
     #[arg(long, env = "VIGIL_WRITE_QUEUE", default_value_t = 65_536)]
     pub write_queue: usize,

@@ -15,6 +15,7 @@
 //! (`config_info`, `his_config_info`, `config_info_beta`, `config_info_tag`,
 //! `config_tags_relation`, `tenant_info`); times are epoch milliseconds.
 
+use crate::auth::{AuthKeys, AuthState, Permission, ADMIN_ROLE};
 use crate::index::ListenerFilter;
 use crate::metrics::Metrics;
 use crate::model::{Beta, Change, Config, Entry};
@@ -30,6 +31,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const MAX_BATCH: usize = 1024;
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "vigil.db";
+/// bcrypt work factor: Nacos's own, so its password hashes carry over.
+const BCRYPT_COST: u32 = 10;
 /// How often expired history rows are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 /// Most history rows deleted per purge transaction.
@@ -103,6 +106,36 @@ pub enum WriteOp {
     NamespaceDelete {
         id: String,
     },
+    /// Create a user; the password is hashed (bcrypt) here, off the reactors.
+    UserCreate {
+        username: String,
+        password: String,
+    },
+    UserUpdate {
+        username: String,
+        password: String,
+    },
+    UserDelete {
+        username: String,
+    },
+    RoleAdd {
+        role: String,
+        username: String,
+    },
+    RoleDelete {
+        role: String,
+        username: Option<String>,
+    },
+    PermissionAdd {
+        role: String,
+        resource: String,
+        action: String,
+    },
+    PermissionDelete {
+        role: String,
+        resource: String,
+        action: String,
+    },
 }
 
 /// Who to tell when a write or query is done.
@@ -123,13 +156,20 @@ pub struct WriteRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub status: u16,
+    /// Header lines added to the JSON content type, each ending in CRLF.
+    pub extra_head: String,
     pub body: Vec<u8>,
 }
 
 impl Reply {
     pub fn ok(body: impl Into<Vec<u8>>) -> Reply {
+        Reply::new(200, body)
+    }
+
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Reply {
         Reply {
-            status: 200,
+            status,
+            extra_head: String::new(),
             body: body.into(),
         }
     }
@@ -146,6 +186,15 @@ pub enum ToReactor {
         conn: u32,
         generation: u32,
         result: Result<Reply, String>,
+    },
+    /// The users, roles and permissions changed: the new snapshot.
+    Auth(Arc<AuthState>),
+    /// The verdict on a (user, password) pair the reactor asked about.
+    Verified {
+        conn: u32,
+        generation: u32,
+        key: [u8; 32],
+        ok: bool,
     },
     /// Gather this reactor's parked polls matching a filter and send them,
     /// as a [`ToReactor::ListenerPart`], to the asking reactor.
@@ -278,6 +327,26 @@ CREATE TABLE IF NOT EXISTS config_tags_relation (
 );
 CREATE INDEX IF NOT EXISTS idx_tags_tenant ON config_tags_relation (tenant_id);
 CREATE INDEX IF NOT EXISTS idx_config_tenant ON config_info (tenant_id);
+CREATE TABLE IF NOT EXISTS users (
+    username TEXT PRIMARY KEY,
+    password TEXT NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS roles (
+    username TEXT NOT NULL,
+    role TEXT NOT NULL,
+    UNIQUE (username, role)
+);
+CREATE TABLE IF NOT EXISTS permissions (
+    role TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    action TEXT NOT NULL,
+    UNIQUE (role, resource, action)
+);
+CREATE TABLE IF NOT EXISTS vigil_auth_key (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    secret BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS tenant_info (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     kp TEXT NOT NULL,
@@ -347,6 +416,90 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The token-signing secret, created on first use and kept in the
+    /// database so tokens outlive a restart.
+    pub fn auth_keys(&self, ttl_secs: u64) -> Result<AuthKeys, StoreError> {
+        let fail = |e: rusqlite::Error| {
+            StoreError(format!(
+                "cannot read the auth key from {}: {e}",
+                self.path.display()
+            ))
+        };
+        let stored: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT secret FROM vigil_auth_key WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(fail)?;
+        if let Some(secret) = stored.and_then(|s| <[u8; 32]>::try_from(s.as_slice()).ok()) {
+            return Ok(AuthKeys::new(secret, ttl_secs));
+        }
+        let mut secret = [0u8; 32];
+        getrandom::getrandom(&mut secret)
+            .map_err(|e| StoreError(format!("no randomness for the auth key: {e}")))?;
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO vigil_auth_key (id, secret) VALUES (1, ?1)",
+                params![secret.to_vec()],
+            )
+            .map_err(fail)?;
+        Ok(AuthKeys::new(secret, ttl_secs))
+    }
+
+    /// With auth on, makes sure an administrator exists: creates `user` with
+    /// `password` when that user does not exist yet. With no users at all
+    /// and no password given, refuses: there is no built-in default.
+    pub fn ensure_admin(&self, user: &str, password: Option<&str>) -> Result<(), StoreError> {
+        let fail = |e: rusqlite::Error| {
+            StoreError(format!(
+                "cannot set up users in {}: {e}",
+                self.path.display()
+            ))
+        };
+        let users: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+            .map_err(fail)?;
+        let exists: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM users WHERE username = ?1",
+                params![user],
+                |r| r.get(0),
+            )
+            .map_err(fail)?;
+        match password {
+            Some(p) if exists == 0 => {
+                if p.is_empty() {
+                    return Err(StoreError("the admin password must not be empty".into()));
+                }
+                self.conn
+                    .execute("INSERT INTO users (username, password, enabled) VALUES (?1, ?2, 1)", params![user, hash_password(p).map_err(fail)?])
+                    .map_err(fail)?;
+                self.conn
+                    .execute("INSERT OR IGNORE INTO roles (username, role) VALUES (?1, ?2)", params![user, ADMIN_ROLE])
+                    .map_err(fail)?;
+                log::info!("created admin user {user}");
+                Ok(())
+            }
+            None if users == 0 => Err(StoreError(format!(
+                "auth is on but {} has no users: give the first admin's password with --auth-admin-password or VIGIL_AUTH_ADMIN_PASSWORD",
+                self.path.display()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn auth_state(&self) -> Result<AuthState, StoreError> {
+        load_auth_state(&self.conn).map_err(|e| {
+            StoreError(format!(
+                "cannot read users from {}: {e}",
+                self.path.display()
+            ))
+        })
     }
 
     /// Every stored entry (formal configs and their variants), by groupKey.
@@ -485,6 +638,17 @@ impl Store {
             if self.commit_batch(&batch, &mut outcomes) {
                 metrics.commit(batch.len(), started.elapsed());
             }
+            if outcomes.iter().flatten().any(|o| o.auth_changed) {
+                match load_auth_state(&self.conn) {
+                    Ok(state) => {
+                        let state = Arc::new(state);
+                        for link in &reactors {
+                            link.send(ToReactor::Auth(state.clone()));
+                        }
+                    }
+                    Err(e) => log::error!("cannot reload users from {}: {e}", self.path.display()),
+                }
+            }
             // Changes first, to every reactor, in commit order...
             for outcome in outcomes.iter().flatten() {
                 for change in &outcome.changes {
@@ -599,6 +763,8 @@ impl Store {
 struct Outcome {
     reply: Reply,
     changes: Vec<Arc<Change>>,
+    /// Users, roles or permissions changed.
+    auth_changed: bool,
 }
 
 impl Outcome {
@@ -606,8 +772,49 @@ impl Outcome {
         Outcome {
             reply: Reply::ok(body),
             changes,
+            auth_changed: false,
         }
     }
+
+    fn auth(body: &str) -> Outcome {
+        Outcome {
+            reply: Reply::ok(body),
+            changes: Vec::new(),
+            auth_changed: true,
+        }
+    }
+}
+
+/// The users, roles and permissions tables as a snapshot.
+pub(crate) fn load_auth_state(conn: &Connection) -> rusqlite::Result<AuthState> {
+    let mut state = AuthState::default();
+    let mut stmt = conn.prepare_cached("SELECT username FROM users WHERE enabled = 1")?;
+    for user in stmt.query_map([], |r| r.get::<_, String>(0))? {
+        state.users.insert(user?, Vec::new());
+    }
+    let mut stmt = conn.prepare_cached("SELECT username, role FROM roles")?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+        let (user, role) = row?;
+        if let Some(roles) = state.users.get_mut(&user) {
+            roles.push(role);
+        }
+    }
+    let mut stmt = conn.prepare_cached("SELECT role, resource, action FROM permissions")?;
+    for row in stmt.query_map([], |r| {
+        Ok(Permission {
+            role: r.get(0)?,
+            resource: r.get(1)?,
+            action: r.get(2)?,
+        })
+    })? {
+        state.permissions.push(row?);
+    }
+    Ok(state)
+}
+
+fn hash_password(password: &str) -> rusqlite::Result<String> {
+    bcrypt::hash(password, BCRYPT_COST)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
 struct Current {
@@ -945,6 +1152,85 @@ fn apply(conn: &Connection, op: &WriteOp, now: i64) -> rusqlite::Result<Outcome>
             conn.prepare_cached("DELETE FROM tenant_info WHERE kp = '1' AND tenant_id = ?1")?
                 .execute(params![id])?;
             Ok(Outcome::new("true", Vec::new()))
+        }
+        WriteOp::UserCreate { username, password } => {
+            let n = conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO users (username, password, enabled) VALUES (?1, ?2, 1)",
+                )?
+                .execute(params![username, hash_password(password)?])?;
+            if n == 0 {
+                let mut outcome = Outcome::auth(&format!(
+                    r#"{{"code":400,"message":"user '{username}' already exist!","data":null}}"#
+                ));
+                outcome.reply.status = 400;
+                return Ok(outcome);
+            }
+            Ok(Outcome::auth(
+                r#"{"code":200,"message":"create user ok!","data":null}"#,
+            ))
+        }
+        WriteOp::UserUpdate { username, password } => {
+            conn.prepare_cached("UPDATE users SET password = ?2 WHERE username = ?1")?
+                .execute(params![username, hash_password(password)?])?;
+            Ok(Outcome::auth(
+                r#"{"code":200,"message":"update user ok!","data":null}"#,
+            ))
+        }
+        WriteOp::UserDelete { username } => {
+            conn.prepare_cached("DELETE FROM users WHERE username = ?1")?
+                .execute(params![username])?;
+            conn.prepare_cached("DELETE FROM roles WHERE username = ?1")?
+                .execute(params![username])?;
+            Ok(Outcome::auth(
+                r#"{"code":200,"message":"delete user ok!","data":null}"#,
+            ))
+        }
+        WriteOp::RoleAdd { role, username } => {
+            conn.prepare_cached("INSERT OR IGNORE INTO roles (username, role) VALUES (?1, ?2)")?
+                .execute(params![username, role])?;
+            Ok(Outcome::auth(
+                r#"{"code":200,"message":"add role ok!","data":null}"#,
+            ))
+        }
+        WriteOp::RoleDelete { role, username } => {
+            match username {
+                Some(u) => conn
+                    .prepare_cached("DELETE FROM roles WHERE role = ?1 AND username = ?2")?
+                    .execute(params![role, u])?,
+                None => conn
+                    .prepare_cached("DELETE FROM roles WHERE role = ?1")?
+                    .execute(params![role])?,
+            };
+            Ok(Outcome::auth(
+                r#"{"code":200,"message":"delete role of user ok!","data":null}"#,
+            ))
+        }
+        WriteOp::PermissionAdd {
+            role,
+            resource,
+            action,
+        } => {
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO permissions (role, resource, action) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![role, resource, action])?;
+            Ok(Outcome::auth(
+                r#"{"code":200,"message":"add permission ok!","data":null}"#,
+            ))
+        }
+        WriteOp::PermissionDelete {
+            role,
+            resource,
+            action,
+        } => {
+            conn.prepare_cached(
+                "DELETE FROM permissions WHERE role = ?1 AND resource = ?2 AND action = ?3",
+            )?
+            .execute(params![role, resource, action])?;
+            Ok(Outcome::auth(
+                r#"{"code":200,"message":"delete permission ok!","data":null}"#,
+            ))
         }
     }
 }
