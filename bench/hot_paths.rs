@@ -212,6 +212,7 @@ fn bench_index(c: &mut Criterion) {
             },
         );
         let change = Change {
+            seq: 0,
             group_key: "own-0+G".into(),
             entry: None,
         };
@@ -261,6 +262,7 @@ fn bench_index(c: &mut Criterion) {
                     },
                     |ix| {
                         let change = Change {
+                            seq: 0,
                             group_key: config(0, "").group_key().into(),
                             entry: Some(entry(0, "").1),
                         };

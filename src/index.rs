@@ -368,6 +368,7 @@ mod tests {
 
     fn change(key: &str, present: bool) -> Change {
         Change {
+            seq: 0,
             group_key: key.into(),
             entry: present.then(|| entry(key)),
         }

@@ -69,6 +69,8 @@ impl Config {
 /// A committed change to one key, broadcast to every reactor in commit order.
 #[derive(Debug)]
 pub struct Change {
+    /// Commit order: every change has a larger `seq` than the ones before.
+    pub seq: u64,
     pub group_key: Box<str>,
     /// Everything now stored under the key; `None` when nothing is left.
     pub entry: Option<Arc<Entry>>,

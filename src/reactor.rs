@@ -23,11 +23,11 @@ use crate::auth::{AuthKeys, AuthState};
 use crate::http::{self, Parse};
 use crate::index::{Index, ParkId};
 use crate::metrics::{Metrics, Rejection};
-use crate::model::Entry;
+use crate::model::{Change, Entry};
 use crate::protocol::{self, canonical_tenant, ListenRecord};
 use crate::query::QueryRequest;
 use crate::settings::{Settings, OUT_HIGH_WATER_BYTES};
-use crate::store::{ReactorLink, Reply, ReplyTo, ToReactor, WriteRequest};
+use crate::store::{Published, ReactorLink, Reply, ReplyTo, ToReactor, WriteRequest};
 use crate::wheel::{TimerId, Wheel};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::net::{TcpListener, TcpStream};
@@ -105,6 +105,10 @@ pub struct Reactor {
     inbox: Receiver<ToReactor>,
     writer: Sender<WriteRequest>,
     reader: Sender<QueryRequest>,
+    /// The last change queued in every reactor's inbox.
+    published: Arc<Published>,
+    /// Inside `drain_inbox` (it must not re-enter).
+    in_drain: bool,
     /// Token keys when auth is on.
     auth_keys: Option<Arc<AuthKeys>>,
     auth_state: Arc<AuthState>,
@@ -179,6 +183,8 @@ impl Reactor {
                 writer,
                 reader,
                 peers: Vec::new(),
+                published: Arc::new(Published::default()),
+                in_drain: false,
                 auth_keys: None,
                 auth_state: Arc::new(AuthState::default()),
                 credentials: HashMap::new(),
@@ -203,6 +209,11 @@ impl Reactor {
     /// listener-status queries; call before `run`.
     pub fn set_peers(&mut self, peers: Vec<ReactorLink>) {
         self.peers = peers;
+    }
+
+    /// Shares the writer's published-change mark; call before `run`.
+    pub fn set_published(&mut self, published: Arc<Published>) {
+        self.published = published;
     }
 
     /// Turns authentication on; call before `run`.
@@ -298,16 +309,23 @@ impl Reactor {
             .store(self.index.config_count() as u64, Ordering::Relaxed);
     }
 
+    /// Handles everything the storage threads and other reactors sent.
+    /// Changes are applied at once (so any later request sees them) but
+    /// wake-ups come last, after acknowledgements: a publisher hears `true`
+    /// before thousands of listeners are answered. Not re-entrant: requests
+    /// served while waking do not drain again.
     fn drain_inbox(&mut self) {
+        if self.in_drain {
+            return;
+        }
+        self.in_drain = true;
+        let mut changed: Vec<Arc<Change>> = Vec::new();
         while let Ok(msg) = self.inbox.try_recv() {
             match msg {
                 ToReactor::Change(change) => {
-                    if let Some(key) = self.index.apply(&change) {
-                        for park in self.index.waiters_of(key) {
-                            if self.sees_change(park, key, change.entry.as_deref()) {
-                                self.wake(park, Some(key));
-                            }
-                        }
+                    self.wait_published(change.seq);
+                    if self.index.apply(&change).is_some() {
+                        changed.push(change);
                     }
                 }
                 ToReactor::Done {
@@ -358,6 +376,34 @@ impl Reactor {
                     }
                 }
                 ToReactor::Shutdown => self.start_drain(),
+            }
+        }
+        for change in changed {
+            // Looked up again: waking serves pipelined requests, which may
+            // have parked, unparked or recycled key slots meanwhile.
+            let Some(key) = self.index.lookup(&change.group_key) else {
+                continue;
+            };
+            let entry = self.index.entry(key).cloned();
+            for park in self.index.waiters_of(key) {
+                if self.sees_change(park, key, entry.as_deref()) {
+                    self.wake(park, Some(key));
+                }
+            }
+        }
+        self.in_drain = false;
+    }
+
+    /// Waits (briefly: the writer is between two statements) until change
+    /// `seq` is queued in every reactor's inbox.
+    fn wait_published(&self, seq: u64) {
+        let mut spins = 0u32;
+        while self.published.get() < seq {
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
             }
         }
     }
@@ -581,6 +627,9 @@ impl Reactor {
 
     /// Parses and answers buffered requests while the connection may.
     fn process(&mut self, key: usize) {
+        // Whatever was committed before these bytes arrived must be visible
+        // to them, even if another reactor already woke their sender.
+        self.drain_inbox();
         loop {
             let Some(c) = self.conns.get_mut(key) else {
                 return;

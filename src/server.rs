@@ -9,7 +9,7 @@ use crate::metrics::Metrics;
 use crate::query::Reader;
 use crate::reactor::{bind_listener, Reactor};
 use crate::settings::Settings;
-use crate::store::{ReactorLink, Store, ToReactor};
+use crate::store::{Published, ReactorLink, Store, ToReactor};
 use anyhow::Context;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -84,8 +84,10 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     drop(query_tx);
     drop(entries);
 
+    let published = Arc::new(Published::default());
     for reactor in &mut reactors {
         reactor.set_peers(links.clone());
+        reactor.set_published(published.clone());
         if let Some((keys, state)) = &auth {
             reactor.set_auth(keys.clone(), state.clone());
         }
@@ -94,7 +96,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     let retention = settings.history_retention_days;
     let writer = std::thread::Builder::new()
         .name("vigil-writer".into())
-        .spawn(move || store.run_writer(write_rx, writer_links, metrics, retention))?;
+        .spawn(move || store.run_writer(write_rx, writer_links, metrics, published, retention))?;
     let reader_links = links.clone();
     let reader = std::thread::Builder::new()
         .name("vigil-reader".into())

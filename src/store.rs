@@ -227,6 +227,30 @@ impl ReactorLink {
             (self.notify)();
         }
     }
+
+    /// Queues a message without waking the reactor (see [`Published`]).
+    pub fn push(&self, msg: ToReactor) {
+        let _ = self.tx.send(msg);
+    }
+}
+
+/// The highest change `seq` that is queued in *every* reactor's inbox.
+///
+/// A reactor wakes listeners for change `n` only once `n` is published, so
+/// by then every other reactor has `n` queued, and it drains its inbox
+/// before serving any request: a client woken by one reactor that reads
+/// through another always gets the new content.
+#[derive(Debug, Default)]
+pub struct Published(std::sync::atomic::AtomicU64);
+
+impl Published {
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn set(&self, seq: u64) {
+        self.0.store(seq, std::sync::atomic::Ordering::Release);
+    }
 }
 
 /// A storage failure, with the file it concerns.
@@ -613,8 +637,10 @@ impl Store {
         rx: Receiver<WriteRequest>,
         reactors: Vec<ReactorLink>,
         metrics: Arc<Metrics>,
+        published: Arc<Published>,
         retention_days: u64,
     ) {
+        let mut seq = published.get();
         let mut batch: Vec<WriteRequest> = Vec::with_capacity(MAX_BATCH);
         let mut outcomes: Vec<Result<Outcome, String>> = Vec::with_capacity(MAX_BATCH);
         let mut next_purge = Instant::now();
@@ -643,21 +669,24 @@ impl Store {
                     Ok(state) => {
                         let state = Arc::new(state);
                         for link in &reactors {
-                            link.send(ToReactor::Auth(state.clone()));
+                            link.push(ToReactor::Auth(state.clone()));
                         }
                     }
                     Err(e) => log::error!("cannot reload users from {}: {e}", self.path.display()),
                 }
             }
             // Changes first, to every reactor, in commit order...
-            for outcome in outcomes.iter().flatten() {
-                for change in &outcome.changes {
+            for outcome in outcomes.iter_mut().flatten() {
+                for mut change in outcome.changes.drain(..) {
+                    seq += 1;
+                    change.seq = seq;
+                    let change = Arc::new(change);
                     for link in &reactors {
-                        link.send(ToReactor::Change(change.clone()));
+                        link.push(ToReactor::Change(change.clone()));
                     }
                 }
             }
-            // ...then the answers.
+            // ...then the answers...
             for (req, outcome) in batch.drain(..).zip(outcomes.drain(..)) {
                 match (&outcome, &req.op) {
                     (Err(_), _) => Metrics::inc(&metrics.write_failures),
@@ -674,12 +703,17 @@ impl Store {
                     _ => {}
                 }
                 if let Some(link) = reactors.get(req.reply.reactor) {
-                    link.send(ToReactor::Done {
+                    link.push(ToReactor::Done {
                         conn: req.reply.conn,
                         generation: req.reply.generation,
                         result: outcome.map(|o| o.reply),
                     });
                 }
+            }
+            // ...then, with everything queued everywhere, let reactors act.
+            published.set(seq);
+            for link in &reactors {
+                (link.notify)();
             }
         }
         log::debug!("writer: all reactors gone, closing {}", self.path.display());
@@ -762,13 +796,13 @@ impl Store {
 /// What one applied write produced.
 struct Outcome {
     reply: Reply,
-    changes: Vec<Arc<Change>>,
+    changes: Vec<Change>,
     /// Users, roles or permissions changed.
     auth_changed: bool,
 }
 
 impl Outcome {
-    fn new(body: &str, changes: Vec<Arc<Change>>) -> Outcome {
+    fn new(body: &str, changes: Vec<Change>) -> Outcome {
         Outcome {
             reply: Reply::ok(body),
             changes,
@@ -840,7 +874,7 @@ fn current(conn: &Connection, key: &Key) -> rusqlite::Result<Option<Current>> {
 }
 
 /// Reads back everything stored under a key, as the change to broadcast.
-fn change_of(conn: &Connection, key: &Key) -> rusqlite::Result<Arc<Change>> {
+fn change_of(conn: &Connection, key: &Key) -> rusqlite::Result<Change> {
     let formal = conn
         .prepare_cached(
             "SELECT id, content, type, app_name, gmt_modified FROM config_info WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3",
@@ -895,10 +929,11 @@ fn change_of(conn: &Connection, key: &Key) -> rusqlite::Result<Arc<Change>> {
             .tags
             .push((tag, Arc::new(config(id, content, app, modified))));
     }
-    Ok(Arc::new(Change {
+    Ok(Change {
+        seq: 0,
         group_key: key.group_key().into(),
         entry: (!entry.is_empty()).then(|| Arc::new(entry)),
-    }))
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1270,7 +1305,13 @@ mod tests {
             notify: Arc::new(|| {}),
         };
         let writer = std::thread::spawn(move || {
-            store.run_writer(rx, vec![link], Arc::new(Metrics::new(1)), 30)
+            store.run_writer(
+                rx,
+                vec![link],
+                Arc::new(Metrics::new(1)),
+                Arc::new(Published::default()),
+                30,
+            )
         });
         for (i, op) in ops.into_iter().enumerate() {
             let reply = ReplyTo {
