@@ -1,0 +1,261 @@
+//! The command line: one subcommand per scenario, options shared by all.
+//!
+//! Every option has a default that finishes in well under a minute at small
+//! scale; `--help` on each subcommand explains what it measures.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "loadtest",
+    version,
+    about = "Load tester for Nacos 1.x compatible configuration servers (speaks only the HTTP wire protocol)",
+    long_about = "Load tester for Nacos 1.x compatible configuration servers.\n\n\
+        It speaks only the public HTTP protocol (GET / publish / long-polling listener under /nacos), \
+        so it can drive any Nacos-1.x-compatible server. Client sockets are spread over --procs worker \
+        processes (this binary re-executed) and over --sources loopback source addresses, so runs can \
+        exceed one process's open-file limit and one address's ephemeral ports.\n\n\
+        Output: a progress line on a terminal (stderr), a summary table, then one line of JSON on \
+        stdout (the last line). Exit status 0 when every check passed, 2 when a check failed \
+        (lost / duplicate / spurious wake-ups, errors), 1 on a fatal error.\n\n\
+        Only loopback addresses are ever contacted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub scenario: Scenario,
+}
+
+/// Options every scenario understands.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Server address (must be a loopback address).
+    #[arg(long, global = true, default_value = "127.0.0.1:8848")]
+    pub server: SocketAddr,
+    /// Worker processes holding the client sockets (each is limited by the open-file limit).
+    #[arg(long, global = true, default_value_t = 1)]
+    pub procs: u32,
+    /// Loopback source addresses to spread client sockets over: 127.0.0.2 .. 127.0.0.(1+N).
+    #[arg(long, global = true, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=250))]
+    pub sources: u32,
+    /// Server process id: sample its RSS and CPU time before and after (Linux /proc).
+    #[arg(long, global = true)]
+    pub server_pid: Option<u32>,
+    /// Long-Pulling-Timeout header sent with every poll, ms.
+    #[arg(long, global = true, default_value_t = 30_000)]
+    pub poll_timeout_ms: u64,
+    /// Connects in flight at once, per worker process.
+    #[arg(long, global = true, default_value_t = 256)]
+    pub connect_concurrency: u32,
+    /// Timeout for a connect, a GET or a publish, ms.
+    #[arg(long, global = true, default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+    /// Size of published content, bytes.
+    #[arg(long, global = true, default_value_t = 64)]
+    pub content_bytes: usize,
+    /// Give up if all connections are not established (and listeners parked) within this time.
+    #[arg(long, global = true, default_value = "60s", value_parser = parse_duration)]
+    pub ramp_timeout: Duration,
+    /// Hard limit on the whole run; by default derived from the scenario's own timings.
+    #[arg(long, global = true, value_parser = parse_duration)]
+    pub max_run: Option<Duration>,
+    /// Key namespace: keys are lt.<run>.<kind><n> in group LOADTEST. Random by default.
+    #[arg(long, global = true)]
+    pub run_id: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Scenario {
+    /// Open N long-polling connections and hold them: how many stay parked, and
+    /// what each costs the server (RSS growth / parked with --server-pid).
+    ///
+    /// Each connection listens to K keys of its own (absent keys, md5 ""), plus the
+    /// shared hot key with --shared, and re-polls at once whenever a poll returns
+    /// (hold expiry), as real clients do. Runs for --duration in total, ramp included.
+    /// Any wake-up is unexpected (nothing is published) and counted as spurious.
+    Park(ParkArgs),
+    /// N listeners parked on one hot key; publish it R times. Per round: time from
+    /// just before the publish is sent to each listener's wake-up (p50, p99, max),
+    /// time until all N woke, lost and duplicate wake-ups (both must be zero).
+    ///
+    /// After a wake-up each listener GETs the key (checking it reads the new
+    /// version) and re-polls with the new md5, as real clients do; the next
+    /// round starts when every listener is parked again and --gap has passed
+    /// (a duplicate wake-up shows up in that gap). With --server-pid: server
+    /// CPU µs per wake-up over the rounds.
+    Fanout(FanoutArgs),
+    /// N listeners parked on distinct keys; change one listener's key per round.
+    /// Wake-up latency percentiles of the targets, and spurious wake-ups of the
+    /// other N-1 (must be zero), lost and duplicate wake-ups.
+    Targeted(TargetedArgs),
+    /// C keep-alive connections each looping GET over --keys published keys for
+    /// --duration: request rate and latency percentiles. 200 is a success; 404
+    /// is counted apart; anything else is an error.
+    Get(LoopArgs),
+    /// C keep-alive connections each looping publishes of its own key (new
+    /// content every time) for --duration: request rate and latency
+    /// percentiles. A 200 with body exactly `true` is a success; anything else an error.
+    Publish(LoopArgs),
+    /// A steady mix for --duration: N parked listeners on distinct keys, G
+    /// getters, U publishers changing listener keys at --publish-rate. Reports
+    /// GET and publish rates/latencies, publish-to-wake latency (read from the
+    /// timestamp inside the content the woken listener fetches), and lost
+    /// wake-ups: listeners that, after a quiet --grace, still hold other content
+    /// than the last acknowledged publish of their key.
+    Mixed(MixedArgs),
+    /// Internal: a worker process (started by the coordinator).
+    #[command(hide = true)]
+    Worker(WorkerArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ParkArgs {
+    /// Listener connections.
+    #[arg(short = 'n', long, default_value_t = 1000)]
+    pub conns: u32,
+    /// Own keys per listener.
+    #[arg(short = 'k', long, default_value_t = 1)]
+    pub keys: u32,
+    /// Every listener also listens to one shared key.
+    #[arg(long)]
+    pub shared: bool,
+    /// Total run time, ramp included.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub duration: Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct FanoutArgs {
+    /// Listener connections parked on the hot key.
+    #[arg(short = 'n', long, default_value_t = 1000)]
+    pub conns: u32,
+    /// Publishes of the hot key (rounds).
+    #[arg(short = 'r', long, default_value_t = 5)]
+    pub rounds: u32,
+    /// Own keys each listener also listens to (never changed).
+    #[arg(long, default_value_t = 0)]
+    pub extra_keys: u32,
+    /// A round fails (wake-ups lost) if not all listeners woke within this time.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub round_timeout: Duration,
+    /// Quiet time after each round, to catch duplicate wake-ups.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    pub gap: Duration,
+    /// Do not GET after a wake-up; re-poll with the md5 of the announced version.
+    #[arg(long)]
+    pub no_get: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TargetedArgs {
+    /// Listener connections, each on its own key.
+    #[arg(short = 'n', long, default_value_t = 1000)]
+    pub conns: u32,
+    /// Keys changed, one per round, each waking one listener.
+    #[arg(short = 'r', long, default_value_t = 200)]
+    pub rounds: u32,
+    /// A target not woken within this time is a lost wake-up.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub round_timeout: Duration,
+    /// Quiet time after the last round, to catch late spurious or duplicate wake-ups.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub gap: Duration,
+    /// Do not GET after a wake-up; re-poll with the md5 of the announced version.
+    #[arg(long)]
+    pub no_get: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LoopArgs {
+    /// Concurrent keep-alive connections.
+    #[arg(short = 'c', long, default_value_t = 16)]
+    pub conns: u32,
+    /// Measurement time.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Keys read round-robin at random (get only; published first).
+    #[arg(long, default_value_t = 100)]
+    pub keys: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct MixedArgs {
+    /// Parked listener connections, each on its own key.
+    #[arg(short = 'n', long, default_value_t = 1000)]
+    pub listeners: u32,
+    /// Connections looping GET.
+    #[arg(long, default_value_t = 8)]
+    pub getters: u32,
+    /// Connections publishing to listener keys.
+    #[arg(long, default_value_t = 4)]
+    pub publishers: u32,
+    /// Publishes per second, all publishers together.
+    #[arg(long, default_value_t = 100.0)]
+    pub publish_rate: f64,
+    /// Keys the getters read (published first).
+    #[arg(long, default_value_t = 100)]
+    pub get_keys: u32,
+    /// Measurement time.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Quiet time after the publishers stop, before checking every listener is up to date.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub grace: Duration,
+}
+
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    /// The worker's plan as JSON.
+    #[arg(long)]
+    pub plan: String,
+}
+
+/// `250ms`, `30s`, `2m`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = num.parse().map_err(|_| format!("bad duration {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("bad duration unit in {s:?} (use ms, s or m)")),
+    };
+    if !(0.0..=86_400.0).contains(&secs) {
+        return Err(format!("duration out of range: {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("3h").is_err());
+        assert!(parse_duration("x").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["loadtest", "fanout", "-n", "10", "--procs", "2"]).unwrap();
+        assert_eq!(cli.common.procs, 2);
+        assert!(matches!(
+            cli.scenario,
+            Scenario::Fanout(FanoutArgs { conns: 10, .. })
+        ));
+    }
+}
