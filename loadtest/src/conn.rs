@@ -58,7 +58,9 @@ pub struct Conn {
     /// Listener only: the md5 held per key (`None`: no content).
     pub md5s: Box<[Option<Md5Digest>]>,
     /// Listener only: woken keys still to GET before re-polling.
-    pub fetch_queue: Vec<KeyId>,
+    /// Keys to GET after a wake-up, each with the newest version announced
+    /// when the wake-up arrived (an older read is stale; a newer one is not).
+    pub fetch_queue: Vec<(KeyId, u64)>,
     /// Listener only: when the last wake-up arrived.
     pub wake_ns: u64,
 }

@@ -434,7 +434,7 @@ impl Worker {
         }
         match self.conns[i].role {
             Role::Listener { local } => {
-                if let Some(key) = self.conns[i].fetch_queue.first().copied() {
+                if let Some((key, _)) = self.conns[i].fetch_queue.first().copied() {
                     self.counters.gets_after_wake += 1;
                     proto::get_request(&self.plan.host, &self.space, key, &mut self.conns[i].out);
                     self.send(poll, i, Phase::Fetch(key), now);
@@ -552,8 +552,13 @@ impl Worker {
                 backoff = !self.on_listen_reply(local, i, now, &resp)
             }
             (Phase::Fetch(key), Role::Listener { local }) => {
-                self.conns[i].fetch_queue.retain(|k| *k != key);
-                backoff = !self.on_fetch_reply(local, i, key, &resp);
+                let floor = self.conns[i]
+                    .fetch_queue
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map_or(0, |(_, v)| *v);
+                self.conns[i].fetch_queue.retain(|(k, _)| *k != key);
+                backoff = !self.on_fetch_reply(local, i, key, floor, &resp);
             }
             (Phase::Get, _) => match resp.status {
                 200 => {
@@ -657,8 +662,9 @@ impl Worker {
                 });
             }
             if self.plan.get_after_wake {
-                if !self.conns[i].fetch_queue.contains(&key) {
-                    self.conns[i].fetch_queue.push(key);
+                if !self.conns[i].fetch_queue.iter().any(|(k, _)| *k == key) {
+                    let floor = self.versions.get(&key).copied().unwrap_or(0);
+                    self.conns[i].fetch_queue.push((key, floor));
                 }
             } else if let Some(v) = self.versions.get(&key) {
                 let content =
@@ -670,7 +676,14 @@ impl Worker {
     }
 
     /// A GET after a wake-up; `false` asks for a back-off before re-polling.
-    fn on_fetch_reply(&mut self, local: u32, i: usize, key: KeyId, resp: &Response) -> bool {
+    fn on_fetch_reply(
+        &mut self,
+        local: u32,
+        i: usize,
+        key: KeyId,
+        floor: u64,
+        resp: &Response,
+    ) -> bool {
         let Some(slot) = self.slot_of(local, key) else {
             return true;
         };
@@ -683,9 +696,14 @@ impl Worker {
                 return false;
             }
         };
-        if let Some(v) = self.versions.get(&key) {
-            let expected = proto::versioned_content(&self.space, key, *v, self.plan.content_bytes);
-            if md5 != Some(proto::md5_of(expected.as_bytes())) {
+        if let Some(v) = self.versions.get(&key).copied() {
+            // Any version from the one announced at wake-up time to the
+            // newest is fresh: a later publish may land before the GET.
+            let fresh = (floor.min(v)..=v).any(|n| {
+                let c = proto::versioned_content(&self.space, key, n, self.plan.content_bytes);
+                md5 == Some(proto::md5_of(c.as_bytes()))
+            });
+            if !fresh {
                 self.counters.stale_reads += 1;
                 let got = match resp.status {
                     200 => String::from_utf8_lossy(
