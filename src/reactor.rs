@@ -253,8 +253,10 @@ impl Reactor {
                     LISTENER => self.accept(),
                     WAKER => {}
                     Token(key) => {
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.on_readable(key);
+                        if event.is_read_closed() || event.is_error() {
+                            self.on_readable(key, true);
+                        } else if event.is_readable() {
+                            self.on_readable(key, false);
                         }
                         if event.is_writable() {
                             self.on_writable(key);
@@ -516,7 +518,7 @@ impl Reactor {
         self.set_deadline(key, idle);
         // Data may already be waiting; edge-triggered epoll reports it anyway,
         // but reading now saves a loop iteration.
-        self.on_readable(key);
+        self.on_readable(key, true);
     }
 
     /// Sets when a connection's current state times out, re-arming the
@@ -555,7 +557,12 @@ impl Reactor {
         log::trace!("closed {}", c.peer);
     }
 
-    fn on_readable(&mut self, key: usize) {
+    /// Reads what the socket has. Edge-triggered readiness needs reading
+    /// until `WouldBlock`, except that a short read already proves the
+    /// buffer empty (new data raises a new edge), which saves a syscall per
+    /// request; `to_eof` forces the full drain when the peer may have
+    /// hung up, whose EOF raises no further edge.
+    fn on_readable(&mut self, key: usize, to_eof: bool) {
         let max_buffer = self.limits.max_request_line_bytes
             + self.limits.max_header_bytes
             + self.limits.max_body_bytes
@@ -579,6 +586,9 @@ impl Reactor {
                 }
                 Ok(n) => {
                     c.inbuf.extend_from_slice(&self.scratch[..n]);
+                    if n < self.scratch.len() && !to_eof {
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -620,7 +630,7 @@ impl Reactor {
                     .get(key)
                     .is_some_and(|c| c.out.len() - c.out_pos <= OUT_HIGH_WATER_BYTES)
             {
-                self.on_readable(key);
+                self.on_readable(key, true);
             }
         }
     }
