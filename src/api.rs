@@ -29,6 +29,8 @@ pub const CONTEXT_PATH: &[u8] = b"/nacos";
 pub const JSON: &[u8] = b"Content-Type: application/json;charset=UTF-8\r\n";
 const TEXT: &[u8] = b"Content-Type: text/plain;charset=UTF-8\r\n";
 const PROMETHEUS: &[u8] = b"Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n";
+/// How long a refused long poll waits for its answer.
+pub const REFUSED_POLL_DELAY_MS: u64 = 1_000;
 /// Body of a GET for an absent config.
 pub const NOT_FOUND_BODY: &[u8] = b"config data not exist\n";
 
@@ -54,6 +56,13 @@ pub enum Action {
         username: String,
         password: String,
         key: [u8; 32],
+    },
+    /// Send this response after `delay_ms`: a refused long poll answered
+    /// at once would make Java and Node clients re-poll in a tight loop.
+    Later {
+        delay_ms: u64,
+        status: u16,
+        body: Vec<u8>,
     },
     /// Gather the parked polls matching a filter from every reactor.
     CollectListeners(ListenerFilter),
@@ -94,7 +103,9 @@ enum Need {
     /// A global administrator.
     Admin,
     /// Read or write access to a config resource.
-    Config(String, Access),
+    Config(auth::Resource, Access),
+    /// Read access to every key a long poll lists.
+    Listen,
 }
 
 /// Which permission an endpoint needs (spec §8.4).
@@ -107,6 +118,7 @@ fn need(method: &str, path: &[u8], params: &Params) -> Need {
         )
     };
     match (method, path) {
+        ("POST", b"/v1/cs/configs/listener") => Need::Listen,
         ("GET", b"/v1/cs/configs")
         | (_, b"/v1/cs/configs/listener")
         | (_, b"/v1/cs/listener")
@@ -169,6 +181,24 @@ fn authorize(req: &Request, path: &[u8], params: &Params, auth: &AuthCtx) -> Res
         Need::Nothing | Need::User => true,
         Need::Admin => auth.state.is_admin(&user),
         Need::Config(resource, access) => auth.state.allows(&user, &resource, access),
+        // The records name the keys (and tenants) watched, whatever the
+        // `tenant` parameter says. Malformed ones are the handler's 400.
+        Need::Listen => {
+            match protocol::parse_listening_configs(
+                params.get_or_empty("Listening-Configs"),
+                usize::MAX,
+            ) {
+                Ok(records) => records.iter().all(|r| {
+                    let resource = auth::config_resource(
+                        canonical_tenant(&r.tenant),
+                        Some(&r.group),
+                        Some(&r.data_id),
+                    );
+                    auth.state.allows(&user, &resource, Access::Read)
+                }),
+                Err(_) => true,
+            }
+        }
     };
     if allowed {
         Ok(())
@@ -272,7 +302,16 @@ pub fn handle(req: &Request, ctx: &Ctx) -> Action {
     };
     if let Some(auth) = &ctx.auth {
         if let Err(refusal) = authorize(req, path, &params, auth) {
-            return refusal;
+            return match refusal {
+                Action::Respond { status, body, .. } if path == b"/v1/cs/configs/listener" => {
+                    Action::Later {
+                        delay_ms: REFUSED_POLL_DELAY_MS,
+                        status,
+                        body,
+                    }
+                }
+                other => other,
+            };
         }
     }
     let r = match (method, path) {

@@ -167,14 +167,48 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|&b| b == b'*')
 }
 
+/// What a config request touches: its namespace, and `group:config/dataId`
+/// (Nacos's resource string is the two joined by `:`).
+///
+/// The two parts are kept apart because tenants, groups and dataIds may
+/// themselves contain `:`: matched as one string, a grant on `dev:*:*` would
+/// also cover a tenant named `dev:x`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resource {
+    pub tenant: String,
+    pub rest: String,
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.tenant, self.rest)
+    }
+}
+
 /// The resource a config request touches (tenant already canonical).
-pub fn config_resource(tenant: &str, group: Option<&str>, data_id: Option<&str>) -> String {
-    match data_id.filter(|d| !d.trim().is_empty()) {
-        None => format!("{tenant}:*:config/*"),
+pub fn config_resource(tenant: &str, group: Option<&str>, data_id: Option<&str>) -> Resource {
+    let rest = match data_id.filter(|d| !d.trim().is_empty()) {
+        None => "*:config/*".to_owned(),
         Some(d) => format!(
-            "{tenant}:{}:config/{d}",
+            "{}:config/{d}",
             group.filter(|g| !g.trim().is_empty()).unwrap_or("*")
         ),
+    };
+    Resource {
+        tenant: tenant.to_owned(),
+        rest,
+    }
+}
+
+impl Permission {
+    /// A granted resource `ns:rest` covers a request when its namespace part
+    /// (up to the first `:`) matches the tenant and the rest matches the
+    /// rest; a grant without `:` is matched against the whole string.
+    pub fn covers(&self, r: &Resource) -> bool {
+        match self.resource.split_once(':') {
+            Some((ns, rest)) => glob_match(ns, &r.tenant) && glob_match(rest, &r.rest),
+            None => glob_match(&self.resource, &r.to_string()),
+        }
     }
 }
 
@@ -190,7 +224,7 @@ impl AuthState {
     }
 
     /// Whether `user` may perform `access` on `resource`.
-    pub fn allows(&self, user: &str, resource: &str, access: Access) -> bool {
+    pub fn allows(&self, user: &str, resource: &Resource, access: Access) -> bool {
         let Some(roles) = self.users.get(user) else {
             return false;
         };
@@ -201,9 +235,9 @@ impl AuthState {
             Access::Read => 'r',
             Access::Write => 'w',
         };
-        self.permissions.iter().any(|p| {
-            roles.contains(&p.role) && p.action.contains(want) && glob_match(&p.resource, resource)
-        })
+        self.permissions
+            .iter()
+            .any(|p| roles.contains(&p.role) && p.action.contains(want) && p.covers(resource))
     }
 }
 
@@ -261,8 +295,8 @@ mod tests {
             action: "r".into(),
         });
         let res = config_resource("dev", Some("G"), Some("a"));
-        assert_eq!(res, "dev:G:config/a");
-        assert!(s.allows("admin", "x:y:z", Access::Write));
+        assert_eq!(res.to_string(), "dev:G:config/a");
+        assert!(s.allows("admin", &config_resource("x", None, None), Access::Write));
         assert!(s.allows("dev", &res, Access::Read));
         assert!(!s.allows("dev", &res, Access::Write));
         assert!(!s.allows(
@@ -272,7 +306,17 @@ mod tests {
         ));
         assert!(!s.allows("nobody", &res, Access::Read));
         assert!(!s.allows("ghost", &res, Access::Read));
-        assert_eq!(config_resource("dev", None, None), "dev:*:config/*");
+        assert_eq!(
+            config_resource("dev", None, None).to_string(),
+            "dev:*:config/*"
+        );
+        // A tenant containing the separator is not covered by a grant on
+        // its prefix.
+        assert!(!s.allows(
+            "dev",
+            &config_resource("dev:x", Some("G"), Some("a")),
+            Access::Read
+        ));
     }
 
     #[test]

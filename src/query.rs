@@ -277,8 +277,11 @@ impl Reader {
                         s.to_owned()
                     }
                 };
-                conds.push(format!("tenant_id {op} ?"));
-                args.push(Value::Text(value(tenant)));
+                // The namespace is matched exactly, even in blur mode: a
+                // pattern here would reach namespaces a permission check on
+                // the literal tenant never saw.
+                conds.push("tenant_id = ?".to_owned());
+                args.push(Value::Text(tenant.clone()));
                 for (col, v) in [("data_id", data_id), ("group_id", group)] {
                     if !v.trim().is_empty() {
                         conds.push(format!("{col} {op} ?"));

@@ -116,6 +116,8 @@ pub struct Reactor {
     credentials: HashMap<[u8; 32], bool>,
     /// Every reactor's inbox (this one's included), for listener queries.
     peers: Vec<ReactorLink>,
+    /// Answers held back on purpose (refused long polls), by connection.
+    later: HashMap<usize, (u32, u16, Vec<u8>)>,
     /// Listener queries waiting for other reactors' parts, by connection.
     collecting: HashMap<usize, Collecting>,
     settings: Arc<Settings>,
@@ -189,6 +191,7 @@ impl Reactor {
                 auth_state: Arc::new(AuthState::default()),
                 credentials: HashMap::new(),
                 collecting: HashMap::new(),
+                later: HashMap::new(),
                 settings,
                 limits,
                 max_conns,
@@ -543,6 +546,7 @@ impl Reactor {
             return;
         }
         self.collecting.remove(&key);
+        self.later.remove(&key);
         let mut c = self.conns.remove(key);
         if let State::Parked { park, .. } = c.state {
             self.index.unpark(park);
@@ -841,6 +845,17 @@ impl Reactor {
                     }
                 }
             }
+            Action::Later {
+                delay_ms,
+                status,
+                body,
+            } => {
+                let c = &mut self.conns[key];
+                c.state = State::Awaiting { close };
+                self.later.insert(key, (c.generation, status, body));
+                let deadline = self.now_tick + self.ticks(delay_ms);
+                self.set_deadline(key, deadline);
+            }
             Action::CollectListeners(filter) => {
                 let c = &mut self.conns[key];
                 c.state = State::Awaiting { close };
@@ -1028,6 +1043,12 @@ impl Reactor {
         }
         match c.state {
             State::Parked { park, .. } => self.wake(park, None),
+            State::Awaiting { .. } if self.later.contains_key(&key) => {
+                if let Some((generation, status, body)) = self.later.remove(&key) {
+                    let reply = Reply::new(status, body);
+                    self.on_write_done(key, generation, Ok(reply));
+                }
+            }
             State::Awaiting { .. } => {
                 // The writer always answers; keep waiting.
                 let idle = self.now_tick + self.ticks(self.settings.idle_timeout_ms);
