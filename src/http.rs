@@ -13,6 +13,9 @@ use std::borrow::Cow;
 /// Most header fields in one request.
 pub const MAX_HEADERS: usize = 64;
 
+/// Longest chunk-size line (size plus extensions).
+pub const MAX_CHUNK_LINE_BYTES: usize = 1024;
+
 /// Size limits of one request.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -232,11 +235,17 @@ fn decode_chunked(buf: &[u8], max_body: usize) -> Result<Option<(Vec<u8>, usize)
     let mut pos = 0;
     loop {
         let Some(line_len) = find_crlf(&buf[pos..]) else {
-            if buf.len() - pos > 1024 {
+            // (+1: a finished line of the longest length may sit here without its LF.)
+            if buf.len() - pos > MAX_CHUNK_LINE_BYTES + 1 {
                 return Err(HttpError::BadRequest("malformed chunk size"));
             }
             return Ok(None);
         };
+        // The same limit whether or not the line is finished, so the
+        // outcome never depends on how the bytes were split across reads.
+        if line_len > MAX_CHUNK_LINE_BYTES {
+            return Err(HttpError::BadRequest("malformed chunk size"));
+        }
         let line = &buf[pos..pos + line_len];
         // Chunk extensions after `;` are ignored.
         let size_text = line

@@ -82,6 +82,9 @@ pub struct Metrics {
     pub reactors: Vec<ReactorGauges>,
     /// Exact count of open connections (the global connection cap).
     pub open_connections: AtomicU64,
+    /// A connection cap learnt from running out of file descriptors (below
+    /// the configured one when the open-file limit is the tighter bound).
+    pub fd_cap: AtomicU64,
     pub accepted: AtomicU64,
     pub requests: AtomicU64,
     pub wakeups: AtomicU64,
@@ -101,6 +104,7 @@ impl Metrics {
         Metrics {
             reactors: (0..reactors).map(|_| ReactorGauges::default()).collect(),
             open_connections: AtomicU64::new(0),
+            fd_cap: AtomicU64::new(u64::MAX),
             accepted: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             wakeups: AtomicU64::new(0),

@@ -51,6 +51,9 @@ const READ_CHUNK: usize = 64 * 1024;
 const ACCEPT_PAUSE_MS: u64 = 100;
 /// Most remembered (user, password) verdicts per reactor.
 const MAX_CACHED_CREDENTIALS: usize = 10_000;
+/// Descriptors kept free below the learnt open-file cap (reserves,
+/// SQLite's temporary files).
+const FD_CAP_MARGIN: u64 = 8;
 /// How long a graceful stop waits for in-flight work.
 const DRAIN_MS: u64 = 10_000;
 
@@ -438,6 +441,9 @@ impl Reactor {
         if self.accept_paused_until.is_some() {
             return;
         }
+        if self.reserve_fd.is_none() {
+            self.reserve_fd = std::fs::File::open("/dev/null").ok();
+        }
         loop {
             let Some(listener) = self.listener.as_ref() else {
                 return;
@@ -446,9 +452,9 @@ impl Reactor {
                 Ok((stream, peer)) => {
                     // The cap is global: SO_REUSEPORT spreads connections
                     // unevenly, so no reactor gets a fixed share.
-                    if self.metrics.open_connections.load(Ordering::Relaxed)
-                        >= self.max_conns as u64
-                    {
+                    let cap =
+                        (self.max_conns as u64).min(self.metrics.fd_cap.load(Ordering::Relaxed));
+                    if self.metrics.open_connections.load(Ordering::Relaxed) >= cap {
                         self.metrics.reject(Rejection::ConnectionShed);
                         log::debug!("shedding {peer}: {} connections open", self.max_conns);
                         drop(stream);
@@ -458,19 +464,34 @@ impl Reactor {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if is_fd_exhaustion(&e) => {
+                    // The open-file limit is the real cap: remember it, a few
+                    // descriptors short, so that from now on connections past
+                    // it are accepted and shed at once instead of keeping the
+                    // descriptors shedding needs.
+                    let open = self.metrics.open_connections.load(Ordering::Relaxed);
+                    self.metrics
+                        .fd_cap
+                        .fetch_min(open.saturating_sub(FD_CAP_MARGIN), Ordering::Relaxed);
                     // Out of descriptors: free the reserve to accept and drop
-                    // one waiting connection (a quick refusal beats a hang),
-                    // then pause accepting briefly instead of spinning.
-                    self.metrics.reject(Rejection::ConnectionShed);
+                    // a waiting connection (a quick refusal beats a hang),
+                    // take the reserve back, and go on until the backlog is
+                    // empty. If another thread took the freed descriptor,
+                    // pause briefly instead of spinning.
                     if self.reserve_fd.take().is_some() {
-                        if let Ok((stream, peer)) = listener.accept() {
-                            log::warn!("out of file descriptors: shedding {peer}");
-                            drop(stream);
-                        }
+                        let shed = listener.accept();
                         self.reserve_fd = std::fs::File::open("/dev/null").ok();
-                    } else {
-                        log::warn!("out of file descriptors ({e}); pausing accept");
+                        match shed {
+                            Ok((stream, peer)) => {
+                                self.metrics.reject(Rejection::ConnectionShed);
+                                log::debug!("out of file descriptors: shedding {peer}");
+                                drop(stream);
+                                continue;
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                            Err(_) => {}
+                        }
                     }
+                    log::warn!("out of file descriptors ({e}); pausing accept");
                     self.accept_paused_until = Some(self.now_tick + self.ticks(ACCEPT_PAUSE_MS));
                     return;
                 }
