@@ -1,0 +1,547 @@
+//! Interop tests: real Nacos client SDKs, installed from their registries at pinned
+//! versions, drive the real `vigil` binary over loopback.
+//!
+//! - Python `nacos-sdk-python` [`PY_V2`] (the newest 2.0.x, which still ships the v1
+//!   `nacos.NacosClient`) and [`PY_V1`] (1.0.0, which sends every publish parameter,
+//!   content included, in the URL query string). Installed with
+//!   `python3 -m pip install --no-deps --target <target>/interop/py-<version>`: the v1
+//!   client needs only the standard library, while 2.0.x declares the dependencies of its
+//!   separate gRPC `v2` package, which these tests never import.
+//! - Node.js `nacos-config` [`NODE_NACOS_CONFIG`], installed with `npm ci` from the
+//!   lockfile in `tests/interop/node/` (every transitive package pinned) into
+//!   `<target>/interop/node-nacos-config-<version>`.
+//!
+//! The scenarios themselves live in `tests/interop/py_client.py` and
+//! `tests/interop/node_client.js`; each run gets a fresh server, a scratch working
+//! directory (also its `HOME`), a time limit, and its own process group, which is killed
+//! afterwards so no SDK helper process (Python's multiprocessing manager) outlives it.
+//!
+//! Installs happen on first use, idempotently: a marker file inside the install
+//! directory records what was installed, installs go to a `.partial` directory that is
+//! renamed into place, and an exclusive file lock serialises installers across threads
+//! and across test processes (cargo nextest runs each test in its own process). A
+//! missing `python3`, pip, `node` or `npm`, or a failed install, fails the test: nothing
+//! here is skipped.
+
+mod common;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Newest 2.0.x of `nacos-sdk-python` on PyPI; still ships `nacos.NacosClient` (v1 HTTP).
+const PY_V2: &str = "2.0.11";
+/// The 1.0.0 release: publishes with every parameter in the URL query string.
+const PY_V1: &str = "1.0.0";
+/// `nacos-config` version; must match `tests/interop/node/package.json`.
+const NODE_NACOS_CONFIG: &str = "2.6.3";
+
+/// Upper bound for one `pip install` or `npm ci`.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
+/// Upper bound for one scenario script; the scripts stop themselves after 110 s.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(150);
+/// Administrator of the servers started with auth on (`--auth`).
+const AUTH_USER: &str = "nacos";
+const AUTH_PASSWORD: &str = "interop-Secret_1";
+/// Server flags for the auth-on scenarios.
+const AUTH_ON: &[&str] = &[
+    "--auth",
+    "--auth-admin-user",
+    AUTH_USER,
+    "--auth-admin-password",
+    AUTH_PASSWORD,
+];
+/// Name of the marker file written into a finished install directory.
+const MARKER: &str = ".vigil-interop-installed";
+
+fn workspace_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The cargo target directory: `CARGO_TARGET_DIR` when set (relative to the workspace
+/// when relative), else `<workspace>/target`.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                workspace_dir().join(dir)
+            }
+        }
+        _ => workspace_dir().join("target"),
+    }
+}
+
+fn interop_dir() -> PathBuf {
+    target_dir().join("interop")
+}
+
+fn scripts_dir() -> PathBuf {
+    workspace_dir().join("tests").join("interop")
+}
+
+/// Waits for `child` up to `limit`; on timeout kills its whole process group. Either
+/// way the group is killed afterwards, so helpers the child left behind die with it.
+/// Returns `None` on timeout.
+fn wait_group(child: &mut std::process::Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Ok(None) => {
+                kill_group(child.id());
+                let _ = child.wait();
+                break None;
+            }
+            Err(e) => panic!("waiting for child process {}: {e}", child.id()),
+        }
+    };
+    kill_group(child.id());
+    status
+}
+
+/// SIGKILL to the process group led by `pid` (a child spawned with `process_group(0)`).
+fn kill_group(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pid}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Runs `cmd` in its own process group with stdout and stderr both going to `log`;
+/// returns the exit status (`None` on timeout) and everything it printed.
+fn run_logged(
+    mut cmd: Command,
+    log: &Path,
+    limit: Duration,
+    what: &str,
+) -> (Option<ExitStatus>, String) {
+    let out = File::create(log).unwrap_or_else(|e| panic!("creating {}: {e}", log.display()));
+    let err = out.try_clone().expect("duplicating the log file handle");
+    cmd.stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0);
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot start {cmd:?}: {e}"));
+    let status = wait_group(&mut child, limit);
+    let mut text = String::new();
+    File::open(log)
+        .and_then(|mut f| f.read_to_string(&mut text).map(|_| ()))
+        .unwrap_or_else(|e| panic!("reading {}: {e}", log.display()));
+    (status, text)
+}
+
+/// Fails with a clear message unless `program args` runs and exits 0.
+fn require_tool(program: &str, args: &[&str], purpose: &str) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("interop tests need `{program}` ({purpose}), but it cannot be run: {e}")
+        });
+    assert!(
+        output.status.success(),
+        "interop tests need `{program} {}` ({purpose}) to work; it exited with {}:\n{}{}",
+        args.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// Makes sure `<target>/interop/<name>` holds a finished install whose marker reads
+/// `fingerprint`, running `install(partial_dir)` under the install lock if not.
+fn ensure_installed(name: &str, fingerprint: &str, install: impl FnOnce(&Path)) -> PathBuf {
+    let root = interop_dir();
+    let dir = root.join(name);
+    let marker = dir.join(MARKER);
+    let is_current = || fs::read_to_string(&marker).is_ok_and(|m| m == fingerprint);
+    if is_current() {
+        return dir;
+    }
+    fs::create_dir_all(&root).unwrap_or_else(|e| panic!("creating {}: {e}", root.display()));
+    let lock_path = root.join(".install.lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", lock_path.display()));
+    // Exclusive across processes and across threads (flock works per open file).
+    lock.lock()
+        .unwrap_or_else(|e| panic!("locking {}: {e}", lock_path.display()));
+    if is_current() {
+        return dir;
+    }
+    let partial = root.join(format!("{name}.partial"));
+    for stale in [&dir, &partial] {
+        if stale.exists() {
+            fs::remove_dir_all(stale)
+                .unwrap_or_else(|e| panic!("removing {}: {e}", stale.display()));
+        }
+    }
+    fs::create_dir_all(&partial).unwrap_or_else(|e| panic!("creating {}: {e}", partial.display()));
+    install(&partial);
+    fs::write(partial.join(MARKER), fingerprint).expect("writing the install marker");
+    fs::rename(&partial, &dir)
+        .unwrap_or_else(|e| panic!("renaming {} to {}: {e}", partial.display(), dir.display()));
+    dir
+    // `lock` is released when dropped here.
+}
+
+/// Installs `nacos-sdk-python==version` (once per test binary) and returns the
+/// directory to put on `PYTHONPATH`.
+fn python_sdk(version: &'static str) -> PathBuf {
+    static V2: OnceLock<PathBuf> = OnceLock::new();
+    static V1: OnceLock<PathBuf> = OnceLock::new();
+    let cell = match version {
+        PY_V2 => &V2,
+        PY_V1 => &V1,
+        other => panic!("no install slot for nacos-sdk-python {other}"),
+    };
+    cell.get_or_init(|| {
+        require_tool("python3", &["--version"], "runs the Python SDK scenarios");
+        require_tool(
+            "python3",
+            &["-m", "pip", "--version"],
+            "installs nacos-sdk-python from PyPI",
+        );
+        let fingerprint = format!("nacos-sdk-python=={version} --no-deps\n");
+        ensure_installed(&format!("py-{version}"), &fingerprint, |dir| {
+            let mut cmd = Command::new("python3");
+            cmd.args([
+                "-m",
+                "pip",
+                "install",
+                "--no-deps",
+                "--no-input",
+                "--disable-pip-version-check",
+                "--no-warn-script-location",
+                "--target",
+            ])
+            .arg(dir)
+            .arg(format!("nacos-sdk-python=={version}"));
+            let log = dir.with_extension("install.log");
+            let (status, text) = run_logged(cmd, &log, INSTALL_TIMEOUT, "pip install");
+            assert!(
+                status.is_some_and(|s| s.success()),
+                "`pip install nacos-sdk-python=={version}` failed ({status:?}):\n{text}"
+            );
+            assert!(
+                dir.join("nacos").join("client.py").is_file(),
+                "nacos-sdk-python {version} installed, but has no nacos/client.py (the v1 NacosClient):\n{text}"
+            );
+        })
+    })
+    .clone()
+}
+
+/// Installs the pinned Node SDK (once per test binary) and returns the directory to
+/// put on `NODE_PATH`.
+fn node_sdk() -> PathBuf {
+    static NODE: OnceLock<PathBuf> = OnceLock::new();
+    NODE.get_or_init(|| {
+        require_tool("node", &["--version"], "runs the Node.js SDK scenarios");
+        require_tool(
+            "npm",
+            &["--version"],
+            "installs nacos-config from the npm registry",
+        );
+        let src = scripts_dir().join("node");
+        let manifest =
+            fs::read(src.join("package.json")).expect("reading tests/interop/node/package.json");
+        let lockfile = fs::read(src.join("package-lock.json"))
+            .expect("reading tests/interop/node/package-lock.json");
+        assert!(
+            String::from_utf8_lossy(&manifest)
+                .contains(&format!("\"nacos-config\": \"{NODE_NACOS_CONFIG}\"")),
+            "tests/interop/node/package.json must pin nacos-config {NODE_NACOS_CONFIG}"
+        );
+        let fingerprint = format!(
+            "nacos-config@{NODE_NACOS_CONFIG} package.json md5 {} package-lock.json md5 {}\n",
+            md5_hex(&manifest),
+            md5_hex(&lockfile)
+        );
+        let dir = ensure_installed(
+            &format!("node-nacos-config-{NODE_NACOS_CONFIG}"),
+            &fingerprint,
+            |dir| {
+                fs::write(dir.join("package.json"), &manifest).expect("copying package.json");
+                fs::write(dir.join("package-lock.json"), &lockfile)
+                    .expect("copying package-lock.json");
+                let mut cmd = Command::new("npm");
+                cmd.args([
+                    "ci",
+                    "--no-audit",
+                    "--no-fund",
+                    "--ignore-scripts",
+                    "--loglevel=error",
+                ])
+                .current_dir(dir);
+                let log = dir.with_extension("install.log");
+                let (status, text) = run_logged(cmd, &log, INSTALL_TIMEOUT, "npm ci");
+                assert!(
+                    status.is_some_and(|s| s.success()),
+                    "`npm ci` of nacos-config {NODE_NACOS_CONFIG} failed ({status:?}):\n{text}"
+                );
+                assert!(
+                    dir.join("node_modules/nacos-config/package.json").is_file(),
+                    "npm ci finished but node_modules/nacos-config is missing:\n{text}"
+                );
+            },
+        );
+        dir.join("node_modules")
+    })
+    .clone()
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Runs one scenario script against a fresh server and fails the test, showing the
+/// script's output, unless it exits 0 after printing `PASS <scenario>`.
+fn run_scenario(label: &str, cmd: Command, scenario: &str, server_args: &[&str]) {
+    let server = common::Server::start_args(server_args);
+    run_client(label, cmd, scenario, &server.addr.to_string());
+}
+
+/// Runs one scenario script against the server at `addr` (see [`run_scenario`]).
+fn run_client(label: &str, mut cmd: Command, scenario: &str, addr: &str) {
+    let scratch = tempfile::tempdir().expect("creating a scratch directory for the client");
+    cmd.arg(addr)
+        .arg(scenario)
+        .current_dir(scratch.path())
+        .env("HOME", scratch.path())
+        .env("NO_PROXY", "*")
+        .env("no_proxy", "*");
+    for var in [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+        "NODE_OPTIONS",
+        "PYTHONHOME",
+        "PYTHONSTARTUP",
+    ] {
+        cmd.env_remove(var);
+    }
+    let started = Instant::now();
+    let log = scratch.path().join("client-output.log");
+    let (status, output) = run_logged(cmd, &log, SCRIPT_TIMEOUT, label);
+    let elapsed = started.elapsed();
+    let passed = status.is_some_and(|s| s.success())
+        && output
+            .lines()
+            .any(|l| l.starts_with(&format!("PASS {scenario}")));
+    if !passed {
+        let how = match status {
+            None => format!("was killed after {SCRIPT_TIMEOUT:?}"),
+            Some(s) => format!("exited with {s}"),
+        };
+        panic!(
+            "{label} scenario `{scenario}` against vigil at {addr} {how} after {elapsed:.1?}.\n\
+             ---- client output ----\n{output}---- end of client output ----"
+        );
+    }
+    println!("{label} `{scenario}` passed in {elapsed:.1?}:\n{output}");
+}
+
+fn python(version: &'static str, scenario: &str) {
+    python_on(version, scenario, &[]);
+}
+
+/// Like [`python`], against a server started with `server_args`.
+fn python_on(version: &'static str, scenario: &str, server_args: &[&str]) {
+    let sdk = python_sdk(version);
+    let mut cmd = Command::new("python3");
+    cmd.arg(scripts_dir().join("py_client.py"))
+        .env("PYTHONPATH", &sdk)
+        .env("PYTHONUNBUFFERED", "1")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONNOUSERSITE", "1")
+        .env("INTEROP_SDK_VERSION", version)
+        .env("INTEROP_AUTH_USER", AUTH_USER)
+        .env("INTEROP_AUTH_PASSWORD", AUTH_PASSWORD);
+    run_scenario(
+        &format!("nacos-sdk-python {version}"),
+        cmd,
+        scenario,
+        server_args,
+    );
+}
+
+fn node(scenario: &str) {
+    node_on(scenario, &[]);
+}
+
+/// Like [`node`], against a server started with `server_args`.
+fn node_on(scenario: &str, server_args: &[&str]) {
+    let modules = node_sdk();
+    let mut cmd = Command::new("node");
+    cmd.arg(scripts_dir().join("node_client.js"))
+        .env("NODE_PATH", &modules)
+        .env("INTEROP_SDK_VERSION", NODE_NACOS_CONFIG)
+        .env("INTEROP_AUTH_USER", AUTH_USER)
+        .env("INTEROP_AUTH_PASSWORD", AUTH_PASSWORD);
+    run_scenario(
+        &format!("nacos-config {NODE_NACOS_CONFIG} (node)"),
+        cmd,
+        scenario,
+        server_args,
+    );
+}
+
+// ------------------------------------------------ long-poll hold expiry (slow: ~33 s)
+
+/// One idle long poll runs its full hold (29.5 s, under the SDKs' 40 s read timeouts)
+/// and ends with an empty answer, without SDK errors; a change afterwards is still
+/// delivered. Python 2.0.x and Node run at the same time (each with its own server),
+/// so this slow test takes one test thread for ~33 s rather than two.
+#[test]
+fn hold_expiry_python_2_0_and_node() {
+    let python = std::thread::spawn(|| python(PY_V2, "hold"));
+    let node = std::thread::spawn(|| node("hold"));
+    let failures: Vec<String> = [("python", python.join()), ("node", node.join())]
+        .into_iter()
+        .filter_map(|(which, result)| {
+            result.err().map(|panic| {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "(non-string panic)".to_string());
+                format!("{which}: {msg}")
+            })
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+// ------------------------------------------------ nacos-sdk-python 2.0.x (v1 NacosClient)
+
+/// publish -> True, exact get, watcher on change / identical re-publish / delete / re-create.
+#[test]
+fn python_2_0_basic() {
+    python(PY_V2, "basic");
+}
+
+/// Non-default group, namespace `dev`, isolation of values and of notifications.
+#[test]
+fn python_2_0_group_tenant() {
+    python(PY_V2, "group_tenant");
+}
+
+/// CJK, `%`, `+`, `&`, `=`, CRLF content and a non-ASCII dataId round-trip and notify;
+/// 3 MB content round-trips.
+#[test]
+fn python_2_0_content() {
+    python(PY_V2, "content");
+}
+
+/// 50 keys watched by one client: changing all of them yields all 50 callbacks.
+#[test]
+fn python_2_0_many_keys() {
+    python(PY_V2, "many");
+}
+
+/// A client created with username/password works while server auth is off.
+#[test]
+fn python_2_0_credentials_with_auth_off() {
+    python(PY_V2, "auth");
+}
+
+/// Server auth on: anonymous calls and a wrong password are refused (403); a client
+/// that logs in works (token in the query of every request, listener included).
+#[test]
+fn python_2_0_auth_on() {
+    python_on(PY_V2, "auth_on", AUTH_ON);
+}
+
+// ------------------------------------------------ nacos-sdk-python 1.0.0 (query-string publish)
+
+#[test]
+fn python_1_0_basic() {
+    python(PY_V1, "basic");
+}
+
+#[test]
+fn python_1_0_group_tenant() {
+    python(PY_V1, "group_tenant");
+}
+
+#[test]
+fn python_1_0_content() {
+    python(PY_V1, "content");
+}
+
+#[test]
+fn python_1_0_many_keys() {
+    python(PY_V1, "many");
+}
+
+#[test]
+fn python_1_0_credentials_with_auth_off() {
+    python(PY_V1, "auth");
+}
+
+#[test]
+fn python_1_0_auth_on() {
+    python_on(PY_V1, "auth_on", AUTH_ON);
+}
+
+// ------------------------------------------------ Node.js nacos-config
+
+/// publishSingle/getConfig/remove and subscribe: initial emit, change, identical
+/// re-publish, delete (emits null), re-create.
+#[test]
+fn node_basic() {
+    node("basic");
+}
+
+/// Namespace `dev` with a non-default group; the public namespace is driven over plain HTTP.
+#[test]
+fn node_group_tenant() {
+    node("group_tenant");
+}
+
+/// Special characters round-trip and notify; 3 MB content round-trips.
+#[test]
+fn node_content() {
+    node("content");
+}
+
+/// 50 subscriptions on one client: changing all of them yields all 50 callbacks.
+#[test]
+fn node_many_keys() {
+    node("many");
+}
+
+/// username/password options (sent as parameters on every request) with auth off.
+#[test]
+fn node_credentials_with_auth_off() {
+    node("auth");
+}
+
+/// Server auth on: username/password parameters on every request (namespace `dev`).
+#[test]
+fn node_auth_on() {
+    node_on("auth_on", AUTH_ON);
+}
