@@ -571,4 +571,57 @@ mod tests {
         assert_eq!(normalize_type(Some("foo")), "text");
         assert_eq!(normalize_type(Some("yaml")), "yaml");
     }
+
+    /// What a client puts on the wire: records joined, then form-encoded
+    /// (the value of `Listening-Configs`, as `url_decode` will see it).
+    fn client_encode(records: &[(String, String, String, Option<String>)]) -> String {
+        let raw: String = records
+            .iter()
+            .map(|(d, g, m, t)| match t {
+                None => format!("{d}\u{2}{g}\u{2}{m}\u{1}"),
+                Some(t) => format!("{d}\u{2}{g}\u{2}{m}\u{2}{t}\u{1}"),
+            })
+            .collect();
+        form_urlencoded::byte_serialize(raw.as_bytes()).collect()
+    }
+
+    proptest::proptest! {
+        /// Records a client encodes decode back to the same records: any
+        /// identifiers (letters, digits, `_-.:` and CJK), any md5 (empty,
+        /// hex or junk), 3- and 4-field forms mixed.
+        #[test]
+        fn listening_configs_round_trip(
+            records in proptest::collection::vec(
+                (
+                    "[a-zA-Z0-9_.:配置-]{1,12}",
+                    "[A-Z_]{1,8}",
+                    proptest::prop_oneof![
+                        proptest::strategy::Just(String::new()),
+                        "[0-9a-f]{32}",
+                        "[A-Z0-9]{1,5}",
+                    ],
+                    proptest::option::of("[a-z0-9-]{0,6}"),
+                ),
+                1..20,
+            )
+        ) {
+            // Later duplicates win, so keep only the last of each key.
+            let mut expect: Vec<ListenRecord> = Vec::new();
+            for (d, g, m, t) in &records {
+                let rec = ListenRecord {
+                    data_id: d.clone(),
+                    group: g.clone(),
+                    tenant: t.clone().unwrap_or_default(),
+                    md5: ClientMd5::parse(m),
+                };
+                match expect.iter().position(|e| e.group_key() == rec.group_key()) {
+                    Some(i) => expect[i] = rec,
+                    None => expect.push(rec),
+                }
+            }
+            let value = client_encode(&records);
+            let got = parse_listening_configs(&value, MAX_KEYS_PER_LISTENER).expect("decodes");
+            proptest::prop_assert_eq!(got, expect);
+        }
+    }
 }
