@@ -12,6 +12,7 @@
 mod common;
 
 use common::{form, md5_hex, record, request, Conn, Response, Server};
+use common::{lossy, raw};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -118,28 +119,6 @@ impl Drop for Proc {
 // ---------------------------------------------------------------------------
 // Requests
 // ---------------------------------------------------------------------------
-
-/// A raw request with exactly these headers (plus `Host`), and a
-/// `Content-Length` when a body is given.
-fn raw(method: &str, target: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Vec<u8> {
-    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if let Some(b) = body {
-        head.push_str(&format!("Content-Length: {}\r\n", b.len()));
-    }
-    head.push_str("\r\n");
-    let mut out = head.into_bytes();
-    if let Some(b) = body {
-        out.extend_from_slice(b);
-    }
-    out
-}
-
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// `path?k=v&...`, or `path` alone when there are no pairs.
 fn target(path: &str, pairs: &[(&str, &str)]) -> String {

@@ -15,6 +15,7 @@
 mod common;
 
 use common::{enc, form, md5_hex, publish_ok, record, request, Conn, Response, Server};
+use common::{lossy, raw};
 use std::collections::BTreeSet;
 use std::io::{BufRead, ErrorKind};
 use std::net::{Shutdown, SocketAddr};
@@ -35,24 +36,6 @@ const EXPIRES: &str = "Thu, 01 Jan 1970 00:00:00 GMT";
 // ---------------------------------------------------------------------------
 // Request builders and assertions
 // ---------------------------------------------------------------------------
-
-/// A raw request with exactly these headers (plus `Host`), and a
-/// `Content-Length` when a body is given.
-fn raw(method: &str, target: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Vec<u8> {
-    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if let Some(b) = body {
-        head.push_str(&format!("Content-Length: {}\r\n", b.len()));
-    }
-    head.push_str("\r\n");
-    let mut out = head.into_bytes();
-    if let Some(b) = body {
-        out.extend_from_slice(b);
-    }
-    out
-}
 
 /// A form POST (Java-style content type) to `target` with this body.
 fn form_post(target: &str, body: &str) -> Vec<u8> {
@@ -82,10 +65,6 @@ fn get_with(addr: SocketAddr, pairs: &[(&str, &str)]) -> Response {
 
 fn publish_with(addr: SocketAddr, pairs: &[(&str, &str)]) -> Response {
     request(addr, &form_post(CFG, &form(pairs)))
-}
-
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn assert_true(r: &Response, what: &str) {

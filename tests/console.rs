@@ -12,6 +12,7 @@
 mod common;
 
 use common::{form, md5_hex, publish_ok, record, request, Conn, Response, Server};
+use common::{lossy, raw};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::io::{BufRead, ErrorKind};
@@ -32,28 +33,6 @@ const NOT_EXIST: &str = "config data not exist\n";
 // ---------------------------------------------------------------------------
 // Request builders
 // ---------------------------------------------------------------------------
-
-/// A raw request with exactly these headers (plus `Host`), and a
-/// `Content-Length` when a body is given.
-fn raw(method: &str, target: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Vec<u8> {
-    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if let Some(b) = body {
-        head.push_str(&format!("Content-Length: {}\r\n", b.len()));
-    }
-    head.push_str("\r\n");
-    let mut out = head.into_bytes();
-    if let Some(b) = body {
-        out.extend_from_slice(b);
-    }
-    out
-}
-
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// GET `path?pairs` with extra headers.
 fn get_h(

@@ -16,6 +16,7 @@
 
 mod common;
 
+use common::lossy;
 use common::{
     enc, form, get_config, get_raw, listener_raw, md5_hex, post_raw, publish, publish_ok, record,
     request, start_poll, Conn, Response, Server,
@@ -30,10 +31,6 @@ use std::time::{Duration, Instant};
 const CFG: &str = "/nacos/v1/cs/configs";
 const LISTENER: &str = "/nacos/v1/cs/configs/listener";
 const DG: &str = "DEFAULT_GROUP";
-
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 // ---------------------------------------------------------------------------
 // Metrics and /proc helpers

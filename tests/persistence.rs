@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::lossy;
 use common::{form, md5_hex, publish_ok, record, request, Conn, Response, Server};
 use std::io::{BufRead, ErrorKind, Write};
 use std::net::SocketAddr;
@@ -16,10 +17,6 @@ use std::time::{Duration, Instant};
 
 const CFG: &str = "/nacos/v1/cs/configs";
 const DG: &str = "DEFAULT_GROUP";
-
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// A publish request with every parameter in the form body.
 fn publish_req(pairs: &[(&str, &str)]) -> Vec<u8> {

@@ -257,6 +257,29 @@ pub fn request(addr: SocketAddr, raw: &[u8]) -> Response {
     Conn::open(addr).roundtrip(raw)
 }
 
+/// A raw request with exactly these headers (plus `Host`), and a
+/// `Content-Length` when a body is given.
+pub fn raw(method: &str, target: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Vec<u8> {
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        head.push_str(&format!("Content-Length: {}\r\n", b.len()));
+    }
+    head.push_str("\r\n");
+    let mut out = head.into_bytes();
+    if let Some(b) = body {
+        out.extend_from_slice(b);
+    }
+    out
+}
+
+/// A body as text, invalid UTF-8 shown as U+FFFD.
+pub fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
 /// Percent-encodes a form or query value (Java URLEncoder rules).
 pub fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
