@@ -29,7 +29,7 @@ use crate::query::QueryRequest;
 use crate::settings::{Settings, OUT_HIGH_WATER_BYTES};
 use crate::store::{Published, ReactorLink, Reply, ReplyTo, ToReactor, WriteRequest};
 use crate::wheel::{TimerId, Wheel};
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
@@ -771,33 +771,17 @@ impl Reactor {
                 password,
                 key: credential,
             } => {
-                let c = &mut self.conns[key];
-                let reply = ReplyTo {
-                    reactor: self.id,
-                    conn: key as u32,
-                    generation: c.generation,
-                };
                 let query = crate::query::Query::Verify {
                     username,
                     password,
                     key: credential,
                 };
-                match self.reader.try_send(QueryRequest { query, reply }) {
-                    Ok(()) => {
-                        c.state = State::Awaiting { close };
-                        return false;
-                    }
-                    Err(_) => {
-                        self.metrics.reject(Rejection::Overloaded);
-                        http::write_response(
-                            &mut c.out,
-                            503,
-                            api::JSON,
-                            b"caused: server is busy, retry later;",
-                            close,
-                        );
-                        c.closing |= close;
-                    }
+                let reply = self.reply_to(key);
+                let queued = self.reader.try_send(QueryRequest { query, reply }).is_ok();
+                if self.await_answer(key, close, queued, "password checks") {
+                    // Keep the request buffered: it is handled again once
+                    // the verdict is in.
+                    return false;
                 }
             }
             Action::Respond { status, head, body } => {
@@ -819,52 +803,23 @@ impl Reactor {
                 c.closing |= close;
             }
             Action::Query(query) => {
-                let c = &mut self.conns[key];
-                let reply = ReplyTo {
-                    reactor: self.id,
-                    conn: key as u32,
-                    generation: c.generation,
-                };
-                match self.reader.try_send(QueryRequest {
-                    query: *query,
-                    reply,
-                }) {
-                    Ok(()) => c.state = State::Awaiting { close },
-                    Err(_) => {
-                        self.metrics.reject(Rejection::Overloaded);
-                        http::write_response(
-                            &mut c.out,
-                            503,
-                            api::JSON,
-                            b"caused: server is overloaded with queries, retry later;",
-                            close,
-                        );
-                        c.closing |= close;
-                    }
-                }
+                let reply = self.reply_to(key);
+                let queued = self
+                    .reader
+                    .try_send(QueryRequest {
+                        query: *query,
+                        reply,
+                    })
+                    .is_ok();
+                self.await_answer(key, close, queued, "queries");
             }
             Action::Write(op) => {
-                let c = &mut self.conns[key];
-                let reply = ReplyTo {
-                    reactor: self.id,
-                    conn: key as u32,
-                    generation: c.generation,
-                };
-                match self.writer.try_send(WriteRequest { op: *op, reply }) {
-                    Ok(()) => c.state = State::Awaiting { close },
-                    Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                        log::warn!("write queue full: rejecting a write from {}", c.peer);
-                        self.metrics.reject(Rejection::Overloaded);
-                        http::write_response(
-                            &mut c.out,
-                            503,
-                            api::JSON,
-                            b"caused: server is overloaded with writes, retry later;",
-                            close,
-                        );
-                        c.closing |= close;
-                    }
-                }
+                let reply = self.reply_to(key);
+                let queued = self
+                    .writer
+                    .try_send(WriteRequest { op: *op, reply })
+                    .is_ok();
+                self.await_answer(key, close, queued, "writes");
             }
             Action::Later {
                 delay_ms,
@@ -878,13 +833,8 @@ impl Reactor {
                 self.set_deadline(key, deadline);
             }
             Action::CollectListeners(filter) => {
-                let c = &mut self.conns[key];
-                c.state = State::Awaiting { close };
-                let reply = ReplyTo {
-                    reactor: self.id,
-                    conn: key as u32,
-                    generation: c.generation,
-                };
+                let reply = self.reply_to(key);
+                self.conns[key].state = State::Awaiting { close };
                 self.collecting.insert(
                     key,
                     Collecting {
@@ -909,6 +859,31 @@ impl Reactor {
             } => self.park(key, records, hold_ms, requester, vip_tag, close),
         }
         true
+    }
+
+    /// Where another thread sends its answer for connection `key`.
+    fn reply_to(&self, key: usize) -> ReplyTo {
+        ReplyTo {
+            reactor: self.id,
+            conn: key as u32,
+            generation: self.conns[key].generation,
+        }
+    }
+
+    /// After handing a request to another thread: wait for its answer, or,
+    /// when that thread's queue was full, answer 503 now. Returns `queued`.
+    fn await_answer(&mut self, key: usize, close: bool, queued: bool, what: &str) -> bool {
+        let c = &mut self.conns[key];
+        if queued {
+            c.state = State::Awaiting { close };
+            return true;
+        }
+        log::warn!("queue for {what} full: answering 503 to {}", c.peer);
+        self.metrics.reject(Rejection::Overloaded);
+        let body = format!("caused: server is overloaded with {what}, retry later;");
+        http::write_response(&mut c.out, 503, api::JSON, body.as_bytes(), close);
+        c.closing |= close;
+        false
     }
 
     fn park(
