@@ -67,6 +67,11 @@ pub struct Settings {
     #[arg(long, env = "VIGIL_MAX_HOLD_MS", default_value_t = 120_000)]
     pub max_hold_ms: u64,
 
+    /// When a publish counts as committed: `full` fsyncs before answering
+    /// (survives power loss), `normal` does not (survives `kill -9`).
+    #[arg(long, env = "VIGIL_SYNC", value_enum, default_value = "full")]
+    pub sync: crate::store::Sync,
+
     /// Take the requester address from `X-Forwarded-For` / `X-Real-IP`
     /// (for beta lists and `src_ip`); only behind a proxy you trust.
     #[arg(long, env = "VIGIL_TRUST_PROXY_HEADERS")]

@@ -216,7 +216,7 @@ pub enum ToReactor {
 #[derive(Clone)]
 pub struct ReactorLink {
     pub tx: Sender<ToReactor>,
-    pub notify: Arc<dyn Fn() + Send + Sync>,
+    pub notify: Arc<dyn Fn() + Send + std::marker::Sync>,
 }
 
 impl ReactorLink {
@@ -384,6 +384,27 @@ CREATE TABLE IF NOT EXISTS tenant_info (
 );
 ";
 
+/// When a commit counts as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Sync {
+    /// The WAL is fsync'd before a publish is acknowledged: an acknowledged
+    /// publish survives a crash of the process and of the machine.
+    Full,
+    /// The WAL is written (not fsync'd) before acknowledging: survives a
+    /// crash of the process (`kill -9`), not a power loss; much lower
+    /// publish latency on disks with slow fsync.
+    Normal,
+}
+
+impl Sync {
+    fn pragma(self) -> &'static str {
+        match self {
+            Sync::Full => "PRAGMA synchronous=FULL;",
+            Sync::Normal => "PRAGMA synchronous=NORMAL;",
+        }
+    }
+}
+
 /// Opens the database file with the pragmas every connection needs.
 pub(crate) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let fail =
@@ -400,9 +421,6 @@ pub(crate) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
             path.display()
         )));
     }
-    // FULL: a commit is on disk (fsync) before it is acknowledged.
-    conn.execute_batch("PRAGMA synchronous=FULL;")
-        .map_err(|e| fail("cannot configure database", e))?;
     Ok(conn)
 }
 
@@ -415,7 +433,7 @@ pub struct Store {
 impl Store {
     /// Creates the data directory if needed and opens (or creates) the
     /// database in it. Errors name the file and the cause.
-    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+    pub fn open(data_dir: &Path, sync: Sync) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError(format!(
                 "cannot create data directory {}: {e}",
@@ -424,6 +442,9 @@ impl Store {
         })?;
         let path = data_dir.join(DB_FILE);
         let conn = open_connection(&path)?;
+        conn.execute_batch(sync.pragma()).map_err(|e| {
+            StoreError(format!("cannot configure database {}: {e}", path.display()))
+        })?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| StoreError(format!("cannot create schema in {}: {e}", path.display())))?;
         let check: String = conn
@@ -1297,7 +1318,7 @@ mod tests {
 
     /// Runs ops through a real writer on a real file; returns what reactor 0 saw.
     fn run(dir: &Path, ops: Vec<WriteOp>) -> Vec<ToReactor> {
-        let store = Store::open(dir).unwrap();
+        let store = Store::open(dir, Sync::Full).unwrap();
         let (tx, rx) = crossbeam_channel::bounded(16);
         let (rtx, rrx) = unbounded();
         let link = ReactorLink {
@@ -1380,7 +1401,7 @@ mod tests {
             .count();
         assert_eq!(trues, 6);
 
-        let store = Store::open(&dir).unwrap();
+        let store = Store::open(&dir, Sync::Full).unwrap();
         let all = store.load_all().unwrap();
         assert_eq!(all.len(), 1);
         let formal = all[0].1.formal.as_ref().unwrap();
@@ -1425,7 +1446,7 @@ mod tests {
         assert_eq!(last.beta.as_ref().unwrap().config.content, "beta");
         assert!(last.beta.as_ref().unwrap().serves("10.0.0.8"));
         assert_eq!(last.tag("gray1").unwrap().content, "tagged");
-        let store = Store::open(tmp.path()).unwrap();
+        let store = Store::open(tmp.path(), Sync::Full).unwrap();
         let all = store.load_all().unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!(
