@@ -350,7 +350,8 @@ CREATE TABLE IF NOT EXISTS config_tags_relation (
     UNIQUE (id, tag_name, tag_type)
 );
 CREATE INDEX IF NOT EXISTS idx_tags_tenant ON config_tags_relation (tenant_id);
-CREATE INDEX IF NOT EXISTS idx_config_tenant ON config_info (tenant_id);
+CREATE INDEX IF NOT EXISTS idx_config_tenant_data ON config_info (tenant_id, data_id);
+CREATE INDEX IF NOT EXISTS idx_config_tenant_group ON config_info (tenant_id, group_id);
 CREATE TABLE IF NOT EXISTS users (
     username TEXT PRIMARY KEY,
     password TEXT NOT NULL,
