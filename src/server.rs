@@ -21,7 +21,7 @@ const QUERY_QUEUE: usize = 1024;
 /// Runs the server until a termination signal has been handled.
 pub fn run(settings: Settings) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
-    let store = Store::open(&settings.data_dir, settings.sync)?;
+    let mut store = Store::open(&settings.data_dir, settings.sync)?;
     let entries = store.load_all()?;
     log::info!(
         "loaded {} keys from {}",

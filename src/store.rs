@@ -22,7 +22,7 @@ use crate::model::{Beta, Change, Config, Entry};
 use crate::protocol::{group_key, normalize_type, Md5Hex, Metadata};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use rusqlite::{params, Connection, OptionalExtension};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -429,6 +429,9 @@ pub(crate) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// GroupKeys that may have beta or tag variants (a superset): for any
+    /// other key a change needs no variant look-up.
+    variants: HashSet<String>,
 }
 
 impl Store {
@@ -457,7 +460,11 @@ impl Store {
                 path.display()
             )));
         }
-        Ok(Store { conn, path })
+        Ok(Store {
+            conn,
+            path,
+            variants: HashSet::new(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -549,7 +556,7 @@ impl Store {
     }
 
     /// Every stored entry (formal configs and their variants), by groupKey.
-    pub fn load_all(&self) -> Result<Vec<(String, Arc<Entry>)>, StoreError> {
+    pub fn load_all(&mut self) -> Result<Vec<(String, Arc<Entry>)>, StoreError> {
         let fail = |e: rusqlite::Error| {
             StoreError(format!(
                 "cannot read configs from {}: {e}",
@@ -650,6 +657,11 @@ impl Store {
             );
             entries.entry(gk).or_default().tags.push((tag, Arc::new(c)));
         }
+        self.variants = entries
+            .iter()
+            .filter(|(_, e)| e.beta.is_some() || !e.tags.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect();
         Ok(entries.into_iter().map(|(k, e)| (k, Arc::new(e))).collect())
     }
 
@@ -787,7 +799,7 @@ impl Store {
             let r = self
                 .conn
                 .execute_batch("SAVEPOINT op")
-                .and_then(|_| apply(&self.conn, &req.op, now))
+                .and_then(|_| apply(&self.conn, &req.op, now, &mut self.variants))
                 .and_then(|outcome| self.conn.execute_batch("RELEASE op").map(|_| outcome));
             match r {
                 Ok(outcome) => outcomes.push(Ok(outcome)),
@@ -895,8 +907,28 @@ fn current(conn: &Connection, key: &Key) -> rusqlite::Result<Option<Current>> {
     .optional()
 }
 
-/// Reads back everything stored under a key, as the change to broadcast.
-fn change_of(conn: &Connection, key: &Key) -> rusqlite::Result<Change> {
+/// Everything stored under a key, as the change to broadcast. `known` is
+/// the formal config when the caller just wrote it (`Some(None)`: deleted);
+/// variants are read only for keys that may have them.
+fn change_of(
+    conn: &Connection,
+    key: &Key,
+    known: Option<Option<Arc<Config>>>,
+    variants: &HashSet<String>,
+) -> rusqlite::Result<Change> {
+    let group_key = key.group_key();
+    if let Some(formal) = known.clone().filter(|_| !variants.contains(&group_key)) {
+        return Ok(Change {
+            seq: 0,
+            group_key: group_key.into(),
+            entry: formal.map(|f| {
+                Arc::new(Entry {
+                    formal: Some(f),
+                    ..Entry::default()
+                })
+            }),
+        });
+    }
     let formal = conn
         .prepare_cached(
             "SELECT id, content, type, app_name, gmt_modified FROM config_info WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3",
@@ -997,10 +1029,11 @@ fn replace_tags(conn: &Connection, id: i64, key: &Key, tags: &str) -> rusqlite::
     Ok(())
 }
 
-fn publish_formal(conn: &Connection, p: &PublishOp, now: i64) -> rusqlite::Result<()> {
+/// Writes a formal publish; returns the config as now stored.
+fn publish_formal(conn: &Connection, p: &PublishOp, now: i64) -> rusqlite::Result<Arc<Config>> {
     let md5 = Md5Hex::of(p.content.as_bytes());
     let key = &p.key;
-    let id = match current(conn, key)? {
+    let (id, app_name) = match current(conn, key)? {
         None => {
             conn.prepare_cached(
                 "INSERT INTO config_info (data_id, group_id, tenant_id, content, md5, gmt_create, gmt_modified, src_user, src_ip, app_name, c_desc, c_use, effect, type, c_schema)
@@ -1023,7 +1056,7 @@ fn publish_formal(conn: &Connection, p: &PublishOp, now: i64) -> rusqlite::Resul
                 &p.src_ip,
                 "I",
             )?;
-            id
+            (id, p.app_name.clone())
         }
         Some(old) => {
             history(
@@ -1048,13 +1081,22 @@ fn publish_formal(conn: &Connection, p: &PublishOp, now: i64) -> rusqlite::Resul
                 old.id, p.content, md5.as_str(), now, p.src_user, p.src_ip, app_name,
                 p.meta.desc, p.meta.use_, p.meta.effect, p.config_type, p.meta.schema
             ])?;
-            old.id
+            (old.id, app_name)
         }
     };
     if let Some(tags) = &p.meta.config_tags {
         replace_tags(conn, id, key, tags)?;
     }
-    Ok(())
+    Ok(Arc::new(Config::new(
+        id,
+        key.data_id.clone(),
+        key.group.clone(),
+        key.tenant.clone(),
+        p.content.clone(),
+        p.config_type,
+        app_name,
+        now,
+    )))
 }
 
 fn delete_formal(
@@ -1087,11 +1129,19 @@ fn delete_formal(
 }
 
 /// Applies one write inside the open transaction.
-fn apply(conn: &Connection, op: &WriteOp, now: i64) -> rusqlite::Result<Outcome> {
+fn apply(
+    conn: &Connection,
+    op: &WriteOp,
+    now: i64,
+    variants: &mut HashSet<String>,
+) -> rusqlite::Result<Outcome> {
     match op {
         WriteOp::Publish(p) => {
-            publish_formal(conn, p, now)?;
-            Ok(Outcome::new("true", vec![change_of(conn, &p.key)?]))
+            let formal = publish_formal(conn, p, now)?;
+            Ok(Outcome::new(
+                "true",
+                vec![change_of(conn, &p.key, Some(Some(formal)), variants)?],
+            ))
         }
         WriteOp::PublishBeta(p, ips) => {
             let key = &p.key;
@@ -1104,7 +1154,11 @@ fn apply(conn: &Connection, op: &WriteOp, now: i64) -> rusqlite::Result<Outcome>
                    md5 = excluded.md5, gmt_modified = excluded.gmt_modified, src_user = excluded.src_user, src_ip = excluded.src_ip",
             )?
             .execute(params![key.data_id, key.group, key.tenant, p.app_name, p.content, ips, md5.as_str(), now, p.src_user, p.src_ip])?;
-            Ok(Outcome::new("true", vec![change_of(conn, key)?]))
+            variants.insert(key.group_key());
+            Ok(Outcome::new(
+                "true",
+                vec![change_of(conn, key, None, variants)?],
+            ))
         }
         WriteOp::PublishTag(p, tag) => {
             let key = &p.key;
@@ -1117,7 +1171,11 @@ fn apply(conn: &Connection, op: &WriteOp, now: i64) -> rusqlite::Result<Outcome>
                    md5 = excluded.md5, gmt_modified = excluded.gmt_modified, src_user = excluded.src_user, src_ip = excluded.src_ip",
             )?
             .execute(params![key.data_id, key.group, key.tenant, tag, p.app_name, p.content, md5.as_str(), now, p.src_user, p.src_ip])?;
-            Ok(Outcome::new("true", vec![change_of(conn, key)?]))
+            variants.insert(key.group_key());
+            Ok(Outcome::new(
+                "true",
+                vec![change_of(conn, key, None, variants)?],
+            ))
         }
         WriteOp::Delete {
             key,
@@ -1125,7 +1183,7 @@ fn apply(conn: &Connection, op: &WriteOp, now: i64) -> rusqlite::Result<Outcome>
             src_user,
         } => {
             let changes = if delete_formal(conn, key, now, src_ip, src_user.as_deref())? {
-                vec![change_of(conn, key)?]
+                vec![change_of(conn, key, Some(None), variants)?]
             } else {
                 Vec::new()
             };
@@ -1136,7 +1194,7 @@ fn apply(conn: &Connection, op: &WriteOp, now: i64) -> rusqlite::Result<Outcome>
                 .prepare_cached("DELETE FROM config_info_tag WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3 AND tag_id = ?4")?
                 .execute(params![key.data_id, key.group, key.tenant, tag])?;
             let changes = if n > 0 {
-                vec![change_of(conn, key)?]
+                vec![change_of(conn, key, None, variants)?]
             } else {
                 Vec::new()
             };
@@ -1147,7 +1205,7 @@ fn apply(conn: &Connection, op: &WriteOp, now: i64) -> rusqlite::Result<Outcome>
                 .prepare_cached("DELETE FROM config_info_beta WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3")?
                 .execute(params![key.data_id, key.group, key.tenant])?;
             let changes = if n > 0 {
-                vec![change_of(conn, key)?]
+                vec![change_of(conn, key, None, variants)?]
             } else {
                 Vec::new()
             };
@@ -1177,7 +1235,7 @@ fn apply(conn: &Connection, op: &WriteOp, now: i64) -> rusqlite::Result<Outcome>
                     .optional()?;
                 if let Some(key) = key {
                     if delete_formal(conn, &key, now, src_ip, src_user.as_deref())? {
-                        changes.push(change_of(conn, &key)?);
+                        changes.push(change_of(conn, &key, Some(None), variants)?);
                     }
                 }
             }
@@ -1402,7 +1460,7 @@ mod tests {
             .count();
         assert_eq!(trues, 6);
 
-        let store = Store::open(&dir, Sync::Full).unwrap();
+        let mut store = Store::open(&dir, Sync::Full).unwrap();
         let all = store.load_all().unwrap();
         assert_eq!(all.len(), 1);
         let formal = all[0].1.formal.as_ref().unwrap();
@@ -1447,7 +1505,7 @@ mod tests {
         assert_eq!(last.beta.as_ref().unwrap().config.content, "beta");
         assert!(last.beta.as_ref().unwrap().serves("10.0.0.8"));
         assert_eq!(last.tag("gray1").unwrap().content, "tagged");
-        let store = Store::open(tmp.path(), Sync::Full).unwrap();
+        let mut store = Store::open(tmp.path(), Sync::Full).unwrap();
         let all = store.load_all().unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!(
