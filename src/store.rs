@@ -588,74 +588,44 @@ impl Store {
             types.insert(gk.clone(), c.config_type);
             entries.entry(gk).or_default().formal = Some(Arc::new(c));
         }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, data_id, group_id, tenant_id, content, beta_ips, app_name, gmt_modified FROM config_info_beta")
-            .map_err(fail)?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                Key {
-                    data_id: r.get(1)?,
-                    group: r.get(2)?,
-                    tenant: r.get(3)?,
-                },
-                r.get::<_, String>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, i64>(7)?,
-            ))
-        });
-        for row in rows.map_err(fail)? {
-            let (id, key, content, ips, app, modified) = row.map_err(fail)?;
-            let gk = key.group_key();
-            let t = types.get(&gk).copied().unwrap_or("text");
-            let c = Config::new(
-                id,
-                key.data_id,
-                key.group,
-                key.tenant,
-                content,
-                t,
-                app,
-                modified,
-            );
-            entries.entry(gk).or_default().beta =
-                Some(Arc::new(Beta::new(c, ips.unwrap_or_default())));
+        // Beta and tag rows share a shape: the sixth column is the IP list
+        // or the tag name.
+        let variant_rows =
+            |sql: &str| -> Result<Vec<(String, Option<String>, Config)>, StoreError> {
+                let mut stmt = self.conn.prepare(sql).map_err(fail)?;
+                let rows = stmt
+                    .query_map([], |r| {
+                        let key = Key {
+                            data_id: r.get(1)?,
+                            group: r.get(2)?,
+                            tenant: r.get(3)?,
+                        };
+                        let gk = key.group_key();
+                        let t = types.get(&gk).copied().unwrap_or("text");
+                        let c = Config::new(
+                            r.get(0)?,
+                            key.data_id,
+                            key.group,
+                            key.tenant,
+                            r.get(4)?,
+                            t,
+                            r.get(6)?,
+                            r.get(7)?,
+                        );
+                        Ok((gk, r.get::<_, Option<String>>(5)?, c))
+                    })
+                    .map_err(fail)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(fail)
+            };
+        for (gk, ips, c) in variant_rows(
+            "SELECT id, data_id, group_id, tenant_id, content, beta_ips, app_name, gmt_modified FROM config_info_beta",
+        )? {
+            entries.entry(gk).or_default().beta = Some(Arc::new(Beta::new(c, ips.unwrap_or_default())));
         }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, data_id, group_id, tenant_id, content, tag_id, app_name, gmt_modified FROM config_info_tag")
-            .map_err(fail)?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                Key {
-                    data_id: r.get(1)?,
-                    group: r.get(2)?,
-                    tenant: r.get(3)?,
-                },
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, i64>(7)?,
-            ))
-        });
-        for row in rows.map_err(fail)? {
-            let (id, key, content, tag, app, modified) = row.map_err(fail)?;
-            let gk = key.group_key();
-            let t = types.get(&gk).copied().unwrap_or("text");
-            let c = Config::new(
-                id,
-                key.data_id,
-                key.group,
-                key.tenant,
-                content,
-                t,
-                app,
-                modified,
-            );
-            entries.entry(gk).or_default().tags.push((tag, Arc::new(c)));
+        for (gk, tag, c) in variant_rows(
+            "SELECT id, data_id, group_id, tenant_id, content, tag_id, app_name, gmt_modified FROM config_info_tag",
+        )? {
+            entries.entry(gk).or_default().tags.push((tag.unwrap_or_default(), Arc::new(c)));
         }
         self.variants = entries
             .iter()
