@@ -787,7 +787,12 @@ impl Reactor {
             Action::Respond { status, head, body } => {
                 let c = &mut self.conns[key];
                 if let Some(r) = Rejection::for_status(status) {
-                    log::debug!("rejected request from {}: {status}", c.peer);
+                    let reason = String::from_utf8_lossy(&body[..body.len().min(200)]);
+                    log::debug!(
+                        "rejected request from {}: {status} {}",
+                        c.peer,
+                        reason.trim_end()
+                    );
                     self.metrics.reject(r);
                 }
                 http::write_response(&mut c.out, status, &head, &body, close);
