@@ -661,10 +661,18 @@ impl Reactor {
     }
 
     /// Parses and answers buffered requests while the connection may.
+    /// Pipelined requests are parsed at an advancing offset and the buffer
+    /// is compacted once at the end, so a deep pipeline costs linear time.
     fn process(&mut self, key: usize) {
         // Whatever was committed before these bytes arrived must be visible
         // to them, even if another reactor already woke their sender.
         self.drain_inbox();
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let inbuf = std::mem::take(&mut c.inbuf);
+        let mut pos = 0;
+        let mut want = None;
         loop {
             let Some(c) = self.conns.get_mut(key) else {
                 return;
@@ -672,26 +680,18 @@ impl Reactor {
             if c.state != State::Reading
                 || c.closing
                 || c.out.len() - c.out_pos > OUT_HIGH_WATER_BYTES
+                || pos == inbuf.len()
             {
                 break;
             }
-            if c.inbuf.is_empty() {
-                break;
-            }
-            let inbuf = std::mem::take(&mut c.inbuf);
-            let parsed = http::parse(&inbuf, &self.limits);
-            let consumed = match parsed {
-                Ok(Parse::Incomplete { want }) => {
-                    let c = &mut self.conns[key];
-                    c.inbuf = inbuf;
-                    if let Some(want) = want {
-                        c.inbuf.reserve(want.saturating_sub(c.inbuf.len()));
-                    }
+            match http::parse(&inbuf[pos..], &self.limits) {
+                Ok(Parse::Incomplete { want: w }) => {
                     if c.read_closed {
                         // The peer will never finish this request.
                         self.close(key);
                         return;
                     }
+                    want = w;
                     if !c.partial {
                         c.partial = true;
                         let deadline = self.now_tick + self.ticks(self.settings.request_timeout_ms);
@@ -700,14 +700,15 @@ impl Reactor {
                     break;
                 }
                 Ok(Parse::Complete(req, consumed)) => {
-                    if self.handle(key, &req) {
-                        consumed
-                    } else {
-                        0
+                    c.partial = false;
+                    if !self.handle(key, &req) {
+                        // Handled again later (after a password check).
+                        break;
                     }
+                    pos += consumed;
                 }
                 Err(e) => {
-                    let c = &mut self.conns[key];
+                    c.partial = false;
                     log::debug!("bad request from {}: {}", c.peer, e.message());
                     if let Some(r) = Rejection::for_status(e.status()) {
                         self.metrics.reject(r);
@@ -715,18 +716,19 @@ impl Reactor {
                     let body = format!("{}\n", e.message());
                     http::write_response(&mut c.out, e.status(), api::JSON, body.as_bytes(), true);
                     c.closing = true;
-                    inbuf.len()
+                    pos = inbuf.len();
                 }
-            };
-            let Some(c) = self.conns.get_mut(key) else {
-                return;
-            };
-            c.partial = false;
-            c.inbuf = inbuf;
-            c.inbuf.drain(..consumed);
-            if c.inbuf.is_empty() {
-                c.inbuf = Vec::new();
             }
+        }
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        c.inbuf = inbuf;
+        c.inbuf.drain(..pos);
+        if c.inbuf.is_empty() {
+            c.inbuf = Vec::new();
+        } else if let Some(want) = want {
+            c.inbuf.reserve(want.saturating_sub(c.inbuf.len()));
         }
         self.after_progress(key);
     }
