@@ -190,6 +190,9 @@ fn bench_index(c: &mut Criterion) {
                 ],
             ));
         }
+        // Per-operation benches count one element, so the throughput of
+        // the previous size's wake-all does not carry over.
+        g.throughput(Throughput::Elements(1));
         g.bench_with_input(
             BenchmarkId::new("park_unpark_3_keys", parked),
             &parked,
@@ -287,6 +290,7 @@ fn bench_wheel(c: &mut Criterion) {
         for i in 0..armed {
             wheel.arm(2950 + (i % 100) as u64, i as u32);
         }
+        g.throughput(Throughput::Elements(1));
         g.bench_with_input(BenchmarkId::new("arm_cancel", armed), &armed, |b, _| {
             b.iter(|| {
                 let t = wheel.arm(black_box(2950), 7);

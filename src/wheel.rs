@@ -130,16 +130,6 @@ impl Wheel {
         }
         self.processed_tick = now_tick;
     }
-
-    /// Earliest tick at which a timer may fire, if any is armed. Exact only
-    /// within one revolution; the reactor uses it as a poll-timeout hint and
-    /// never sleeps more than one tick past it.
-    pub fn next_due_tick(&self) -> Option<u64> {
-        if self.entries.is_empty() {
-            return None;
-        }
-        Some(self.processed_tick + 1)
-    }
 }
 
 #[cfg(test)]
