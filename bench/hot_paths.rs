@@ -135,7 +135,7 @@ fn bench_compare(c: &mut Criterion) {
                     .iter()
                     .filter(|r| {
                         !r.md5
-                            .matches(index.config_of(&r.group_key()).map(|c| &c.md5))
+                            .matches(index.config_of(r.group_key()).map(|c| &c.md5))
                     })
                     .count()
             })

@@ -751,7 +751,7 @@ fn listen(req: &Request, params: &Params, ctx: &Ctx) -> Action {
     for r in &records {
         let server = ctx
             .index
-            .entry_of(&r.group_key())
+            .entry_of(r.group_key())
             .and_then(|e| e.effective(&requester, vip_tag))
             .map(|v| &v.config().md5);
         if !r.md5.matches(server) {

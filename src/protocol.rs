@@ -9,6 +9,7 @@
 use crate::form::url_decode;
 use md5::{Digest, Md5};
 use std::fmt;
+use std::hash::BuildHasher;
 use unicode_general_category::{get_general_category, GeneralCategory as Gc};
 
 /// Most distinct keys one long poll may list (Nacos's cap).
@@ -336,12 +337,24 @@ pub struct ListenRecord {
     /// The tenant exactly as the client wrote it (echoed in replies).
     pub tenant: String,
     pub md5: ClientMd5,
+    /// The canonical groupKey, computed once.
+    key: String,
 }
 
 impl ListenRecord {
+    pub fn new(data_id: &str, group: &str, tenant: &str, md5: ClientMd5) -> ListenRecord {
+        ListenRecord {
+            data_id: data_id.to_owned(),
+            group: group.to_owned(),
+            tenant: tenant.to_owned(),
+            md5,
+            key: group_key(data_id, group, canonical_tenant(tenant)),
+        }
+    }
+
     /// The canonical groupKey the record listens to.
-    pub fn group_key(&self) -> String {
-        group_key(&self.data_id, &self.group, canonical_tenant(&self.tenant))
+    pub fn group_key(&self) -> &str {
+        &self.key
     }
 }
 
@@ -360,43 +373,41 @@ pub fn parse_listening_configs(
     }
     let decoded = url_decode(value.as_bytes()).map_err(|e| ProtocolError(e.to_string()))?;
     let mut records: Vec<ListenRecord> = Vec::new();
-    let mut seen: hashbrown::HashMap<String, usize> = hashbrown::HashMap::new();
-    let mut fields: Vec<&str> = Vec::with_capacity(4);
+    // Indexes into `records`, hashed by their key (no second copy of it).
+    let hasher = hashbrown::DefaultHashBuilder::default();
+    let mut seen: hashbrown::HashTable<usize> = hashbrown::HashTable::new();
+    let mut fields: [&str; 3] = [""; 3];
+    let mut n = 0;
     let mut start = 0;
-    for (i, c) in decoded.char_indices() {
-        if c == WS {
-            fields.push(&decoded[start..i]);
-            start = i + 1;
-            if fields.len() > 3 {
+    // WS and LS are ASCII, never part of a multi-byte UTF-8 sequence, so
+    // splitting the bytes keeps every piece valid UTF-8.
+    for (i, &b) in decoded.as_bytes().iter().enumerate() {
+        if b == WS as u8 {
+            if n == 3 {
                 return err("invalid probeModify");
             }
-        } else if c == LS {
+            fields[n] = &decoded[start..i];
+            n += 1;
+            start = i + 1;
+        } else if b == LS as u8 {
             let last = &decoded[start..i];
             start = i + 1;
-            let rec = match fields.len() {
-                2 => ListenRecord {
-                    data_id: fields[0].to_owned(),
-                    group: fields[1].to_owned(),
-                    tenant: String::new(),
-                    md5: ClientMd5::parse(last),
-                },
-                3 => ListenRecord {
-                    data_id: fields[0].to_owned(),
-                    group: fields[1].to_owned(),
-                    tenant: last.to_owned(),
-                    md5: ClientMd5::parse(fields[2]),
-                },
+            let rec = match n {
+                2 => ListenRecord::new(fields[0], fields[1], "", ClientMd5::parse(last)),
+                3 => ListenRecord::new(fields[0], fields[1], last, ClientMd5::parse(fields[2])),
                 _ => return err("invalid probeModify"),
             };
-            fields.clear();
-            let key = rec.group_key();
-            match seen.get(&key) {
+            n = 0;
+            let hash = hasher.hash_one(rec.group_key());
+            match seen.find(hash, |&at| records[at].group_key() == rec.group_key()) {
                 Some(&at) => records[at] = rec,
                 None => {
                     if records.len() >= max_keys {
                         return err("invalid probeModify");
                     }
-                    seen.insert(key, records.len());
+                    seen.insert_unique(hash, records.len(), |&at| {
+                        hasher.hash_one(records[at].group_key())
+                    });
                     records.push(rec);
                 }
             }
@@ -487,12 +498,7 @@ mod tests {
     }
 
     fn rec(d: &str, g: &str, m: &str, t: &str) -> ListenRecord {
-        ListenRecord {
-            data_id: d.into(),
-            group: g.into(),
-            tenant: t.into(),
-            md5: ClientMd5::parse(m),
-        }
+        ListenRecord::new(d, g, t, ClientMd5::parse(m))
     }
 
     #[test]
@@ -608,12 +614,7 @@ mod tests {
             // Later duplicates win, so keep only the last of each key.
             let mut expect: Vec<ListenRecord> = Vec::new();
             for (d, g, m, t) in &records {
-                let rec = ListenRecord {
-                    data_id: d.clone(),
-                    group: g.clone(),
-                    tenant: t.clone().unwrap_or_default(),
-                    md5: ClientMd5::parse(m),
-                };
+                let rec = ListenRecord::new(d, g, t.as_deref().unwrap_or(""), ClientMd5::parse(m));
                 match expect.iter().position(|e| e.group_key() == rec.group_key()) {
                     Some(i) => expect[i] = rec,
                     None => expect.push(rec),

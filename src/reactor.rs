@@ -905,7 +905,7 @@ impl Reactor {
         let keys = records
             .into_iter()
             .map(|r| {
-                let id = self.index.intern(&r.group_key());
+                let id = self.index.intern(r.group_key());
                 let canonical = canonical_tenant(&r.tenant);
                 let echo = (canonical != r.tenant && !r.tenant.is_empty())
                     .then(|| r.tenant.into_boxed_str());

@@ -15,7 +15,9 @@ fn enc(s: &str) -> String {
 
 fuzz_target!(|data: &[u8]| {
     // Raw bytes, split anywhere into query and body: must not panic.
-    let split = data.first().map_or(0, |&b| b as usize % (data.len().max(1)));
+    let split = data
+        .first()
+        .map_or(0, |&b| b as usize % (data.len().max(1)));
     let (query, body) = data.split_at(split);
     let raw = Params::parse(query, Some(body));
     if let Ok(p) = &raw {

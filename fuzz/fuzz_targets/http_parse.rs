@@ -36,10 +36,17 @@ fuzz_target!(|data: &[u8]| {
     let complete_at = match &full {
         Ok(Parse::Complete(req, n)) => {
             assert!(*n > 0 && *n <= buf.len(), "consumed {n} of {}", buf.len());
-            assert!(req.body.len() <= limits.max_body_bytes, "body over the limit");
+            assert!(
+                req.body.len() <= limits.max_body_bytes,
+                "body over the limit"
+            );
             // The bytes after the request do not change it.
             let alone = outcome(&buf[..*n], &limits);
-            assert_eq!(alone, outcome(buf, &limits), "trailing bytes changed the request");
+            assert_eq!(
+                alone,
+                outcome(buf, &limits),
+                "trailing bytes changed the request"
+            );
             Some(*n)
         }
         Ok(Parse::Incomplete { want }) => {

@@ -23,8 +23,12 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
 
     if let Ok(records) = parse_listening_configs(&text, max_keys) {
-        assert!(records.len() <= max_keys, "{} records > {max_keys}", records.len());
-        let mut keys: Vec<String> = records.iter().map(ListenRecord::group_key).collect();
+        assert!(
+            records.len() <= max_keys,
+            "{} records > {max_keys}",
+            records.len()
+        );
+        let mut keys: Vec<&str> = records.iter().map(ListenRecord::group_key).collect();
         keys.sort();
         keys.dedup();
         assert_eq!(keys.len(), records.len(), "duplicate group keys");
@@ -43,7 +47,11 @@ fuzz_target!(|data: &[u8]| {
     for (i, w) in words.chunks(3).enumerate() {
         let data_id = w[0];
         let group = w.get(1).copied().unwrap_or("G");
-        let md5 = if i % 2 == 0 { String::new() } else { format!("{:032x}", i) };
+        let md5 = if i % 2 == 0 {
+            String::new()
+        } else {
+            format!("{:032x}", i)
+        };
         let tenant = w.get(2).copied().filter(|_| i % 3 != 0);
         value.push_str(&enc(data_id));
         value.push(WS);
@@ -55,13 +63,11 @@ fuzz_target!(|data: &[u8]| {
             value.push_str(&enc(t));
         }
         value.push(LS);
-        let rec = ListenRecord {
-            data_id: data_id.to_string(),
-            group: group.to_string(),
-            tenant: tenant.unwrap_or("").to_string(),
-            md5: ClientMd5::parse(&md5),
-        };
-        match expected.iter().position(|e| e.group_key() == rec.group_key()) {
+        let rec = ListenRecord::new(data_id, group, tenant.unwrap_or(""), ClientMd5::parse(&md5));
+        match expected
+            .iter()
+            .position(|e| e.group_key() == rec.group_key())
+        {
             Some(at) => expected[at] = rec,
             None => expected.push(rec),
         }
