@@ -82,6 +82,8 @@ pub struct Metrics {
     pub reactors: Vec<ReactorGauges>,
     /// Exact count of open connections (the global connection cap).
     pub open_connections: AtomicU64,
+    /// Bytes of requests buffered over all connections (the memory budget).
+    pub buffered_bytes: AtomicU64,
     /// A connection cap learnt from running out of file descriptors (below
     /// the configured one when the open-file limit is the tighter bound).
     pub fd_cap: AtomicU64,
@@ -105,6 +107,7 @@ impl Metrics {
             reactors: (0..reactors).map(|_| ReactorGauges::default()).collect(),
             open_connections: AtomicU64::new(0),
             fd_cap: AtomicU64::new(u64::MAX),
+            buffered_bytes: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             wakeups: AtomicU64::new(0),
@@ -170,6 +173,12 @@ impl Metrics {
             "gauge",
             "Long polls parked now.",
             self.sum(|r| &r.parked),
+        );
+        metric(
+            "vigil_buffered_request_bytes",
+            "gauge",
+            "Bytes of requests buffered over all connections.",
+            load(&self.buffered_bytes),
         );
         metric(
             "vigil_indexed_keys",

@@ -49,6 +49,8 @@ const WAKER: Token = Token(usize::MAX - 2);
 const READ_CHUNK: usize = 64 * 1024;
 /// How long accepting pauses after the process ran out of file descriptors.
 const ACCEPT_PAUSE_MS: u64 = 100;
+/// A connection may always buffer this much, whatever the global budget.
+const SMALL_REQUEST_BYTES: usize = 64 * 1024;
 /// Most remembered (user, password) verdicts per reactor.
 const MAX_CACHED_CREDENTIALS: usize = 10_000;
 /// Descriptors kept free below the learnt open-file cap (reserves,
@@ -88,6 +90,8 @@ struct Conn {
     read_closed: bool,
     /// A partial request is buffered (its deadline is already set).
     partial: bool,
+    /// How much of `inbuf` is counted in the process-wide buffered total.
+    buffered: usize,
 }
 
 /// A listener-status query gathering parts from every reactor.
@@ -533,6 +537,7 @@ impl Reactor {
             closing: false,
             read_closed: false,
             partial: false,
+            buffered: 0,
         });
         self.metrics
             .open_connections
@@ -568,6 +573,9 @@ impl Reactor {
         }
         self.collecting.remove(&key);
         self.later.remove(&key);
+        self.metrics
+            .buffered_bytes
+            .fetch_sub(self.conns[key].buffered as u64, Ordering::Relaxed);
         let mut c = self.conns.remove(key);
         if let State::Parked { park, .. } = c.state {
             self.index.unpark(park);
@@ -610,6 +618,32 @@ impl Reactor {
                     break;
                 }
                 Ok(n) => {
+                    // Large requests share one memory budget: past it, the
+                    // connection growing its buffer is refused, and small
+                    // requests are still served.
+                    // (This connection's bytes read in this loop are not
+                    // counted yet.)
+                    let total = self.metrics.buffered_bytes.load(Ordering::Relaxed)
+                        - c.buffered as u64
+                        + c.inbuf.len() as u64;
+                    if c.inbuf.len() + n > SMALL_REQUEST_BYTES
+                        && total + n as u64 > self.settings.max_buffered_bytes
+                    {
+                        log::warn!("request buffers full ({total} bytes): refusing {}", c.peer);
+                        self.metrics.reject(Rejection::Overloaded);
+                        http::write_response(
+                            &mut c.out,
+                            503,
+                            api::JSON,
+                            b"caused: server is out of request buffer space, retry later;",
+                            true,
+                        );
+                        c.closing = true;
+                        c.inbuf = Vec::new();
+                        self.account(key);
+                        self.flush(key);
+                        return;
+                    }
                     c.inbuf.extend_from_slice(&self.scratch[..n]);
                     if n < self.scratch.len() && !to_eof {
                         break;
@@ -624,6 +658,7 @@ impl Reactor {
                 }
             }
         }
+        self.account(key);
         let Some(c) = self.conns.get(key) else { return };
         if c.read_closed {
             match c.state {
@@ -730,6 +765,7 @@ impl Reactor {
         } else if let Some(want) = want {
             c.inbuf.reserve(want.saturating_sub(c.inbuf.len()));
         }
+        self.account(key);
         self.after_progress(key);
     }
 
@@ -866,6 +902,25 @@ impl Reactor {
             } => self.park(key, records, hold_ms, requester, vip_tag, close),
         }
         true
+    }
+
+    /// Brings the process-wide total of buffered request bytes up to date
+    /// with this connection's input buffer.
+    fn account(&mut self, key: usize) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let now = c.inbuf.len();
+        if now > c.buffered {
+            self.metrics
+                .buffered_bytes
+                .fetch_add((now - c.buffered) as u64, Ordering::Relaxed);
+        } else {
+            self.metrics
+                .buffered_bytes
+                .fetch_sub((c.buffered - now) as u64, Ordering::Relaxed);
+        }
+        c.buffered = now;
     }
 
     /// Where another thread sends its answer for connection `key`.
@@ -1065,6 +1120,7 @@ impl Reactor {
                     c.closing = true;
                     c.inbuf = Vec::new();
                     c.partial = false;
+                    self.account(key);
                     self.flush(key);
                     if self.conns.contains(key) {
                         // A client that also does not read gets no more time.

@@ -43,6 +43,12 @@ pub struct Settings {
     #[arg(long, env = "VIGIL_MAX_BODY_BYTES", default_value_t = 32 * 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Most bytes of requests buffered over all connections together; past
+    /// it, a connection growing a large request gets 503 (small requests
+    /// are always served).
+    #[arg(long, env = "VIGIL_MAX_BUFFERED_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub max_buffered_bytes: u64,
+
     /// Most characters (UTF-16 units, as Nacos counts) of a config's content.
     #[arg(long, env = "VIGIL_MAX_CONTENT_CHARS", default_value_t = crate::protocol::DEFAULT_MAX_CONTENT)]
     pub max_content_chars: usize,

@@ -461,6 +461,80 @@ fn form_post(path_and_query: &str, body: &[u8]) -> Vec<u8> {
     post_raw(path_and_query, &[], body)
 }
 
+/// Large requests share one memory budget (`--max-buffered-bytes`): a
+/// connection that would take the total past it is refused with 503 and
+/// closed, while the request already in progress completes, small requests
+/// are served, and the buffered total returns to zero.
+#[test]
+fn large_requests_past_the_global_buffer_budget_get_503() {
+    let s = Server::start_args(&[
+        "--max-buffered-bytes",
+        "1000000",
+        "--request-timeout-ms",
+        "20000",
+    ]);
+    publish_ok(s.addr, "kept", "budget", "", "v1");
+    let content = "a".repeat(700_000);
+    let body = form(&[
+        ("dataId", "big"),
+        ("group", "budget"),
+        ("content", &content),
+    ]);
+    let head = |len: usize| {
+        format!(
+            "POST /nacos/v1/cs/configs HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {len}\r\n\r\n"
+        )
+    };
+    let (first, rest) = body.as_bytes().split_at(600_000);
+    let mut a = Conn::open(s.addr);
+    a.send(head(body.len()).as_bytes());
+    a.send(first);
+    wait_metrics(
+        s.addr,
+        "the first large request buffered",
+        Duration::from_secs(5),
+        |m| metric(m, "vigil_buffered_request_bytes") >= 500_000,
+    );
+    let mut b = Conn::open(s.addr);
+    b.send(head(body.len()).as_bytes());
+    // The server may close while this is still being sent.
+    let _ = b.stream().write_all(first);
+    let refused = b.read_response();
+    assert_eq!(refused.status, 503, "{}", lossy(&refused.body));
+    // Closed: EOF, or a reset because its unread bytes were discarded.
+    b.set_read_timeout(Duration::from_secs(5));
+    let mut byte = [0u8; 1];
+    match b.reader.read(&mut byte) {
+        Ok(0) => {}
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
+            ) => {}
+        other => panic!("refused connection still open: {other:?}"),
+    }
+    let r = get_config(s.addr, "kept", "budget", "");
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (200, &b"v1"[..]),
+        "small requests still served"
+    );
+    a.send(rest);
+    let done = a.read_response();
+    assert_eq!((done.status, done.body.as_slice()), (200, &b"true"[..]));
+    assert_eq!(
+        get_config(s.addr, "big", "budget", "").body.len(),
+        content.len()
+    );
+    wait_metrics(
+        s.addr,
+        "buffered bytes back to (next to) zero",
+        Duration::from_secs(5),
+        // The metrics request itself is buffered while it is answered.
+        |m| metric(m, "vigil_buffered_request_bytes") < 1024,
+    );
+}
+
 #[test]
 fn garbage_bytes_get_400() {
     let sc = Scene::new();
