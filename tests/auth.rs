@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -52,18 +52,7 @@ struct Proc {
 
 impl Proc {
     fn spawn(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Proc {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
-        cmd.args(["--bind", "127.0.0.1", "--port", "0", "--data-dir"])
-            .arg(data_dir)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("VIGIL_") {
-                cmd.env_remove(k);
-            }
-        }
+        let mut cmd = common::vigil_command(data_dir, args);
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -133,20 +133,7 @@ fn park(addr: SocketAddr, records: &str) -> Conn {
 
 /// Asserts that nothing (not even EOF) has arrived on `c` yet.
 fn check_silent(c: &mut Conn, what: &str) {
-    c.set_read_timeout(Duration::from_millis(10));
-    let res = c.reader.fill_buf().map(|b| b.to_vec());
-    c.set_read_timeout(Duration::from_secs(60));
-    match res {
-        Ok(b) if b.is_empty() => {
-            panic!("{what}: connection closed although the poll should be parked")
-        }
-        Ok(b) => panic!(
-            "{what}: answered although it should be parked: {:?}",
-            lossy(&b)
-        ),
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-        Err(e) => panic!("{what}: read error {e}"),
-    }
+    common::check_silent(c, what, Duration::from_millis(10));
 }
 
 /// Gives a just-sent poll time to register, then asserts it is parked; used

@@ -15,7 +15,6 @@ use common::{form, md5_hex, publish_ok, record, request, Conn, Response, Server}
 use common::{lossy, raw};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::io::{BufRead, ErrorKind};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -202,22 +201,9 @@ fn park(addr: SocketAddr, records: &str, headers: &[(&str, &str)]) -> Conn {
     c
 }
 
-/// Asserts nothing (not even EOF) has arrived on `c` yet.
+/// Asserts that nothing (not even EOF) has arrived on `c` yet.
 fn check_silent(c: &mut Conn, what: &str) {
-    c.set_read_timeout(Duration::from_millis(50));
-    let res = c.reader.fill_buf().map(|b| b.to_vec());
-    c.set_read_timeout(Duration::from_secs(60));
-    match res {
-        Ok(b) if b.is_empty() => {
-            panic!("{what}: connection closed although the poll should be parked")
-        }
-        Ok(b) => panic!(
-            "{what}: answered although it should be parked: {:?}",
-            lossy(&b)
-        ),
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-        Err(e) => panic!("{what}: read error {e}"),
-    }
+    common::check_silent(c, what, Duration::from_millis(50));
 }
 
 fn expect_silent(c: &mut Conn, what: &str) {

@@ -11,6 +11,48 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// The `vigil` command on `127.0.0.1:0` with `data_dir` and `extra` flags,
+/// stdout piped (for the "listening on" line), and no `VIGIL_*` variable
+/// inherited from the environment.
+pub fn vigil_command(data_dir: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    cmd.args(["--bind", "127.0.0.1", "--port", "0", "--data-dir"])
+        .arg(data_dir)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("VIGIL_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// Asserts that nothing (not even EOF) arrives on `c` within `wait`: the
+/// poll on it is still parked.
+pub fn check_silent(c: &mut Conn, what: &str, wait: Duration) {
+    c.set_read_timeout(wait);
+    let res = c.reader.fill_buf().map(|b| b.to_vec());
+    c.set_read_timeout(Duration::from_secs(60));
+    match res {
+        Ok(b) if b.is_empty() => {
+            panic!("{what}: connection closed although the poll should be parked")
+        }
+        Ok(b) => panic!(
+            "{what}: answered although it should be parked: {:?}",
+            lossy(&b)
+        ),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        Err(e) => panic!("{what}: read error {e}"),
+    }
+}
+
 /// A running server process. Killed when dropped.
 pub struct Server {
     child: Child,
@@ -37,19 +79,7 @@ impl Server {
 
     /// Starts a server on an existing (or new) data directory; used for restarts.
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
-        cmd.args(["--bind", "127.0.0.1", "--port", "0", "--data-dir"])
-            .arg(data_dir)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, _) in std::env::vars() {
-            if k.starts_with("VIGIL_") {
-                cmd.env_remove(k);
-            }
-        }
-        let mut child = cmd.spawn().expect("spawn vigil");
+        let mut child = vigil_command(data_dir, extra).spawn().expect("spawn vigil");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let addr = loop {
