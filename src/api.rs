@@ -13,10 +13,10 @@ use crate::http::Request;
 use crate::index::{Index, ListenerFilter};
 use crate::metrics::Metrics;
 use crate::model::Config;
+use crate::msg::{AccountChange, Key, PublishOp, Reply, WriteOp, Written};
 use crate::protocol::{self, canonical_tenant, is_blank, ListenRecord, Metadata};
 use crate::query::{Query, SearchMode, MAX_HISTORY_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::settings::Settings;
-use crate::store::{Key, PublishOp, WriteOp};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -248,6 +248,49 @@ fn framework(status: u16, message: &str, path: &[u8]) -> Action {
 }
 
 /// An empty 200 long-poll answer (timeout, no-hangup, nothing changed).
+/// Nacos's `{"code","message","data"}` envelope, fields in its order.
+#[derive(serde::Serialize)]
+struct Envelope<'a, T: serde::Serialize> {
+    code: u16,
+    message: Option<&'a str>,
+    data: T,
+}
+
+fn envelope<T: serde::Serialize>(code: u16, message: Option<&str>, data: T) -> String {
+    serde_json::to_string(&Envelope {
+        code,
+        message,
+        data,
+    })
+    .unwrap_or_default()
+}
+
+/// The response Nacos gives for a committed write.
+pub fn render_written(w: &Written) -> Reply {
+    match w {
+        Written::Done => Reply::ok("true"),
+        Written::NamespaceCreated(created) => Reply::ok(if *created { "true" } else { "false" }),
+        Written::BetaStopped => Reply::ok(envelope(200, Some("stop beta ok"), true)),
+        Written::IdsDeleted => Reply::ok(envelope(200, None, true)),
+        Written::Account(change) => {
+            let message = match change {
+                AccountChange::UserCreated => "create user ok!",
+                AccountChange::UserUpdated => "update user ok!",
+                AccountChange::UserDeleted => "delete user ok!",
+                AccountChange::RoleAdded => "add role ok!",
+                AccountChange::RoleDeleted => "delete role of user ok!",
+                AccountChange::PermissionAdded => "add permission ok!",
+                AccountChange::PermissionDeleted => "delete permission ok!",
+            };
+            Reply::ok(envelope(200, Some(message), ()))
+        }
+        Written::UserExists(user) => Reply::new(
+            400,
+            envelope(400, Some(&format!("user '{user}' already exist!")), ()),
+        ),
+    }
+}
+
 pub fn empty_poll_reply() -> (u16, &'static [u8], &'static [u8]) {
     (200, JSON, b"")
 }
@@ -659,7 +702,7 @@ fn random_uuid() -> String {
     if getrandom::getrandom(&mut b).is_err() {
         // The OS always has entropy on the platforms we run on; this only
         // keeps the id unique if it ever does not.
-        let t = crate::store::now_ms();
+        let t = crate::msg::now_ms();
         b[..8].copy_from_slice(&t.to_le_bytes());
     }
     b[6] = (b[6] & 0x0f) | 0x40;

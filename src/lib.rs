@@ -4,7 +4,8 @@
 //! Layers, bottom up (see ARCHITECTURE.md): `http` (framing, no Nacos),
 //! `form` (parameters), `protocol` (Nacos encodings and validation), `model`
 //! (shared immutable values), `index` and `wheel` (pure data structures),
-//! `api` (endpoints as pure functions), `store` (the SQLite writer thread) and
+//! `msg` (messages between threads), `api` (endpoints as pure functions),
+//! `store` (the SQLite writer thread) and
 //! `reactor` (the mio event loops), wired together by `server`.
 #![forbid(unsafe_code)]
 
@@ -15,6 +16,7 @@ pub mod http;
 pub mod index;
 pub mod metrics;
 pub mod model;
+pub mod msg;
 pub mod protocol;
 pub mod query;
 pub mod reactor;

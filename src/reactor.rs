@@ -24,10 +24,10 @@ use crate::http::{self, Parse};
 use crate::index::{Index, ParkId};
 use crate::metrics::{Metrics, Rejection};
 use crate::model::{Change, Entry};
+use crate::msg::{Published, ReactorLink, Reply, ReplyTo, ToReactor, WriteRequest};
 use crate::protocol::{self, canonical_tenant, ListenRecord};
 use crate::query::QueryRequest;
 use crate::settings::{Settings, OUT_HIGH_WATER_BYTES};
-use crate::store::{Published, ReactorLink, Reply, ReplyTo, ToReactor, WriteRequest};
 use crate::wheel::{TimerId, Wheel};
 use crossbeam_channel::{Receiver, Sender};
 use mio::net::{TcpListener, TcpStream};
@@ -345,6 +345,15 @@ impl Reactor {
                     generation,
                     result,
                 } => self.on_write_done(conn as usize, generation, result),
+                ToReactor::Written {
+                    conn,
+                    generation,
+                    result,
+                } => self.on_write_done(
+                    conn as usize,
+                    generation,
+                    result.map(|w| api::render_written(&w)),
+                ),
                 ToReactor::CollectListeners { filter, reply } => {
                     let part = self.index.listeners(&filter);
                     if let Some(link) = self.peers.get(reply.reactor) {
@@ -793,7 +802,7 @@ impl Reactor {
             keys,
             state: &self.auth_state,
             credentials: &self.credentials,
-            now_secs: crate::store::now_ms() as u64 / 1000,
+            now_secs: crate::msg::now_ms() as u64 / 1000,
         });
         let ctx = Ctx {
             index: &self.index,

@@ -6,10 +6,11 @@
 //! "listening" line is printed only once every reactor can serve.
 
 use crate::metrics::Metrics;
+use crate::msg::{Published, ReactorLink, ToReactor};
 use crate::query::Reader;
 use crate::reactor::{bind_listener, Reactor};
 use crate::settings::Settings;
-use crate::store::{Published, ReactorLink, Store, ToReactor};
+use crate::store::Store;
 use anyhow::Context;
 use std::io::Write;
 use std::net::SocketAddr;

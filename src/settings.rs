@@ -75,7 +75,7 @@ pub struct Settings {
 
     /// When a publish counts as committed: `full` fsyncs before answering
     /// (survives power loss), `normal` does not (survives `kill -9`).
-    #[arg(long, env = "VIGIL_SYNC", value_enum, default_value = "full")]
+    #[arg(long, env = "VIGIL_SYNC", default_value = "full", value_parser = parse_sync)]
     pub sync: crate::store::Sync,
 
     /// Take the requester address from `X-Forwarded-For` / `X-Real-IP`
@@ -155,4 +155,13 @@ fn open_file_limit() -> Option<usize> {
     let text = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = text.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// `--sync full|normal` (the store's own type carries no clap derive).
+fn parse_sync(s: &str) -> Result<crate::store::Sync, String> {
+    match s {
+        "full" => Ok(crate::store::Sync::Full),
+        "normal" => Ok(crate::store::Sync::Normal),
+        other => Err(format!("`{other}` is not one of: full, normal")),
+    }
 }
