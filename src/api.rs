@@ -291,6 +291,43 @@ pub fn render_written(w: &Written) -> Reply {
     }
 }
 
+/// The reactor's own refusals, in the words Nacos clients log.
+pub mod refusal {
+    use crate::http::HttpError;
+    use crate::msg::Reply;
+
+    /// A queue to another thread is full.
+    pub fn overloaded(what: &str) -> Reply {
+        Reply::new(
+            503,
+            format!("caused: server is overloaded with {what}, retry later;"),
+        )
+    }
+
+    /// The process-wide request buffer budget is spent.
+    pub fn out_of_buffer_space() -> Reply {
+        Reply::new(
+            503,
+            "caused: server is out of request buffer space, retry later;",
+        )
+    }
+
+    /// The write could not be committed.
+    pub fn storage_failed(msg: &str) -> Reply {
+        Reply::new(500, format!("caused: {msg};"))
+    }
+
+    /// The request could not be framed.
+    pub fn bad_request(e: &HttpError) -> Reply {
+        Reply::new(e.status(), format!("{}\n", e.message()))
+    }
+
+    /// A started request did not complete in time.
+    pub fn request_timeout() -> Reply {
+        Reply::new(408, "request timeout\n")
+    }
+}
+
 pub fn empty_poll_reply() -> (u16, &'static [u8], &'static [u8]) {
     (200, JSON, b"")
 }

@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod claim;
 pub mod form;
 pub mod http;
 pub mod index;

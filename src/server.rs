@@ -22,6 +22,11 @@ const QUERY_QUEUE: usize = 1024;
 /// Runs the server until a termination signal has been handled.
 pub fn run(settings: Settings) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
+    let addr = SocketAddr::new(settings.bind, settings.port);
+    // Refused before anything is created: a second server on this port or
+    // this data directory exits here, leaving no new files behind.
+    crate::claim::check_port_free(addr)?;
+    let _dir_lock = crate::claim::lock_data_dir(&settings.data_dir)?;
     let mut store = Store::open(&settings.data_dir, settings.sync)?;
     let entries = store.load_all()?;
     log::info!(
@@ -42,7 +47,6 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     let reader = Reader::open(store.path(), auth.as_ref().map(|(k, _)| (**k).clone()))?;
 
     let threads = settings.threads();
-    let addr = SocketAddr::new(settings.bind, settings.port);
     let first = bind_listener(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let bound = first.local_addr()?;
     let mut listeners = vec![first];

@@ -116,8 +116,10 @@ pub const HOLD_EARLY_MS: u64 = 500;
 /// Open files kept back from the connection budget (database, WAL, epoll,
 /// listeners, the EMFILE reserve, logs).
 pub const FD_RESERVE: usize = 64;
-/// Output bytes queued for one connection before it stops reading requests.
-pub const OUT_HIGH_WATER_BYTES: usize = 4 * 1024 * 1024;
+/// Unsent output bytes (config bodies counted, though shared) a connection
+/// may have before its next request waits for the client to read: with
+/// shared bodies this bounds a non-reading client's memory to its heads.
+pub const OUT_HIGH_WATER_BYTES: usize = 256 * 1024;
 
 impl Settings {
     pub fn threads(&self) -> usize {
