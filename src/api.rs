@@ -66,6 +66,8 @@ pub enum Action {
     },
     /// Gather the parked polls matching a filter from every reactor.
     CollectListeners(ListenerFilter),
+    /// Open a watch stream (Server-Sent Events) and keep it open.
+    Watch(Box<crate::watch::Watch>),
     /// Every listened key is up to date: park the poll for `hold_ms`.
     Park {
         records: Vec<ListenRecord>,
@@ -126,7 +128,9 @@ fn need(method: &str, path: &[u8], params: &Params) -> Need {
         | (_, b"/v1/cs/history")
         | (_, b"/v1/cs/history/previous") => config(Access::Read),
         (_, b"/v1/cs/configs") => config(Access::Write),
-        ("GET", b"/v1/console/namespaces") => Need::User,
+        // A watch on listed keys is checked key by key, a group or
+        // namespace watch filtered event by event (crate::watch).
+        ("GET", b"/v1/console/namespaces") | (_, b"/v1/cs/configs/watch") => Need::User,
         (_, b"/v1/console/namespaces")
         | (_, b"/v1/auth/users")
         | (_, b"/v1/auth/roles")
@@ -350,6 +354,7 @@ pub fn handle(req: &Request, ctx: &Ctx) -> Action {
     let allowed: &[&str] = match path {
         b"/v1/cs/configs" => &["GET", "POST", "DELETE"],
         b"/v1/cs/configs/listener" => &["GET", "POST"],
+        b"/v1/cs/configs/watch" => &["GET"],
         b"/v1/console/namespaces" => &["GET", "POST", "PUT", "DELETE"],
         b"/v1/auth/login" | b"/v1/auth/users/login" => &["POST"],
         b"/v1/auth/users" | b"/v1/auth/roles" | b"/v1/auth/permissions" => {
@@ -400,6 +405,7 @@ pub fn handle(req: &Request, ctx: &Ctx) -> Action {
         ("DELETE", b"/v1/cs/configs") => delete(req, &params, ctx),
         ("POST", b"/v1/cs/configs/listener") => Ok(listen(req, &params, ctx)),
         ("GET", b"/v1/cs/configs/listener") => listeners_of_key(req, &params),
+        ("GET", b"/v1/cs/configs/watch") => open_watch(req, &params, ctx),
         ("GET", b"/v1/cs/listener") => {
             let tenant = params
                 .get("tenant")
@@ -861,6 +867,15 @@ fn listen(req: &Request, params: &Params, ctx: &Ctx) -> Action {
             respond(status, head, body)
         }
     }
+}
+
+/// A watch stream, with its caller when auth is on.
+fn open_watch(req: &Request, params: &Params, ctx: &Ctx) -> Result<Action, Action> {
+    let user = match &ctx.auth {
+        Some(auth) => Some(authenticate(req, params, auth)?),
+        None => None,
+    };
+    crate::watch::watch(req, params, ctx, ctx.requester(req), user)
 }
 
 /// With auth on, the reader checks the password and signs a token. With

@@ -14,6 +14,7 @@
 
 use crate::model::{Change, Config, Entry};
 use crate::protocol::{self, canonical_tenant, ClientMd5, ListenRecord};
+use crate::streams::{Scope, Streams};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use slab::Slab;
 use std::hash::BuildHasher;
@@ -87,6 +88,9 @@ pub struct Index {
     parked: Slab<Parked>,
     configs: usize,
     waiters: usize,
+    /// Open watch streams: their own inverted index (scope -> streams),
+    /// beside the one of parked polls.
+    pub streams: Streams,
 }
 
 impl Index {
@@ -151,6 +155,39 @@ impl Index {
         self.table
             .iter()
             .filter_map(|&id| self.slots[id as usize].entry.as_ref())
+    }
+
+    /// The groupKeys of the cached configs in a watch scope: listed keys are
+    /// looked up, a group or namespace is a scan (at stream start only).
+    pub fn keys_in(&self, scope: &Scope) -> Vec<Box<str>> {
+        if let Scope::Keys {
+            tenant,
+            group,
+            data_ids,
+        } = scope
+        {
+            return data_ids
+                .iter()
+                .map(|d| protocol::group_key(d, group, tenant))
+                .filter(|gk| self.entry_of(gk).is_some())
+                .map(String::into_boxed_str)
+                .collect();
+        }
+        self.table
+            .iter()
+            .filter_map(|&id| {
+                let slot = &self.slots[id as usize];
+                let e = slot.entry.as_deref()?;
+                let c = e
+                    .formal
+                    .as_deref()
+                    .or(e.beta.as_deref().map(|b| &*b.config))
+                    .or(e.tags.first().map(|(_, c)| &**c))?;
+                scope
+                    .contains(&c.data_id, &c.group, &c.tenant)
+                    .then(|| slot.name.clone())
+            })
+            .collect()
     }
 
     /// Returns the id of `group_key`, creating a live slot if needed.

@@ -24,4 +24,6 @@ pub mod reactor;
 pub mod server;
 pub mod settings;
 pub mod store;
+pub mod streams;
+pub mod watch;
 pub mod wheel;

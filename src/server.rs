@@ -89,7 +89,12 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     drop(query_tx);
     drop(entries);
 
+    // Change sequence numbers (watch-stream event ids) start from the
+    // clock, in microseconds, so ids from before a restart are always older
+    // than any after it: a client resuming across a restart gets a reset
+    // and a fresh snapshot, never a silently skipped change.
     let published = Arc::new(Published::default());
+    published.set(u64::try_from(crate::msg::now_ms()).unwrap_or(0) * 1000);
     for reactor in &mut reactors {
         reactor.set_peers(links.clone());
         reactor.set_published(published.clone());

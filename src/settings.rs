@@ -83,6 +83,20 @@ pub struct Settings {
     #[arg(long, env = "VIGIL_TRUST_PROXY_HEADERS")]
     pub trust_proxy_headers: bool,
 
+    /// Recent changes kept per reactor for resuming watch streams
+    /// (`Last-Event-ID`); older ids get `event: reset` and a fresh snapshot.
+    #[arg(long, env = "VIGIL_WATCH_LOG_ENTRIES", default_value_t = 100_000)]
+    pub watch_log_entries: usize,
+
+    /// Bytes of content the watch-stream change log may hold per reactor.
+    #[arg(long, env = "VIGIL_WATCH_LOG_BYTES", default_value_t = 64 << 20)]
+    pub watch_log_bytes: usize,
+
+    /// Unsent bytes a watch stream may have before it is closed (the client
+    /// resumes from its last event id).
+    #[arg(long, env = "VIGIL_WATCH_MAX_UNSENT_BYTES", default_value_t = 1 << 20)]
+    pub watch_max_unsent_bytes: usize,
+
     /// Days history rows are kept (0: forever).
     #[arg(long, env = "VIGIL_HISTORY_RETENTION_DAYS", default_value_t = 30)]
     pub history_retention_days: u64,

@@ -11,6 +11,7 @@ use crate::http;
 use crate::index::ParkId;
 use crate::model::Config;
 use crate::msg::Reply;
+use crate::streams::StreamId;
 use crate::wheel::TimerId;
 use mio::net::TcpStream;
 use std::collections::{BTreeMap, VecDeque};
@@ -34,6 +35,21 @@ pub(super) enum State {
     Awaiting { close: bool, wait: Wait },
     /// A long poll is parked in the index.
     Parked { park: ParkId, close: bool },
+    /// A watch stream: linked in the index for good, answering nothing
+    /// more on this connection.
+    Streaming(Box<Streaming>),
+}
+
+/// A watch stream's connection state.
+pub(super) struct Streaming {
+    pub stream: StreamId,
+    /// The last event id sent (or the one the client resumed from).
+    pub last_id: u64,
+    /// Snapshot keys not sent yet (sent as the output drains, so a large
+    /// namespace never sits in memory as events).
+    pub snapshot: Vec<Box<str>>,
+    /// Whether the snapshot's closing `id:` line is still to be sent.
+    pub snapshot_open: bool,
 }
 
 /// What an awaiting connection waits for.
@@ -138,6 +154,9 @@ pub(super) struct Output {
 
 enum Chunk {
     Owned(Vec<u8>),
+    /// Bytes built once and shared by every connection they go to (an
+    /// event sent to thousands of streams).
+    Bytes(Arc<[u8]>),
     /// A config's content, shared with the cache.
     Shared(Arc<Config>),
 }
@@ -146,6 +165,7 @@ impl Chunk {
     fn bytes(&self) -> &[u8] {
         match self {
             Chunk::Owned(v) => v,
+            Chunk::Bytes(b) => b,
             Chunk::Shared(c) => c.content.as_bytes(),
         }
     }
@@ -179,6 +199,21 @@ impl Output {
                 self.chunks.push_back(Chunk::Owned(v));
             }
         }
+    }
+
+    /// Queues shared bytes (small ones are copied: cheaper than a slice).
+    pub(super) fn push_bytes(&mut self, bytes: &Arc<[u8]>) {
+        if bytes.len() <= 256 {
+            self.append(|v| v.extend_from_slice(bytes));
+        } else {
+            self.pending += bytes.len();
+            self.chunks.push_back(Chunk::Bytes(bytes.clone()));
+        }
+    }
+
+    /// Queues owned bytes.
+    pub(super) fn push(&mut self, bytes: &[u8]) {
+        self.append(|v| v.extend_from_slice(bytes));
     }
 
     fn push_shared(&mut self, config: Arc<Config>) {

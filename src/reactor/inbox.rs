@@ -7,7 +7,7 @@ use super::Reactor;
 use crate::api::{self, refusal};
 use crate::index::ParkId;
 use crate::metrics::Metrics;
-use crate::model::Change;
+use crate::model::{Change, Entry};
 use crate::msg::{Reply, ToReactor};
 use crate::protocol::ListenRecord;
 use std::sync::Arc;
@@ -27,10 +27,18 @@ impl Reactor {
         }
         self.in_drain = true;
         let mut changed: Vec<Arc<Change>> = Vec::new();
+        // (change, the key's entry before it) for watch streams.
+        let mut streamed: Vec<(Arc<Change>, Option<Arc<Entry>>)> = Vec::new();
         while let Ok(msg) = self.inbox.try_recv() {
             match msg {
                 ToReactor::Change(change) => {
                     self.wait_published(change.seq);
+                    if !self.index.streams.is_empty() {
+                        let before = self.index.entry_of(&change.group_key).cloned();
+                        streamed.push((change.clone(), before));
+                    }
+                    self.applied_seq = change.seq;
+                    self.log.push(change.clone());
                     if self.index.apply(&change).is_some() {
                         changed.push(change);
                     }
@@ -89,6 +97,9 @@ impl Reactor {
                 }
                 ToReactor::Shutdown => self.start_drain(),
             }
+        }
+        for (change, before) in streamed {
+            self.deliver(&change, before.as_deref());
         }
         for change in changed {
             // Looked up again: waking serves pipelined requests, which may

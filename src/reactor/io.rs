@@ -59,6 +59,11 @@ impl Reactor {
                         self.flush(key);
                         return;
                     }
+                    if let State::Streaming(_) = c.state {
+                        // A stream answers nothing more: what the client
+                        // sends is read (to see its EOF) and dropped.
+                        continue;
+                    }
                     c.inbuf.extend_from_slice(&self.scratch[..n]);
                     if n < self.scratch.len() && !to_eof {
                         break;
@@ -77,8 +82,9 @@ impl Reactor {
         let Some(c) = self.conns.get(key) else { return };
         if c.read_closed {
             match c.state {
-                // A client that hangs up while parked is unlinked at once.
-                State::Parked { .. } => {
+                // A client that hangs up while parked or streaming is
+                // unlinked at once.
+                State::Parked { .. } | State::Streaming(_) => {
                     log::debug!("{} closed a parked poll", c.peer);
                     self.close(key);
                     return;
@@ -100,6 +106,7 @@ impl Reactor {
         }
         let was_blocked = c.out.pending() > OUT_HIGH_WATER_BYTES;
         self.flush(key);
+        self.pump_snapshot(key);
         // Reading paused for backpressure resumes once output drains.
         if was_blocked
             && self
@@ -108,6 +115,23 @@ impl Reactor {
                 .is_some_and(|c| c.out.pending() <= OUT_HIGH_WATER_BYTES)
         {
             self.on_readable(key, true);
+        }
+    }
+
+    /// Sends a stream's snapshot while the socket takes it: refill, write,
+    /// until the snapshot is done or the socket is full (then the next
+    /// writable event goes on).
+    pub(super) fn pump_snapshot(&mut self, key: usize) {
+        loop {
+            let Some(c) = self.conns.get(key) else { return };
+            let State::Streaming(s) = &c.state else {
+                return;
+            };
+            if !s.snapshot_open || !c.out.is_empty() {
+                return;
+            }
+            self.refill_snapshot(key);
+            self.flush(key);
         }
     }
 

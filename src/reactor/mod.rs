@@ -14,7 +14,8 @@
 //!
 //! Rooms: `conn` (a connection's state and output queue), `accept`
 //! (accepting and shedding), `io` (reads, writes, memory bounds), `inbox`
-//! (changes, answers and wake-ups). This file is the loop and the dispatch
+//! (changes, answers and wake-ups), `stream` (watch streams). This file is
+//! the loop and the dispatch
 //! of each request's [`Action`].
 //!
 //! Invariants: only this module names `mio`; the reactor never touches the
@@ -27,6 +28,7 @@ mod accept;
 mod conn;
 mod inbox;
 mod io;
+mod stream;
 
 pub use accept::bind_listener;
 
@@ -39,6 +41,7 @@ use crate::model::Entry;
 use crate::msg::{Published, ReactorLink, ReplyTo, ToReactor, WriteRequest};
 use crate::query::QueryRequest;
 use crate::settings::{Settings, OUT_HIGH_WATER_BYTES};
+use crate::streams::ChangeLog;
 use crate::wheel::Wheel;
 use conn::{Conn, State, Wait};
 use crossbeam_channel::{Receiver, Sender};
@@ -74,6 +77,10 @@ pub struct Reactor {
     reader: Sender<QueryRequest>,
     /// The last change queued in every reactor's inbox.
     published: Arc<Published>,
+    /// The last change this reactor applied.
+    applied_seq: u64,
+    /// Recent changes, for resuming watch streams.
+    log: ChangeLog,
     /// Inside `drain_inbox` (it must not re-enter).
     in_drain: bool,
     /// Token keys when auth is on.
@@ -136,6 +143,8 @@ impl Reactor {
                 reader,
                 peers: Vec::new(),
                 published: Arc::new(Published::default()),
+                applied_seq: 0,
+                log: ChangeLog::new(0, 0, 0),
                 in_drain: false,
                 auth_keys: None,
                 auth_state: Arc::new(AuthState::default()),
@@ -179,6 +188,12 @@ impl Reactor {
 
     /// Runs until a graceful stop has drained every connection.
     pub fn run(mut self) {
+        self.applied_seq = self.published.get();
+        self.log = ChangeLog::new(
+            self.applied_seq,
+            self.settings.watch_log_entries,
+            self.settings.watch_log_bytes,
+        );
         let mut events = Events::with_capacity(1024);
         let mut expired = Vec::new();
         loop {
@@ -266,6 +281,8 @@ impl Reactor {
         g.timers.store(self.wheel.len() as u64, Ordering::Relaxed);
         g.configs
             .store(self.index.config_count() as u64, Ordering::Relaxed);
+        g.streams
+            .store(self.index.streams.len() as u64, Ordering::Relaxed);
     }
 
     fn start_drain(&mut self) {
@@ -283,7 +300,11 @@ impl Reactor {
             c.closing = true;
             match c.state {
                 State::Parked { park, .. } => self.wake(park, None),
-                State::Reading { .. } if c.inbuf.is_empty() && c.out.is_empty() => self.close(key),
+                State::Reading { .. } | State::Streaming(_)
+                    if c.inbuf.is_empty() && c.out.is_empty() =>
+                {
+                    self.close(key)
+                }
                 _ => {}
             }
         }
@@ -314,8 +335,14 @@ impl Reactor {
             .buffered_bytes
             .fetch_sub(self.conns[key].buffered as u64, Ordering::Relaxed);
         let mut c = self.conns.remove(key);
-        if let State::Parked { park, .. } = c.state {
-            self.index.unpark(park);
+        match c.state {
+            State::Parked { park, .. } => {
+                self.index.unpark(park);
+            }
+            State::Streaming(s) => {
+                self.index.streams.close(s.stream);
+            }
+            _ => {}
         }
         if let Some(t) = c.timer.take() {
             self.wheel.cancel(t);
@@ -535,6 +562,7 @@ impl Reactor {
                 requester,
                 vip_tag,
             } => self.park(key, records, hold_ms, requester, vip_tag, close),
+            Action::Watch(w) => self.open_stream(key, *w),
         }
         true
     }
@@ -609,6 +637,7 @@ impl Reactor {
                     self.set_deadline(key, t);
                 }
             }
+            State::Streaming(_) => self.heartbeat(key),
             State::Reading { partial: false } => {
                 // Idle, or a client that has stopped reading its output.
                 log::debug!("idle timeout: {}", c.peer);
