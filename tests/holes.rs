@@ -97,17 +97,6 @@ fn conflicting_content_lengths_are_refused_and_closed() {
     assert_eq!((r.status, r.text()), (200, "true".into()));
 }
 
-fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kb * 1024
-}
-
 /// 50 connections each pipeline 2,000 GETs of a 100 KB config and never
 /// read. The server stops reading a connection while its unsent output is
 /// above a small bound, and queues config bodies shared, not copied: its

@@ -22,7 +22,11 @@ const RETRY_MS: u64 = 3_000;
 /// Snapshot events are added while the unsent output is below this.
 const SNAPSHOT_REFILL_BYTES: usize = 64 * 1024;
 
-const STREAM_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream;charset=UTF-8\r\nCache-Control: no-cache,no-store\r\nX-Accel-Buffering: no\r\nConnection: close\r\n\r\n";
+/// The stream's response head: no length (the body is the stream, ended by
+/// closing the connection), no caching or proxy buffering, and readable
+/// from pages of any origin (credentials, when auth is on, travel in the
+/// `accessToken` parameter, never in cookies).
+const STREAM_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream;charset=UTF-8\r\nCache-Control: no-cache,no-store\r\nX-Accel-Buffering: no\r\nAccess-Control-Allow-Origin: *\r\nConnection: close\r\n\r\n";
 
 impl Reactor {
     /// Turns connection `key` into a stream: the response head, a `retry:`
