@@ -231,18 +231,24 @@ impl Output {
     pub(super) fn write_to(&mut self, w: &mut impl Write) -> io::Result<usize> {
         let mut total = 0;
         while self.pending > 0 {
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let mut n = 0;
-            for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
-                let bytes = chunk.bytes();
-                slices[i] = IoSlice::new(if i == 0 {
-                    &bytes[self.front_pos..]
-                } else {
-                    bytes
-                });
-                n = i + 1;
-            }
-            match w.write_vectored(&slices[..n]) {
+            let result = if self.chunks.len() == 1 {
+                // The usual case, one response in one buffer: a plain write.
+                w.write(&self.chunks[0].bytes()[self.front_pos..])
+            } else {
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                let mut n = 0;
+                for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
+                    let bytes = chunk.bytes();
+                    slices[i] = IoSlice::new(if i == 0 {
+                        &bytes[self.front_pos..]
+                    } else {
+                        bytes
+                    });
+                    n = i + 1;
+                }
+                w.write_vectored(&slices[..n])
+            };
+            match result {
                 Ok(0) => break,
                 Ok(written) => {
                     self.consume(written);
