@@ -25,6 +25,8 @@ mod console;
 mod listen;
 mod params;
 mod render;
+#[cfg(test)]
+mod tests;
 
 pub use authz::Perm;
 pub use render::{
