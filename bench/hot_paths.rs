@@ -1,7 +1,8 @@
 //! Criterion micro-benchmarks of the hot paths, at sizes that show how cost
 //! grows: request parsing, `Listening-Configs` decoding (1 to 10,000 keys),
 //! md5 comparison, listener-reply encoding, index park / wake / unlink (1 to
-//! 100,000 parked) and wheel arm / cancel / expire.
+//! 100,000 parked), wheel arm / cancel / expire, and `api::handle` (routing
+//! through the route table to an answer).
 //!
 //! Run: `cargo bench --bench hot_paths` (add `-- park` to filter).
 
@@ -324,6 +325,45 @@ fn bench_wheel(c: &mut Criterion) {
     g.finish();
 }
 
+/// `api::handle` from a parsed request to its `Action`: a GET hit (the
+/// table's first route), an up-to-date one-key poll (parks), a probe near
+/// the table's end and an unknown path (the whole table scanned, then 404).
+fn bench_api(c: &mut Criterion) {
+    use clap::Parser;
+    let mut index = Index::new();
+    let (gk, e) = entry(0, "dev");
+    index.load(&gk, e);
+    let settings = vigil::settings::Settings::parse_from(["vigil"]);
+    let metrics = vigil::metrics::Metrics::new(1);
+    let ctx = vigil::api::Ctx {
+        index: &index,
+        settings: &settings,
+        metrics: &metrics,
+        peer: std::net::IpAddr::from([127, 0, 0, 1]),
+        auth: None,
+    };
+    let get = |path: &str| format!("GET /nacos{path} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes();
+    let requests = [
+        (
+            "get_config_hit",
+            get("/v1/cs/configs?dataId=app-0.properties&group=DEFAULT_GROUP&tenant=dev"),
+        ),
+        ("poll_one_key_parks", poll_request(1)),
+        ("cs_health", get("/v1/cs/health")),
+        ("unknown_path_404", get("/v1/cs/nothing")),
+    ];
+    let mut g = c.benchmark_group("api_handle");
+    for (name, raw) in &requests {
+        let Ok(Parse::Complete(req, _)) = http::parse(raw, &LIMITS) else {
+            unreachable!("{name} parses")
+        };
+        g.bench_function(*name, |b| {
+            b.iter(|| std::mem::discriminant(&vigil::api::handle(black_box(&req), &ctx)))
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     bench_parse,
@@ -331,6 +371,7 @@ criterion_group!(
     bench_compare,
     bench_encode,
     bench_index,
-    bench_wheel
+    bench_wheel,
+    bench_api
 );
 criterion_main!(benches);

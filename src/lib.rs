@@ -25,5 +25,4 @@ pub mod server;
 pub mod settings;
 pub mod store;
 pub mod streams;
-pub mod watch;
 pub mod wheel;

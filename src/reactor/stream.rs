@@ -7,12 +7,12 @@
 
 use super::conn::{State, Streaming};
 use super::Reactor;
+use crate::api::Watch;
 use crate::auth::{self, Access};
 use crate::metrics::Metrics;
 use crate::model::{Change, Entry};
 use crate::protocol::parse_group_key;
 use crate::streams::{event_bytes, visible, EventOf, StreamId};
-use crate::watch::Watch;
 use std::sync::Arc;
 
 /// How often an idle stream gets a comment line (proxies keep it open).

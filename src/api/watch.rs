@@ -7,7 +7,7 @@
 //! puts each config's content in its events. `Last-Event-ID` (or the
 //! `lastEventId` parameter, for clients that cannot set headers) resumes.
 
-use crate::api::{Action, Ctx};
+use super::{authz, Action, ApiError, Ctx};
 use crate::auth::{self, Access, AuthError};
 use crate::form::Params;
 use crate::http::Request;
@@ -28,23 +28,17 @@ pub struct Watch {
     pub user: Option<String>,
 }
 
-fn bad(msg: impl std::fmt::Display) -> Action {
-    Action::Respond {
-        status: 400,
-        head: std::borrow::Cow::Borrowed(crate::api::JSON),
-        body: format!("caused: {msg};").into_bytes(),
-    }
+fn bad(msg: impl std::fmt::Display) -> ApiError {
+    ApiError::caused(400, msg)
 }
 
-/// Validates a watch request. `user` is the authenticated caller when auth
-/// is on; a stream on listed keys needs read permission on each.
-pub fn watch(
-    req: &Request,
-    params: &Params,
-    ctx: &Ctx,
-    requester: String,
-    user: Option<String>,
-) -> Result<Action, Action> {
+/// Validates a watch request. With auth on, the route needs a user, and a
+/// stream on listed keys needs read permission on each.
+pub(super) fn watch(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<Action, ApiError> {
+    let user = match &ctx.auth {
+        Some(auth) => Some(authz::authenticate(req, params, auth)?),
+        None => None,
+    };
     let tenant = params.get_or_empty("tenant");
     protocol::check_tenant(tenant).map_err(bad)?;
     let tenant = canonical_tenant(tenant).to_owned();
@@ -103,11 +97,7 @@ pub fn watch(
         for d in data_ids {
             let resource = auth::config_resource(tenant, Some(group), Some(d));
             if !auth_ctx.state.allows(user, &resource, Access::Read) {
-                return Err(Action::Respond {
-                    status: 403,
-                    head: std::borrow::Cow::Borrowed(crate::api::JSON),
-                    body: AuthError::Forbidden.to_string().into_bytes(),
-                });
+                return Err(ApiError::Forbidden(AuthError::Forbidden));
             }
         }
     }
@@ -117,7 +107,7 @@ pub fn watch(
             .get("content")
             .is_some_and(|v| v.eq_ignore_ascii_case("true")),
         last_id,
-        requester,
+        requester: ctx.requester(req),
         vip_tag: req
             .header_str("Vipserver-Tag")
             .filter(|t| !is_blank(t))

@@ -1,0 +1,213 @@
+//! Config endpoints: get (and its `search`, `show=all`, `beta`, `tag`
+//! variants), publish, delete, catalog and history.
+//!
+//! Invariant: a GET hit is served from the in-memory index without a copy
+//! of the content ([`Action::Config`]); everything else that needs the
+//! database is a [`Query`] for the reader or a [`WriteOp`] for the writer.
+
+use super::params::{
+    int_param, is_true, key_params, optional, paging, required, required_owned, unsupported,
+};
+use super::render::respond;
+use super::{query, Action, ApiError, Ctx, JSON, NOT_FOUND_BODY};
+use crate::form::Params;
+use crate::http::Request;
+use crate::msg::{Key, PublishOp, WriteOp};
+use crate::protocol::{self, canonical_tenant, is_blank, Metadata};
+use crate::query::{Query, SearchMode, MAX_HISTORY_PAGE_SIZE, MAX_PAGE_SIZE};
+
+pub(super) fn get(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<Action, ApiError> {
+    unsupported(params, &["export", "exportV2"])?;
+    if let Some(mode) = params.get("search") {
+        return search(mode, params);
+    }
+    if params.get("show") == Some("all") {
+        return key_params(params, false).map(|k| query(Query::Detail(k)));
+    }
+    if is_true(params, "beta") {
+        return key_params(params, false).map(|k| query(Query::Beta(k)));
+    }
+    let key = key_params(params, true)?;
+    let not_found = || respond(404, JSON, NOT_FOUND_BODY);
+    let Some(entry) = ctx.index.entry_of(&key.group_key()) else {
+        return Ok(not_found());
+    };
+    let requester = ctx.requester(req);
+    if let Some(beta) = entry.beta.as_ref().filter(|b| b.serves(&requester)) {
+        return Ok(Action::Config(
+            beta.config.clone(),
+            Some("isBeta: true\r\n".into()),
+        ));
+    }
+    let tag = params.get_or_empty("tag");
+    if is_blank(tag) {
+        let vip = req.header_str("Vipserver-Tag").filter(|t| !is_blank(t));
+        if let Some((name, config)) = vip.and_then(|t| entry.tag(t).map(|c| (t, c))) {
+            let echoed: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
+            return Ok(Action::Config(
+                config.clone(),
+                Some(format!("Vipserver-Tag: {echoed}\r\n")),
+            ));
+        }
+        return Ok(entry
+            .formal
+            .as_ref()
+            .map_or_else(not_found, |c| Action::Config(c.clone(), None)));
+    }
+    Ok(entry
+        .tag(tag)
+        .map_or_else(not_found, |c| Action::Config(c.clone(), None)))
+}
+
+/// `GET ?search=accurate|blur`: a page of matching configs.
+fn search(mode: &str, params: &Params) -> Result<Action, ApiError> {
+    let mode = match mode {
+        "accurate" => SearchMode::Accurate,
+        "blur" => SearchMode::Blur,
+        other => {
+            return Err(ApiError::caused(
+                400,
+                format!("invalid search mode : {other}"),
+            ))
+        }
+    };
+    let data_id = required_owned(params, "dataId")?;
+    let group = required_owned(params, "group")?;
+    let (page_no, page_size) = paging(params, None, MAX_PAGE_SIZE)?;
+    let tenant = params.get_or_empty("tenant");
+    let config_tags = params
+        .get("config_tags")
+        .map(|t| {
+            t.split(',')
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(query(Query::Search {
+        mode,
+        data_id,
+        group,
+        tenant: canonical_tenant(tenant).to_owned(),
+        app_name: optional(params, "appName"),
+        config_tags,
+        page_no,
+        page_size,
+    }))
+}
+
+pub(super) fn publish(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<Action, ApiError> {
+    unsupported(params, &["import", "clone"])?;
+    let config_type = protocol::normalize_type(params.get("type"));
+    let tenant = params.get_or_empty("tenant").to_owned();
+    protocol::check_tenant(&tenant)?;
+    for name in ["dataId", "group", "content"] {
+        required(params, name)?;
+    }
+    let data_id = params.get_or_empty("dataId").to_owned();
+    let group = params.get_or_empty("group").to_owned();
+    let tag = params.get_or_empty("tag").to_owned();
+    protocol::check_data_id(&data_id)
+        .and_then(|_| protocol::check_group(&group))
+        .and_then(|_| {
+            protocol::check_content(
+                params.get_or_empty("content"),
+                ctx.settings.max_content_chars,
+            )
+        })
+        .and_then(|_| protocol::check_tag(&tag))?;
+    let meta = Metadata {
+        config_tags: optional(params, "config_tags"),
+        desc: optional(params, "desc"),
+        use_: optional(params, "use"),
+        effect: optional(params, "effect"),
+        schema: optional(params, "schema"),
+    };
+    protocol::check_metadata(&meta)?;
+    let op = PublishOp {
+        key: Key {
+            data_id,
+            group,
+            tenant: canonical_tenant(&tenant).to_owned(),
+        },
+        content: params.take("content").unwrap_or_default(),
+        config_type,
+        app_name: optional(params, "appName"),
+        src_ip: ctx.requester(req),
+        src_user: None,
+        meta,
+    };
+    let beta_ips = req.header_str("betaIps").filter(|v| !is_blank(v));
+    let write = match beta_ips {
+        Some(ips) => WriteOp::PublishBeta(op, ips.to_owned()),
+        None if !is_blank(&tag) => WriteOp::PublishTag(op, tag),
+        None => WriteOp::Publish(op),
+    };
+    Ok(Action::Write(Box::new(write)))
+}
+
+pub(super) fn delete(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<Action, ApiError> {
+    if params.get("delType") == Some("ids") {
+        let ids = required(params, "ids")?;
+        let ids = ids
+            .split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.trim().parse::<i64>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| ApiError::caused(400, format!("invalid ids : {ids}")))?;
+        return Ok(Action::Write(Box::new(WriteOp::DeleteIds {
+            ids,
+            src_ip: ctx.requester(req),
+            src_user: None,
+        })));
+    }
+    if is_true(params, "beta") {
+        let key = key_params(params, false)?;
+        return Ok(Action::Write(Box::new(WriteOp::StopBeta { key })));
+    }
+    let key = key_params(params, true)?;
+    let tag = params.get_or_empty("tag");
+    let op = if is_blank(tag) {
+        WriteOp::Delete {
+            key,
+            src_ip: ctx.requester(req),
+            src_user: None,
+        }
+    } else {
+        WriteOp::DeleteTag {
+            key,
+            tag: tag.to_owned(),
+        }
+    };
+    Ok(Action::Write(Box::new(op)))
+}
+
+pub(super) fn catalog(_: &Request, params: &mut Params, _: &Ctx) -> Result<Action, ApiError> {
+    key_params(params, false).map(|k| query(Query::Catalog(k)))
+}
+
+/// `?search=accurate`: a page of one key's history; otherwise one entry by
+/// `nid`.
+pub(super) fn history(_: &Request, params: &mut Params, _: &Ctx) -> Result<Action, ApiError> {
+    if params.get("search") == Some("accurate") {
+        let data_id = required(params, "dataId")?;
+        let group = required(params, "group")?;
+        let (page_no, page_size) = paging(params, Some(100), MAX_HISTORY_PAGE_SIZE)?;
+        let key = Key {
+            data_id: data_id.to_owned(),
+            group: group.to_owned(),
+            tenant: canonical_tenant(params.get_or_empty("tenant")).to_owned(),
+        };
+        return Ok(query(Query::HistoryList {
+            key,
+            page_no,
+            page_size,
+        }));
+    }
+    int_param(params, "nid", None).map(|nid| query(Query::HistoryDetail(nid)))
+}
+
+/// The history entry before the one with this `id`.
+pub(super) fn previous(_: &Request, params: &mut Params, _: &Ctx) -> Result<Action, ApiError> {
+    int_param(params, "id", None).map(|id| query(Query::HistoryPrevious(id)))
+}
