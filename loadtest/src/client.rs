@@ -46,6 +46,29 @@ impl Client {
         Ok(())
     }
 
+    /// Deletes `key`; only a 200 with body `true` is success.
+    pub fn delete(&mut self, space: &KeySpace, key: KeyId) -> Result<()> {
+        let mut req = Vec::new();
+        proto::delete_request(&self.host, space, key, &mut req);
+        let resp = self.request(&req)?;
+        if resp.status != 200 || resp.body != b"true" {
+            bail!(
+                "delete of {} answered {} {:?}",
+                space.data_id(key),
+                resp.status,
+                String::from_utf8_lossy(&resp.body)
+            );
+        }
+        Ok(())
+    }
+
+    /// GETs `key`: the status and the body.
+    pub fn get(&mut self, space: &KeySpace, key: KeyId) -> Result<Response> {
+        let mut req = Vec::new();
+        proto::get_request(&self.host, space, key, &mut req);
+        self.request(&req)
+    }
+
     /// Sends one request; a reused connection that fails is retried once on a fresh one.
     pub fn request(&mut self, req: &[u8]) -> Result<Response> {
         let reused = self.stream.is_some();

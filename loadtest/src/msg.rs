@@ -8,7 +8,7 @@
 //! encode/parse functions, tested without processes.
 
 use crate::hist::HistPairs;
-use crate::proto::KeyId;
+use crate::proto::{KeyId, KeyPlan};
 use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -17,9 +17,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 pub struct Plan {
     /// This worker's number, 0-based.
     pub worker: u32,
-    pub server: SocketAddr,
-    /// Value of the `Host` header.
-    pub host: String,
+    /// The servers; connection `c` (a global index per role) talks to `servers[c % len]`.
+    pub servers: Vec<SocketAddr>,
     /// Loopback source addresses to bind client sockets to, round-robin.
     pub sources: Vec<Ipv4Addr>,
     /// Key namespace of this run (see `proto::KeySpace`).
@@ -28,10 +27,8 @@ pub struct Plan {
     pub listener_first: u32,
     /// Number of listener connections in this worker.
     pub listeners: u32,
-    /// Own keys per listener: listener `i` has keys `k(i*own_keys + j)`.
-    pub own_keys: u32,
-    /// Every listener also listens to the hot key `h0`.
-    pub hot: bool,
+    /// The keys of each listener.
+    pub keys: KeyPlan,
     /// `Long-Pulling-Timeout` header, ms.
     pub poll_timeout_ms: u64,
     /// After a wake-up, GET the changed keys before re-polling, as real clients do.
@@ -40,6 +37,8 @@ pub struct Plan {
     pub report_wakes: bool,
     /// Connections looping GET over keys `g0..g(get_keys)`.
     pub getters: u32,
+    /// Global index of this worker's first getter.
+    pub getter_first: u32,
     pub get_keys: u32,
     /// Connections looping publishes.
     pub publishers: u32,
@@ -60,7 +59,7 @@ pub struct Plan {
 }
 
 /// Coordinator to worker.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Getters and publishers begin.
     Start,
@@ -101,7 +100,7 @@ impl Command {
 }
 
 /// A worker's connection census, sent a few times a second.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Status {
     /// Connections established.
     pub open: u64,
@@ -113,6 +112,8 @@ pub struct Status {
     pub errors: u64,
     /// Successful GETs and publishes so far.
     pub requests: u64,
+    /// Parked listeners per server (in --server order).
+    pub parked_by_server: Vec<u64>,
 }
 
 /// Counters a worker keeps; all monotonic.
@@ -197,6 +198,8 @@ pub struct WorkerReport {
     pub stale_at_end: u64,
     /// Listener keys that were published to at least once (mixed).
     pub keys_checked: u64,
+    /// Every key this worker's publishers wrote, so the run can delete them.
+    pub published: Vec<KeyId>,
 }
 
 /// Worker to coordinator.
@@ -252,10 +255,14 @@ impl Event {
 }
 
 fn encode_status(s: &Status) -> String {
-    format!(
+    let mut line = format!(
         "{} {} {} {} {}",
         s.open, s.parked, s.wakes, s.errors, s.requests
-    )
+    );
+    for p in &s.parked_by_server {
+        line.push_str(&format!(" {p}"));
+    }
+    line
 }
 
 fn parse_status(text: &str) -> Option<Status> {
@@ -264,7 +271,7 @@ fn parse_status(text: &str) -> Option<Status> {
         .map(str::parse)
         .collect::<Result<_, _>>()
         .ok()?;
-    let [open, parked, wakes, errors, requests] = n.as_slice() else {
+    let [open, parked, wakes, errors, requests, per_server @ ..] = n.as_slice() else {
         return None;
     };
     Some(Status {
@@ -273,6 +280,7 @@ fn parse_status(text: &str) -> Option<Status> {
         wakes: *wakes,
         errors: *errors,
         requests: *requests,
+        parked_by_server: per_server.to_vec(),
     })
 }
 
@@ -305,12 +313,13 @@ mod tests {
             wakes: 3,
             errors: 4,
             requests: 5,
+            parked_by_server: vec![1, 1],
         };
         assert!(
-            matches!(Event::parse(&Event::Status(s).encode()), Some(Event::Status(x)) if x == s)
+            matches!(Event::parse(&Event::Status(s.clone()).encode()), Some(Event::Status(x)) if x == s)
         );
         assert!(
-            matches!(Event::parse(&Event::Census(9, s).encode()), Some(Event::Census(9, x)) if x == s)
+            matches!(Event::parse(&Event::Census(9, s.clone()).encode()), Some(Event::Census(9, x)) if x == s)
         );
         let w = Event::Wake {
             conn: 7,

@@ -5,7 +5,7 @@
 //! RSS. Nothing is published, so every wake-up is spurious.
 
 use crate::cli::ParkArgs;
-use crate::ctx::{merge_reports, report_server, Ctx, Shape};
+use crate::ctx::{merge_reports, report_rss_per_conn, report_server, Ctx, Shape};
 use crate::fleet::Fleet;
 use crate::msg::Event;
 use crate::report::Report;
@@ -67,12 +67,14 @@ pub fn run(ctx: &mut Ctx, a: &ParkArgs) -> Result<Report> {
     }
     let census = fleet.census(ctx.deadline.within(Duration::from_secs(10)), &mut on_event)?;
     let parked_end: u64 = census
+        .as_ref()
         .map(|c| c.iter().map(|s| s.parked).sum())
         .unwrap_or(0);
     let after = ctx.sample_server()?;
+    let by_server = census.map(|_| fleet.totals().parked_by_server);
     let reports = fleet.stop()?;
     let spurious = spurious.get();
-    let (counters, ..) = merge_reports(&reports);
+    let (counters, ..) = merge_reports(ctx, &reports);
 
     let mut rep = Report::new("park");
     ctx.report_common(&mut rep);
@@ -93,6 +95,16 @@ pub fn run(ctx: &mut Ctx, a: &ParkArgs) -> Result<Report> {
         (ramp_s * 1000.0).round() / 1000.0,
     );
     rep.count("parked", "parked at end", parked_end);
+    if ctx.common.servers.len() > 1 {
+        if let Some(by) = &by_server {
+            let shown: Vec<String> = by.iter().map(u64::to_string).collect();
+            rep.text(
+                "parked_by_server",
+                "parked at end per server",
+                &shown.join(" / "),
+            );
+        }
+    }
     rep.count("min_parked", "parked, lowest after ramp", min_parked);
     rep.count("polls", "polls sent", counters.polls);
     rep.count(
@@ -103,15 +115,14 @@ pub fn run(ctx: &mut Ctx, a: &ParkArgs) -> Result<Report> {
     rep.count("spurious_wakeups", "spurious wake-ups", spurious);
     ctx.report_counters(&mut rep, &counters);
     report_server(&mut rep, before, after);
+    report_rss_per_conn(
+        &mut rep,
+        "server RSS bytes per parked conn",
+        before,
+        after,
+        parked_end,
+    );
     if let (Some(b), Some(af)) = (before, after) {
-        if parked_end > 0 {
-            let per = (af.rss_bytes as f64 - b.rss_bytes as f64) / parked_end as f64;
-            rep.num(
-                "bytes_per_parked",
-                "server RSS bytes per parked conn",
-                per.round(),
-            );
-        }
         let hold_s = end
             .saturating_duration_since(start)
             .as_secs_f64()

@@ -103,7 +103,7 @@ pub fn run(ctx: &mut Ctx, a: &TargetedArgs) -> Result<Report> {
         st.target_woken = false;
         let content = proto::versioned_content(&ctx.space, key, version, ctx.common.content_bytes);
         st.t0_ns = mono_ns();
-        ctx.client.publish(&ctx.space, key, &content)?;
+        ctx.publish(key, &content)?;
         publish_hist.record_between_ns(st.t0_ns, mono_ns());
         let until = ctx.deadline.within(a.round_timeout);
         while !st.target_woken {
@@ -139,7 +139,7 @@ pub fn run(ctx: &mut Ctx, a: &TargetedArgs) -> Result<Report> {
         })?;
     let cpu_after = ctx.sample_server()?;
     let reports = fleet.stop()?;
-    let (counters, ..) = merge_reports(&reports);
+    let (counters, ..) = merge_reports(ctx, &reports);
 
     let mut rep = Report::new("targeted");
     ctx.report_common(&mut rep);
@@ -156,7 +156,9 @@ pub fn run(ctx: &mut Ctx, a: &TargetedArgs) -> Result<Report> {
     );
     rep.count("rounds", "rounds completed", u64::from(rounds_done));
     rep.latency("wake", "publish-to-wake latency", &st.hist.summary());
+    rep.hist("wake", "publish-to-wake latency", &st.hist);
     rep.latency("publish", "publish latency", &publish_hist.summary());
+    rep.hist("publish", "publish latency", &publish_hist);
     rep.count("lost_wakeups", "lost wake-ups", lost);
     rep.count("duplicate_wakeups", "duplicate wake-ups", st.duplicates);
     rep.count(

@@ -1,0 +1,156 @@
+//! `loadtest`: a load tester for Nacos 1.x compatible configuration servers,
+//! as a library (the `loadtest` binary is a thin `main` over [`run`]).
+//!
+//! The binary has two lives. Run by a person it is the coordinator: it parses
+//! the scenario, starts `--procs` copies of itself as workers, drives them
+//! over pipes, does the timed publishes itself, and prints the report. Run as
+//! `loadtest worker --plan <json>` it is a worker: a mio event loop holding
+//! its share of client sockets (see `worker`). Only the HTTP wire protocol of
+//! Nacos 1.x is used, so any compatible server can be measured. Other
+//! programs (the server's own tests) drive load through [`listeners`], which
+//! runs the same workers on threads.
+//!
+//! Module map: `proto` and `http` are the pure wire layer; `conn` and `worker`
+//! the socket side; `msg` the coordinator<->worker lines; `fleet`, `client`,
+//! `ctx` the coordinator's plumbing; `park`, `fanout`, `targeted`, `loops`,
+//! `noread` the scenarios; `hist`, `procstat`, `report` the measurements and
+//! their output, `html` the pictures of a run.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod client;
+pub mod clock;
+mod conn;
+mod ctx;
+mod fanout;
+pub mod fleet;
+pub mod hist;
+mod html;
+pub mod http;
+pub mod listeners;
+mod loops;
+pub mod msg;
+mod noread;
+mod park;
+pub mod procstat;
+pub mod proto;
+pub mod report;
+mod targeted;
+mod worker;
+
+use anyhow::{bail, Context, Result};
+use cli::{Cli, Scenario};
+use std::time::Duration;
+
+/// Runs what the command line asks for; `Ok(false)` when a check failed.
+pub fn run(cli: Cli) -> Result<bool> {
+    if let Some(files) = &cli.compare {
+        if cli.scenario.is_some() {
+            bail!("--compare draws saved runs; it does not run a scenario too");
+        }
+        return compare(files, cli.common.report.as_deref());
+    }
+    let Some(scenario) = &cli.scenario else {
+        bail!("name a scenario (park, fanout, targeted, get, publish, mixed, noread) or --compare A B; see --help");
+    };
+    if let Scenario::Worker(w) = scenario {
+        let plan = serde_json::from_str(&w.plan).context("parsing the worker plan")?;
+        worker::run(plan)?;
+        return Ok(true);
+    }
+    let report_path = cli.common.report.clone();
+    let expected = expected_duration(scenario);
+    let mut ctx = ctx::Ctx::new(cli.common, expected)?;
+    let result = match scenario {
+        Scenario::Park(a) => park::run(&mut ctx, a),
+        Scenario::Fanout(a) => fanout::run(&mut ctx, a),
+        Scenario::Targeted(a) => targeted::run(&mut ctx, a),
+        Scenario::Get(a) => loops::run_loop(&mut ctx, a, loops::Kind::Get),
+        Scenario::Publish(a) => loops::run_loop(&mut ctx, a, loops::Kind::Publish),
+        Scenario::Mixed(a) => loops::run_mixed(&mut ctx, a),
+        Scenario::Noread(a) => noread::run(&mut ctx, a),
+        Scenario::Worker(_) => unreachable!("handled above"),
+    };
+    let mut report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            // Still remove what the run wrote before it failed.
+            let mut scratch = report::Report::new("cleanup");
+            ctx.cleanup(&mut scratch);
+            ctx.progress.finish_and_clear();
+            return Err(e);
+        }
+    };
+    ctx.cleanup(&mut report);
+    report.json_only(
+        "server_samples",
+        serde_json::to_value(ctx.server_series()).unwrap_or_default(),
+    );
+    report.json_only("command", serde_json::Value::String(command_line()));
+    ctx.progress.finish_and_clear();
+    print!("{}", report.render());
+    if let Some(path) = report_path {
+        let page = html::page(&[("run", report.json())]);
+        std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("report written to {}", path.display());
+    }
+    Ok(report.ok())
+}
+
+/// `--compare A B`: both runs on the same axes, in the --report file.
+fn compare(files: &[std::path::PathBuf], out: Option<&std::path::Path>) -> Result<bool> {
+    let Some(out) = out else {
+        bail!("--compare needs --report FILE.html to write the comparison to");
+    };
+    let mut runs = Vec::new();
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let json = report::last_json_line(&text)
+            .with_context(|| format!("{}: no JSON line of a loadtest run in it", f.display()))?;
+        let label = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| f.display().to_string());
+        runs.push((label, json));
+    }
+    let named: Vec<(&str, serde_json::Value)> =
+        runs.iter().map(|(l, j)| (l.as_str(), j.clone())).collect();
+    std::fs::write(out, html::page(&named))
+        .with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("comparison written to {}", out.display());
+    Ok(true)
+}
+
+/// This process's command line, shell-quoted where needed, for the report.
+fn command_line() -> String {
+    std::env::args()
+        .map(|a| {
+            if !a.is_empty()
+                && a.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./:=,@%+".contains(&b))
+            {
+                a
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A generous estimate of how long a scenario takes, for the global deadline.
+fn expected_duration(s: &Scenario) -> Duration {
+    match s {
+        Scenario::Park(a) => a.duration,
+        Scenario::Fanout(a) => (a.round_timeout * 2 + a.gap) * a.rounds,
+        Scenario::Targeted(a) => {
+            a.round_timeout * 2 * a.rounds.min(100) + a.gap + Duration::from_millis(50) * a.rounds
+        }
+        Scenario::Get(a) | Scenario::Publish(a) => a.duration,
+        Scenario::Mixed(a) => a.duration + a.grace + Duration::from_secs(10),
+        Scenario::Noread(a) => a.duration + Duration::from_secs(30),
+        Scenario::Worker(_) => Duration::ZERO,
+    }
+}
