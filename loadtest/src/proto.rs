@@ -240,18 +240,18 @@ pub fn form_encode(s: &[u8], out: &mut Vec<u8>) {
 
 /// A `GET /nacos/v1/cs/configs` request.
 pub fn get_request(host: &str, space: &KeySpace, key: KeyId, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"GET /nacos/v1/cs/configs?dataId=");
-    out.extend_from_slice(space.data_id(key).as_bytes());
-    out.extend_from_slice(b"&group=");
-    out.extend_from_slice(GROUP.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
-    out.extend_from_slice(host.as_bytes());
-    out.extend_from_slice(b"\r\n\r\n");
+    key_request("GET", host, space, key, out);
 }
 
 /// A `DELETE /nacos/v1/cs/configs` request (parameters in the query, as every client sends them).
 pub fn delete_request(host: &str, space: &KeySpace, key: KeyId, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"DELETE /nacos/v1/cs/configs?dataId=");
+    key_request("DELETE", host, space, key, out);
+}
+
+/// `METHOD /nacos/v1/cs/configs?dataId=..&group=..` without a body.
+fn key_request(method: &str, host: &str, space: &KeySpace, key: KeyId, out: &mut Vec<u8>) {
+    out.extend_from_slice(method.as_bytes());
+    out.extend_from_slice(b" /nacos/v1/cs/configs?dataId=");
     out.extend_from_slice(space.data_id(key).as_bytes());
     out.extend_from_slice(b"&group=");
     out.extend_from_slice(GROUP.as_bytes());
@@ -575,6 +575,9 @@ mod tests {
             out,
             b"GET /nacos/v1/cs/configs?dataId=lt.r1.p2&group=LOADTEST HTTP/1.1\r\nHost: h\r\n\r\n"
         );
+        let mut out = Vec::new();
+        delete_request("h", &space, key, &mut out);
+        assert!(out.starts_with(b"DELETE /nacos/v1/cs/configs?dataId=lt.r1.p2&group=LOADTEST "));
     }
 
     #[test]
