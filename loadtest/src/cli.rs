@@ -87,6 +87,10 @@ pub struct Common {
     /// server CPU and RSS) to this file. With --compare: where the comparison goes.
     #[arg(long, global = true, value_name = "FILE.html")]
     pub report: Option<std::path::PathBuf>,
+    /// Also write each chart of the report as an SVG file into this directory
+    /// (`<scenario>-<chart>.svg`), e.g. for pictures beside a table.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub svg_dir: Option<std::path::PathBuf>,
     /// How often a plain progress line is printed when stderr is not a terminal.
     #[arg(long, global = true, default_value = "5s", value_parser = parse_duration)]
     pub progress_every: Duration,

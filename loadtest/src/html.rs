@@ -86,6 +86,22 @@ const STYLE: &str = "body{font-family:sans-serif;margin:2em;max-width:64em;color
     code{font-size:90%;word-break:break-all}.pass{color:#2a2}.fail{color:#c22}\
     .chart svg{max-width:100%;height:auto}";
 
+/// Every chart of `runs` as (file-name slug, SVG document), for `--svg-dir`.
+pub fn chart_files(runs: &[(&str, Value)]) -> Vec<(String, String)> {
+    charts(runs)
+        .into_iter()
+        .map(|(heading, svg)| {
+            let words: Vec<String> = heading
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .take(3)
+                .map(str::to_ascii_lowercase)
+                .collect();
+            (words.join("-"), svg)
+        })
+        .collect()
+}
+
 /// Every chart the runs have data for: (heading, inline SVG).
 fn charts(runs: &[(&str, Value)]) -> Vec<(String, String)> {
     let many = runs.len() > 1;
@@ -136,7 +152,8 @@ fn charts(runs: &[(&str, Value)]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     if !latency.is_empty() {
         let (lo, hi) = x_range(&latency);
-        let x = (lo.max(0.001) * 0.9..hi * 1.1).log_scale();
+        let (lo, hi) = (lo.max(0.001) * 0.9, hi * 1.1);
+        let x = (lo..hi).log_scale().with_key_points(key_points_125(lo, hi));
         let svg = draw(
             &latency,
             x,
@@ -207,6 +224,8 @@ where
                 .configure_mesh()
                 .x_desc(x_desc)
                 .y_desc(y_desc)
+                .x_label_formatter(&|v| short(*v))
+                .y_label_formatter(&|v| short(*v))
                 .light_line_style(RGBColor(235, 235, 235))
                 .draw();
             for (i, s) in series.iter().enumerate() {
@@ -229,6 +248,36 @@ where
         let _ = root.present();
     }
     svg
+}
+
+/// A tick label: no trailing zeros, at most 3 significant decimals.
+fn short(v: f64) -> String {
+    let text = if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    };
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
+/// 1-2-5 steps from `lo` to `hi` (the labels of a log axis).
+fn key_points_125(lo: f64, hi: f64) -> Vec<f64> {
+    let mut points = Vec::new();
+    let mut decade = 10f64.powf(lo.log10().floor());
+    while decade <= hi {
+        for m in [1.0, 2.0, 5.0] {
+            let v = decade * m;
+            if v >= lo && v <= hi {
+                points.push(v);
+            }
+        }
+        decade *= 10.0;
+    }
+    points
 }
 
 /// Smallest and largest x over all series.
@@ -386,6 +435,22 @@ mod tests {
         assert!(page.contains("<td>lost wake-ups</td><td>0</td>"));
         assert!(!page.contains("<script"), "no script");
         assert!(!page.contains("src=\"http"), "nothing fetched");
+        let files: Vec<String> = chart_files(&[("run", run_json(1))])
+            .into_iter()
+            .map(|(name, svg)| {
+                assert!(svg.starts_with("<svg"), "{name}");
+                name
+            })
+            .collect();
+        assert_eq!(
+            files,
+            [
+                "latency-distribution-cdf",
+                "wake-ups-over",
+                "server-cpu-over",
+                "server-rss-over"
+            ]
+        );
     }
 
     #[test]
@@ -395,6 +460,23 @@ mod tests {
         assert!(page.contains("vigil: publish-to-wake latency"));
         assert!(page.contains("other: publish-to-wake latency"));
         assert!(page.contains("<th>vigil</th><th>other</th>"));
+    }
+
+    #[test]
+    fn tick_labels_are_short() {
+        assert_eq!(short(0.020000000000000004), "0.02");
+        assert_eq!(short(10.0), "10");
+        assert_eq!(short(1234.5), "1234");
+        assert_eq!(short(0.5), "0.5");
+    }
+
+    #[test]
+    fn log_axis_labels_step_1_2_5() {
+        assert_eq!(
+            key_points_125(0.3, 25.0),
+            vec![0.5, 1.0, 2.0, 5.0, 10.0, 20.0]
+        );
+        assert_eq!(key_points_125(3.0, 4.0), Vec::<f64>::new());
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub fn run(cli: Cli) -> Result<bool> {
         return Ok(true);
     }
     let report_path = cli.common.report.clone();
+    let svg_dir = cli.common.svg_dir.clone();
     let expected = expected_duration(scenario);
     let mut ctx = ctx::Ctx::new(cli.common, expected)?;
     let result = match scenario {
@@ -94,6 +95,18 @@ pub fn run(cli: Cli) -> Result<bool> {
         let page = html::page(&[("run", report.json())]);
         std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("report written to {}", path.display());
+    }
+    if let Some(dir) = svg_dir {
+        let scenario = report.json()["scenario"]
+            .as_str()
+            .unwrap_or("run")
+            .to_string();
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (name, svg) in html::chart_files(&[("run", report.json())]) {
+            let path = dir.join(format!("{scenario}-{name}.svg"));
+            std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("chart written to {}", path.display());
+        }
     }
     Ok(report.ok())
 }

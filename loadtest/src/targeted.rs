@@ -31,6 +31,8 @@ struct Rounds {
     duplicates: u64,
     spurious: u64,
     hist: Hist,
+    /// Target wake-ups per server (listener `c` is on server `c mod S`).
+    by_server: Vec<Hist>,
 }
 
 impl Rounds {
@@ -44,6 +46,8 @@ impl Rounds {
             } else {
                 self.target_woken = true;
                 self.hist.record_between_ns(self.t0_ns, t_ns);
+                let servers = self.by_server.len();
+                self.by_server[conn as usize % servers].record_between_ns(self.t0_ns, t_ns);
             }
         } else if self.versions.contains_key(&key) && key.idx == conn {
             self.duplicates += 1;
@@ -74,6 +78,7 @@ pub fn run(ctx: &mut Ctx, a: &TargetedArgs) -> Result<Report> {
         duplicates: 0,
         spurious: 0,
         hist: Hist::new(),
+        by_server: vec![Hist::new(); ctx.common.servers.len()],
     };
     let start = Instant::now();
     let ramped = fleet.wait_parked(
@@ -157,6 +162,14 @@ pub fn run(ctx: &mut Ctx, a: &TargetedArgs) -> Result<Report> {
     rep.count("rounds", "rounds completed", u64::from(rounds_done));
     rep.latency("wake", "publish-to-wake latency", &st.hist.summary());
     rep.hist("wake", "publish-to-wake latency", &st.hist);
+    if st.by_server.len() > 1 {
+        for (i, h) in st.by_server.iter().enumerate() {
+            let server = ctx.common.servers[i];
+            let key = format!("wake_server{i}");
+            rep.latency(&key, &format!("  targets on {server}"), &h.summary());
+            rep.hist(&key, &format!("wake-up, targets on {server}"), h);
+        }
+    }
     rep.latency("publish", "publish latency", &publish_hist.summary());
     rep.hist("publish", "publish latency", &publish_hist);
     rep.count("lost_wakeups", "lost wake-ups", lost);
