@@ -25,9 +25,10 @@ use std::time::Duration;
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
-    /// Render two saved runs (the JSON line of each, or their whole stdout) on
-    /// the same axes into the --report file; no load is generated.
-    #[arg(long, num_args = 2, value_names = ["A.json", "B.json"])]
+    /// Draw saved runs (the JSON line of each, or its whole stdout) on the same
+    /// axes into the --report file (and --svg-dir); no load is generated. Two
+    /// runs compare them; one run redraws it.
+    #[arg(long, num_args = 1..=8, value_names = ["A.json", "B.json"])]
     pub compare: Option<Vec<std::path::PathBuf>>,
     #[command(subcommand)]
     pub scenario: Option<Scenario>,

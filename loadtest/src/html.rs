@@ -18,6 +18,9 @@ use std::fmt::Write as _;
 /// Chart size in pixels.
 const CHART_W: u32 = 760;
 const CHART_H: u32 = 380;
+/// Points drawn per line at most: enough for a smooth curve at this width,
+/// few enough to keep a picture small.
+const MAX_POINTS: usize = 400;
 /// Series colours, in order (colour-blind-friendly "Tableau 10").
 const PALETTE: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
@@ -303,7 +306,21 @@ fn cdf(hist: &Value) -> Option<Vec<(f64, f64)>> {
         seen += n;
         points.push((ms, seen as f64 / total as f64));
     }
-    Some(points)
+    Some(thin(points, MAX_POINTS))
+}
+
+/// Every k-th point (first and last kept) so that at most about `max` remain.
+fn thin(points: Vec<(f64, f64)>, max: usize) -> Vec<(f64, f64)> {
+    let step = points.len().div_ceil(max.max(1)).max(1);
+    if step == 1 {
+        return points;
+    }
+    let last = points.last().copied();
+    let mut out: Vec<(f64, f64)> = points.into_iter().step_by(step).collect();
+    if out.last().copied() != last {
+        out.extend(last);
+    }
+    out
 }
 
 /// A round's wake-up histogram as (ms since publish, % woken).
@@ -460,6 +477,16 @@ mod tests {
         assert!(page.contains("vigil: publish-to-wake latency"));
         assert!(page.contains("other: publish-to-wake latency"));
         assert!(page.contains("<th>vigil</th><th>other</th>"));
+    }
+
+    #[test]
+    fn long_series_are_thinned_keeping_both_ends() {
+        let points: Vec<(f64, f64)> = (0..1001).map(|i| (i as f64, i as f64)).collect();
+        let thinned = thin(points, 100);
+        assert!(thinned.len() <= 102, "{}", thinned.len());
+        assert_eq!(thinned.first(), Some(&(0.0, 0.0)));
+        assert_eq!(thinned.last(), Some(&(1000.0, 1000.0)));
+        assert_eq!(thin(vec![(1.0, 1.0)], 100), vec![(1.0, 1.0)]);
     }
 
     #[test]

@@ -49,7 +49,11 @@ pub fn run(cli: Cli) -> Result<bool> {
         if cli.scenario.is_some() {
             bail!("--compare draws saved runs; it does not run a scenario too");
         }
-        return compare(files, cli.common.report.as_deref());
+        return compare(
+            files,
+            cli.common.report.as_deref(),
+            cli.common.svg_dir.as_deref(),
+        );
     }
     let Some(scenario) = &cli.scenario else {
         bail!("name a scenario (park, fanout, targeted, get, publish, mixed, noread) or --compare A B; see --help");
@@ -97,25 +101,23 @@ pub fn run(cli: Cli) -> Result<bool> {
         eprintln!("report written to {}", path.display());
     }
     if let Some(dir) = svg_dir {
-        let scenario = report.json()["scenario"]
-            .as_str()
-            .unwrap_or("run")
-            .to_string();
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        for (name, svg) in html::chart_files(&[("run", report.json())]) {
-            let path = dir.join(format!("{scenario}-{name}.svg"));
-            std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("chart written to {}", path.display());
-        }
+        let json = report.json();
+        let scenario = json["scenario"].as_str().unwrap_or("run").to_string();
+        write_svgs(&dir, &scenario, &[("run", json)])?;
     }
     Ok(report.ok())
 }
 
-/// `--compare A B`: both runs on the same axes, in the --report file.
-fn compare(files: &[std::path::PathBuf], out: Option<&std::path::Path>) -> Result<bool> {
-    let Some(out) = out else {
-        bail!("--compare needs --report FILE.html to write the comparison to");
-    };
+/// `--compare A B`: the runs on the same axes, in the --report file and as
+/// SVG files in --svg-dir.
+fn compare(
+    files: &[std::path::PathBuf],
+    out: Option<&std::path::Path>,
+    svg_dir: Option<&std::path::Path>,
+) -> Result<bool> {
+    if out.is_none() && svg_dir.is_none() {
+        bail!("--compare needs --report FILE.html (or --svg-dir DIR) to write the drawing to");
+    }
     let mut runs = Vec::new();
     for f in files {
         let text =
@@ -130,10 +132,34 @@ fn compare(files: &[std::path::PathBuf], out: Option<&std::path::Path>) -> Resul
     }
     let named: Vec<(&str, serde_json::Value)> =
         runs.iter().map(|(l, j)| (l.as_str(), j.clone())).collect();
-    std::fs::write(out, html::page(&named))
-        .with_context(|| format!("writing {}", out.display()))?;
-    eprintln!("comparison written to {}", out.display());
+    if let Some(out) = out {
+        std::fs::write(out, html::page(&named))
+            .with_context(|| format!("writing {}", out.display()))?;
+        eprintln!("comparison written to {}", out.display());
+    }
+    if let Some(dir) = svg_dir {
+        let prefix = match named.as_slice() {
+            [(label, _)] => label,
+            _ => "compare",
+        };
+        write_svgs(dir, prefix, &named)?;
+    }
     Ok(true)
+}
+
+/// Each chart of `runs` as `<dir>/<prefix>-<chart>.svg`.
+fn write_svgs(
+    dir: &std::path::Path,
+    prefix: &str,
+    runs: &[(&str, serde_json::Value)],
+) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (name, svg) in html::chart_files(runs) {
+        let path = dir.join(format!("{prefix}-{name}.svg"));
+        std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("chart written to {}", path.display());
+    }
+    Ok(())
 }
 
 /// This process's command line, shell-quoted where needed, for the report.

@@ -198,11 +198,11 @@ pub fn run(ctx: &mut Ctx, a: &NoreadArgs) -> Result<Report> {
                 / 100.0,
         );
     } else {
-        rep.text(
-            "rss_growth_peak_mib",
+        rep.row(
             "server RSS growth",
-            "not measured: give --server-pid",
+            "not measured: give --server-pid".into(),
         );
+        rep.json_only("rss_growth_peak_mib", serde_json::Value::Null);
     }
     rep.num(
         "elapsed_s",
