@@ -161,6 +161,11 @@ pub struct ParkArgs {
     /// Total run time, ramp included.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub duration: Duration,
+    /// Watch with Server-Sent Events instead of long-polling: each listener
+    /// holds one `GET /nacos/v1/cs/configs/watch` stream open (resumed with
+    /// Last-Event-ID if it ends); a change event of its key is its wake-up.
+    #[arg(long)]
+    pub sse: bool,
 }
 
 #[derive(Args, Debug)]
@@ -183,6 +188,11 @@ pub struct FanoutArgs {
     /// Do not GET after a wake-up; re-poll with the md5 of the announced version.
     #[arg(long)]
     pub no_get: bool,
+    /// Watch with Server-Sent Events instead of long-polling: each listener
+    /// holds one `GET /nacos/v1/cs/configs/watch` stream open (resumed with
+    /// Last-Event-ID if it ends); a change event of its key is its wake-up.
+    #[arg(long)]
+    pub sse: bool,
 }
 
 #[derive(Args, Debug)]
@@ -202,6 +212,11 @@ pub struct TargetedArgs {
     /// Do not GET after a wake-up; re-poll with the md5 of the announced version.
     #[arg(long)]
     pub no_get: bool,
+    /// Watch with Server-Sent Events instead of long-polling: each listener
+    /// holds one `GET /nacos/v1/cs/configs/watch` stream open (resumed with
+    /// Last-Event-ID if it ends); a change event of its key is its wake-up.
+    #[arg(long)]
+    pub sse: bool,
 }
 
 #[derive(Args, Debug)]

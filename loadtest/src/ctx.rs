@@ -32,6 +32,8 @@ pub struct Shape {
     pub key_pool: u32,
     pub hot: bool,
     pub get_after_wake: bool,
+    /// Listeners watch one event stream each instead of long-polling.
+    pub sse: bool,
     pub report_wakes: bool,
     pub getters: u32,
     pub get_keys: u32,
@@ -234,6 +236,7 @@ impl Ctx {
                     },
                     poll_timeout_ms: self.common.poll_timeout_ms,
                     get_after_wake: shape.get_after_wake,
+                    sse: shape.sse,
                     report_wakes: shape.report_wakes,
                     getters,
                     getter_first,
@@ -274,6 +277,16 @@ impl Ctx {
             sum.cpu_us += s.cpu_us;
         }
         Ok(Some(sum))
+    }
+
+    /// Report row: how listeners learn of changes.
+    pub fn report_listening(&self, rep: &mut Report, sse: bool) {
+        let how = if sse {
+            "SSE watch streams (/configs/watch)"
+        } else {
+            "long polls (/configs/listener)"
+        };
+        rep.text("listening", "listeners use", how);
     }
 
     /// Report rows every scenario has.
@@ -323,6 +336,10 @@ impl Ctx {
                 c.publish_errors
             ),
         );
+        if c.streams_opened > 0 {
+            rep.count("streams_opened", "watch streams opened", c.streams_opened);
+            rep.count("stream_resets", "watch stream resets", c.stream_resets);
+        }
         rep.json_only("counters", serde_json::to_value(c).unwrap_or_default());
         rep.check(c.errors() == 0, format!("{} errors", c.errors()));
     }
@@ -387,6 +404,38 @@ fn probe(server: SocketAddr) -> Result<()> {
         Ok(_) => Ok(()),
         Err(e) => bail!("cannot connect to {server}: {e} (is the server running?)"),
     }
+}
+
+/// Opens one watch stream on each server and reads its head, so `--sse`
+/// against a server without `/nacos/v1/cs/configs/watch` fails at once.
+pub fn require_watch(ctx: &Ctx) -> Result<()> {
+    use std::io::{Read, Write};
+    for server in &ctx.common.servers {
+        let mut req = Vec::new();
+        let probe = vec![ctx.space.data_id(KeyId::new(KeyKind::Hot, 0))];
+        crate::sse::watch_request(&server.to_string(), proto::GROUP, &probe, None, &mut req);
+        let mut s = TcpStream::connect_timeout(server, PROBE_TIMEOUT)?;
+        s.set_read_timeout(Some(PROBE_TIMEOUT))?;
+        s.write_all(&req)?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let head = loop {
+            if let Some(h) = crate::http::parse_head(&buf)? {
+                break h;
+            }
+            match s.read(&mut chunk) {
+                Ok(0) | Err(_) => bail!("{server} did not answer a watch request (--sse)"),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        if head.status != 200 {
+            bail!(
+                "{server} does not serve watch streams (--sse): GET /nacos/v1/cs/configs/watch answered {}",
+                head.status
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Deletes `keys` through `--publish-to` over a few connections at once;

@@ -65,10 +65,14 @@ pub fn run(ctx: &mut Ctx, a: &FanoutArgs) -> Result<Report> {
         listeners: n,
         own_keys: a.extra_keys,
         hot: true,
-        get_after_wake: !a.no_get,
+        get_after_wake: !a.no_get && !a.sse,
+        sse: a.sse,
         report_wakes: true,
         ..Shape::default()
     };
+    if a.sse {
+        crate::ctx::require_watch(ctx)?;
+    }
     let plans = ctx.plans(&shape);
     let open: Vec<u32> = plans.iter().map(|p| p.listeners).collect();
     let rss_before = ctx.sample_server()?;
@@ -177,11 +181,12 @@ pub fn run(ctx: &mut Ctx, a: &FanoutArgs) -> Result<Report> {
 
     let mut rep = Report::new("fanout");
     ctx.report_common(&mut rep);
+    ctx.report_listening(&mut rep, a.sse);
     rep.count("conns", "listeners on the hot key", u64::from(n));
     rep.text(
         "get_after_wake",
         "GET after wake-up",
-        if a.no_get { "no" } else { "yes" },
+        if a.no_get || a.sse { "no" } else { "yes" },
     );
     rep.num(
         "ramp_s",

@@ -36,6 +36,7 @@ mod park;
 pub mod procstat;
 pub mod proto;
 pub mod report;
+pub mod sse;
 mod targeted;
 mod worker;
 

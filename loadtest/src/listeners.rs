@@ -40,6 +40,8 @@ pub struct Options {
     pub hot: bool,
     /// GET each woken key before re-polling, as real clients do.
     pub get_after_wake: bool,
+    /// Watch one event stream each (`/configs/watch`) instead of long-polling.
+    pub sse: bool,
     /// `Long-Pulling-Timeout`, ms.
     pub poll_timeout_ms: u64,
     /// Worker threads (each an event loop holding its share of connections).
@@ -60,6 +62,7 @@ impl Default for Options {
             key_pool: 0,
             hot: false,
             get_after_wake: true,
+            sse: false,
             poll_timeout_ms: 30_000,
             threads: 1,
             sources: 4,
@@ -129,6 +132,7 @@ impl Listeners {
                     keys,
                     poll_timeout_ms: o.poll_timeout_ms,
                     get_after_wake: o.get_after_wake,
+                    sse: o.sse,
                     report_wakes: true,
                     getters: 0,
                     getter_first: 0,

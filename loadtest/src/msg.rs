@@ -33,6 +33,10 @@ pub struct Plan {
     pub poll_timeout_ms: u64,
     /// After a wake-up, GET the changed keys before re-polling, as real clients do.
     pub get_after_wake: bool,
+    /// Listeners watch their keys on one event stream each (`/configs/watch`)
+    /// instead of long-polling.
+    #[serde(default)]
+    pub sse: bool,
     /// Send a `W` event per woken key.
     pub report_wakes: bool,
     /// Connections looping GET over keys `g0..g(get_keys)`.
@@ -148,6 +152,12 @@ pub struct Counters {
     pub publish_ok: u64,
     /// Publishes answered with anything but 200 `true`.
     pub publish_errors: u64,
+    /// Watch streams opened (answered 200).
+    pub streams_opened: u64,
+    /// `reset` events: a resume point older than the server's log.
+    pub stream_resets: u64,
+    /// Events whose data could not be read.
+    pub bad_events: u64,
 }
 
 impl Counters {
@@ -160,6 +170,7 @@ impl Counters {
             + self.foreign_keys
             + self.stale_reads
             + self.publish_errors
+            + self.bad_events
     }
 
     pub fn add(&mut self, o: &Counters) {
@@ -180,6 +191,9 @@ impl Counters {
         self.get_not_found += o.get_not_found;
         self.publish_ok += o.publish_ok;
         self.publish_errors += o.publish_errors;
+        self.streams_opened += o.streams_opened;
+        self.stream_resets += o.stream_resets;
+        self.bad_events += o.bad_events;
     }
 }
 

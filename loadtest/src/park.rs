@@ -17,10 +17,14 @@ pub fn run(ctx: &mut Ctx, a: &ParkArgs) -> Result<Report> {
         listeners: a.conns,
         own_keys: a.keys,
         hot: a.shared,
-        get_after_wake: true,
+        get_after_wake: !a.sse,
+        sse: a.sse,
         report_wakes: true,
         ..Shape::default()
     };
+    if a.sse {
+        crate::ctx::require_watch(ctx)?;
+    }
     let plans = ctx.plans(&shape);
     let open: Vec<u32> = plans.iter().map(|p| p.listeners).collect();
     let before = ctx.sample_server()?;
@@ -78,6 +82,7 @@ pub fn run(ctx: &mut Ctx, a: &ParkArgs) -> Result<Report> {
 
     let mut rep = Report::new("park");
     ctx.report_common(&mut rep);
+    ctx.report_listening(&mut rep, a.sse);
     rep.count("conns", "listener connections", u64::from(a.conns));
     rep.count(
         "keys_per_conn",

@@ -62,10 +62,14 @@ pub fn run(ctx: &mut Ctx, a: &TargetedArgs) -> Result<Report> {
     let shape = Shape {
         listeners: n,
         own_keys: 1,
-        get_after_wake: !a.no_get,
+        get_after_wake: !a.no_get && !a.sse,
+        sse: a.sse,
         report_wakes: true,
         ..Shape::default()
     };
+    if a.sse {
+        crate::ctx::require_watch(ctx)?;
+    }
     let plans = ctx.plans(&shape);
     let open: Vec<u32> = plans.iter().map(|p| p.listeners).collect();
     let rss_before = ctx.sample_server()?;
@@ -148,11 +152,12 @@ pub fn run(ctx: &mut Ctx, a: &TargetedArgs) -> Result<Report> {
 
     let mut rep = Report::new("targeted");
     ctx.report_common(&mut rep);
+    ctx.report_listening(&mut rep, a.sse);
     rep.count("conns", "listeners (distinct keys)", u64::from(n));
     rep.text(
         "get_after_wake",
         "GET after wake-up",
-        if a.no_get { "no" } else { "yes" },
+        if a.no_get || a.sse { "no" } else { "yes" },
     );
     rep.num(
         "ramp_s",

@@ -303,3 +303,26 @@ fn the_library_parks_listeners_on_shared_keys_and_sees_each_wake_once() {
     ));
     assert_eq!(status, 404, "published keys are deleted at stop");
 }
+
+#[test]
+fn sse_against_a_server_without_watch_streams_fails_at_once_or_passes() {
+    let v = Vigil::start();
+    let addr = v.addr.to_string();
+    let run = loadtest(
+        &["--server", &addr, "fanout", "--sse", "-n", "5", "-r", "1"],
+        LIMIT,
+    );
+    match run.code {
+        // The endpoint exists: the stream scenario must pass like the poll one.
+        Some(0) => assert_eq!(run.json()["streams_opened"], 5, "{}", run.stdout),
+        _ => {
+            assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+            assert!(
+                run.stderr.contains("does not serve watch streams"),
+                "{}",
+                run.stderr
+            );
+            assert!(run.took < Duration::from_secs(20), "took {:?}", run.took);
+        }
+    }
+}

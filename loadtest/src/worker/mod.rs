@@ -483,6 +483,10 @@ impl Worker {
                 return;
             }
         };
+        if self.conns[i].phase == Phase::Stream {
+            self.on_stream_bytes(poll, i, now, closed);
+            return;
+        }
         while !self.conns[i].inbuf.is_empty() {
             match parse_response(&self.conns[i].inbuf) {
                 Ok(Parsed::Partial) => break,
@@ -538,7 +542,11 @@ impl Worker {
                 }
                 (
                     TimerKind::Timeout,
-                    Phase::Listen | Phase::Fetch(_) | Phase::Get | Phase::Publish(..),
+                    Phase::Listen
+                    | Phase::Fetch(_)
+                    | Phase::Get
+                    | Phase::Publish(..)
+                    | Phase::Stream,
                 ) => {
                     self.counters.client_timeouts += 1;
                     let what = format!(
@@ -633,3 +641,4 @@ impl Worker {
 }
 
 mod requests;
+mod watch;

@@ -11,7 +11,7 @@ use mio::Poll;
 
 impl Worker {
     /// Starts writing `conn.out` as the request of `phase`.
-    fn send(&mut self, poll: &Poll, i: usize, phase: Phase, now: u64) {
+    pub(super) fn send(&mut self, poll: &Poll, i: usize, phase: Phase, now: u64) {
         let conn = &mut self.conns[i];
         conn.phase = phase;
         conn.sent_ns = now;
@@ -32,6 +32,7 @@ impl Worker {
             return;
         }
         match self.conns[i].role {
+            Role::Listener { .. } if self.plan.sse => self.open_stream(poll, i, now),
             Role::Listener { local } => {
                 if let Some((key, _)) = self.conns[i].fetch_queue.first().copied() {
                     self.counters.gets_after_wake += 1;
