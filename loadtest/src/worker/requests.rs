@@ -172,10 +172,7 @@ impl Worker {
                     }
                 } else {
                     self.counters.publish_errors += 1;
-                    let body = String::from_utf8_lossy(&resp.body)
-                        .chars()
-                        .take(120)
-                        .collect::<String>();
+                    let body = preview(&resp.body);
                     self.sample_error(format!("publish answered {} {body:?}", resp.status));
                     backoff = true;
                 }
@@ -210,10 +207,7 @@ impl Worker {
     fn on_listen_reply(&mut self, local: u32, i: usize, now: u64, resp: &Response) -> bool {
         if resp.status != 200 {
             self.counters.http_errors += 1;
-            let body = String::from_utf8_lossy(&resp.body)
-                .chars()
-                .take(120)
-                .collect::<String>();
+            let body = preview(&resp.body);
             self.sample_error(format!("listener answered {} {body:?}", resp.status));
             return false;
         }
@@ -319,4 +313,9 @@ impl Worker {
         self.conns[i].md5s[slot] = md5;
         true
     }
+}
+
+/// The start of a body, as text for an error sample.
+fn preview(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).chars().take(120).collect()
 }
