@@ -44,6 +44,7 @@ pub fn run(ctx: &mut Ctx, a: &ParkArgs) -> Result<Report> {
         &mut on_event,
     )?;
     let ramp_s = start.elapsed().as_secs_f64();
+    let (held_sample, held_from) = (ctx.sample_server()?, Instant::now());
     let parked_after_ramp = fleet.totals().parked;
     let mut min_parked = parked_after_ramp;
     let mut tick = Instant::now();
@@ -75,6 +76,7 @@ pub fn run(ctx: &mut Ctx, a: &ParkArgs) -> Result<Report> {
         .map(|c| c.iter().map(|s| s.parked).sum())
         .unwrap_or(0);
     let after = ctx.sample_server()?;
+    let held_s = held_from.elapsed().as_secs_f64();
     let by_server = census.map(|_| fleet.totals().parked_by_server);
     let reports = fleet.stop()?;
     let spurious = spurious.get();
@@ -136,6 +138,13 @@ pub fn run(ctx: &mut Ctx, a: &ParkArgs) -> Result<Report> {
             "server_cpu_ms_per_s",
             "server CPU ms per second",
             (af.cpu_us - b.cpu_us) as f64 / 1000.0 / hold_s,
+        );
+    }
+    if let (Some(h), Some(af), true) = (held_sample, after, ramped && held_s >= 1.0) {
+        rep.num(
+            "server_idle_cpu_ms_per_s",
+            "server CPU ms per second while all held (after the ramp)",
+            ((af.cpu_us - h.cpu_us) as f64 / 1000.0 / held_s * 10.0).round() / 10.0,
         );
     }
     rep.num(
