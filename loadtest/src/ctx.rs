@@ -11,7 +11,7 @@
 use crate::cli::Common;
 use crate::client::Client;
 use crate::clock::mono_ns;
-use crate::fleet::Deadline;
+use crate::fleet::{Deadline, Fleet};
 use crate::hist::Hist;
 use crate::msg::{Counters, Plan, WorkerReport};
 use crate::procstat::{self, ProcSample, Sampler};
@@ -66,6 +66,8 @@ pub struct Ctx {
     pub created: BTreeSet<KeyId>,
     /// Samples the servers' CPU and RSS over the run (with --server-pid).
     sampler: Option<Sampler>,
+    /// Run workers as threads of this process instead of child processes.
+    pub in_process: bool,
     /// Emit plain progress lines (stderr is not a terminal).
     plain_progress: bool,
     last_plain_progress: Instant,
@@ -139,6 +141,7 @@ impl Ctx {
             publish_errors: 0,
             created: BTreeSet::new(),
             sampler,
+            in_process: false,
             plain_progress: !std::io::stderr().is_terminal(),
             last_plain_progress: started,
             common,
@@ -180,6 +183,15 @@ impl Ctx {
                 false,
                 format!("{} keys could not be deleted: {e}", failed.len()),
             );
+        }
+    }
+
+    /// Starts the workers of `plans`: processes, or threads when in-process.
+    pub fn fleet(&self, plans: &[Plan]) -> Result<Fleet> {
+        if self.in_process {
+            Fleet::spawn_threads(plans, self.progress.clone())
+        } else {
+            Fleet::spawn(plans, self.progress.clone())
         }
     }
 

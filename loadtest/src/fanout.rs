@@ -10,7 +10,6 @@
 use crate::cli::FanoutArgs;
 use crate::clock::mono_ns;
 use crate::ctx::{merge_reports, report_rss_per_conn, report_server, Ctx, Shape};
-use crate::fleet::Fleet;
 use crate::hist::Hist;
 use crate::msg::{Command, Event};
 use crate::proto::{self, KeyId, KeyKind};
@@ -76,7 +75,7 @@ pub fn run(ctx: &mut Ctx, a: &FanoutArgs) -> Result<Report> {
     let plans = ctx.plans(&shape);
     let open: Vec<u32> = plans.iter().map(|p| p.listeners).collect();
     let rss_before = ctx.sample_server()?;
-    let mut fleet = Fleet::spawn(&plans, ctx.progress.clone())?;
+    let mut fleet = ctx.fleet(&plans)?;
     let hot = KeyId::new(KeyKind::Hot, 0);
     let mut st = Rounds {
         hot,

@@ -66,8 +66,45 @@ pub fn run(cli: Cli) -> Result<bool> {
     }
     let report_path = cli.common.report.clone();
     let svg_dir = cli.common.svg_dir.clone();
+    let mut report = run_scenario(cli.common, scenario, false)?;
+    print!("{}", report.render());
+    if let Some(path) = report_path {
+        let page = html::page(&[("run", report.json())]);
+        std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("report written to {}", path.display());
+    }
+    if let Some(dir) = svg_dir {
+        let json = report.json();
+        let scenario = json["scenario"].as_str().unwrap_or("run").to_string();
+        write_svgs(&dir, &scenario, &[("run", json)])?;
+    }
+    Ok(report.ok())
+}
+
+/// Runs one scenario inside the calling process (its workers on threads)
+/// and returns its report as JSON (what the binary prints as its last line;
+/// `ok` and `failures` say whether every check passed). For programs that
+/// drive load through this crate, e.g. the server's tests:
+/// `run_in_process(Cli::try_parse_from(["loadtest", "--server", ADDR, "noread"])?)`.
+pub fn run_in_process(cli: Cli) -> Result<serde_json::Value> {
+    let Some(scenario) = &cli.scenario else {
+        bail!("name a scenario");
+    };
+    if matches!(scenario, Scenario::Worker(_)) {
+        bail!("a worker runs only as a process");
+    }
+    Ok(run_scenario(cli.common, scenario, true)?.json())
+}
+
+/// Runs `scenario`, cleans up, and returns its report.
+fn run_scenario(
+    common: cli::Common,
+    scenario: &Scenario,
+    in_process: bool,
+) -> Result<report::Report> {
     let expected = expected_duration(scenario);
-    let mut ctx = ctx::Ctx::new(cli.common, expected)?;
+    let mut ctx = ctx::Ctx::new(common, expected)?;
+    ctx.in_process = in_process;
     let result = match scenario {
         Scenario::Park(a) => park::run(&mut ctx, a),
         Scenario::Fanout(a) => fanout::run(&mut ctx, a),
@@ -95,18 +132,7 @@ pub fn run(cli: Cli) -> Result<bool> {
     );
     report.json_only("command", serde_json::Value::String(command_line()));
     ctx.progress.finish_and_clear();
-    print!("{}", report.render());
-    if let Some(path) = report_path {
-        let page = html::page(&[("run", report.json())]);
-        std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("report written to {}", path.display());
-    }
-    if let Some(dir) = svg_dir {
-        let json = report.json();
-        let scenario = json["scenario"].as_str().unwrap_or("run").to_string();
-        write_svgs(&dir, &scenario, &[("run", json)])?;
-    }
-    Ok(report.ok())
+    Ok(report)
 }
 
 /// `--compare A B`: the runs on the same axes, in the --report file and as

@@ -207,25 +207,39 @@ impl Listeners {
             .wait_parked(until, &self.open, &mut |_, ev| collect(wakes, ev))
     }
 
-    /// Publishes a new version of each of `keys` (in order) and returns the
-    /// versions. The workers learn each version before it is published, so a
-    /// GET after a wake-up that reads older content counts as a stale read.
+    /// Publishes a new version of each of `keys` (in order) through the
+    /// first server and returns the versions; see [`Listeners::announce`].
     pub fn publish(&mut self, keys: &[KeyId]) -> Result<Vec<u64>> {
+        let versions = self.announce(keys)?;
+        for (key, v) in keys.iter().zip(&versions) {
+            let content = self.content(*key, *v);
+            self.client.publish(&self.space, *key, &content)?;
+        }
+        Ok(versions)
+    }
+
+    /// Tells the workers the next version of each of `keys` and returns
+    /// them, for a caller that publishes [`Listeners::content`] itself (from
+    /// several connections at once, say). A GET after a wake-up, or a watch
+    /// event, that shows content older than the version announced when the
+    /// wake-up arrived counts as a stale read.
+    pub fn announce(&mut self, keys: &[KeyId]) -> Result<Vec<u64>> {
         let mut versions = Vec::with_capacity(keys.len());
         for key in keys {
             let v = self.versions.get(key).copied().unwrap_or(0) + 1;
             self.versions.insert(*key, v);
+            self.published.insert(*key);
             self.fleet.broadcast(&Command::Version(*key, v))?;
             versions.push(v);
         }
         // A census is a barrier: every worker has applied the versions.
         self.parked(Duration::from_secs(30))?;
-        for (key, v) in keys.iter().zip(&versions) {
-            let content = proto::versioned_content(&self.space, *key, *v, self.content_bytes);
-            self.published.insert(*key);
-            self.client.publish(&self.space, *key, &content)?;
-        }
         Ok(versions)
+    }
+
+    /// The content of `key` at `version`.
+    pub fn content(&self, key: KeyId, version: u64) -> String {
+        proto::versioned_content(&self.space, key, version, self.content_bytes)
     }
 
     /// Waits until at least `count` wake-ups have arrived since the last

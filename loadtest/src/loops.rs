@@ -40,7 +40,7 @@ pub fn run_loop(ctx: &mut Ctx, a: &LoopArgs, kind: Kind) -> Result<Report> {
     }
     let plans = ctx.plans(&shape);
     let open: Vec<u32> = plans.iter().map(|p| p.getters + p.publishers).collect();
-    let mut fleet = Fleet::spawn(&plans, ctx.progress.clone())?;
+    let mut fleet = ctx.fleet(&plans)?;
     let ramped = fleet.wait_parked(
         ctx.deadline.within(ctx.common.ramp_timeout),
         &open,
@@ -126,7 +126,7 @@ pub fn run_mixed(ctx: &mut Ctx, a: &MixedArgs) -> Result<Report> {
         .map(|p| p.listeners + p.getters + p.publishers)
         .collect();
     let rss_before = ctx.sample_server()?;
-    let mut fleet = Fleet::spawn(&plans, ctx.progress.clone())?;
+    let mut fleet = ctx.fleet(&plans)?;
     let ramped = fleet.wait_parked(
         ctx.deadline.within(ctx.common.ramp_timeout),
         &open,

@@ -6,7 +6,6 @@
 
 use crate::cli::ParkArgs;
 use crate::ctx::{merge_reports, report_rss_per_conn, report_server, Ctx, Shape};
-use crate::fleet::Fleet;
 use crate::msg::Event;
 use crate::report::Report;
 use anyhow::Result;
@@ -28,7 +27,7 @@ pub fn run(ctx: &mut Ctx, a: &ParkArgs) -> Result<Report> {
     let plans = ctx.plans(&shape);
     let open: Vec<u32> = plans.iter().map(|p| p.listeners).collect();
     let before = ctx.sample_server()?;
-    let mut fleet = Fleet::spawn(&plans, ctx.progress.clone())?;
+    let mut fleet = ctx.fleet(&plans)?;
     let start = Instant::now();
     let end = ctx.deadline.0.min(start + a.duration);
     let spurious = std::cell::Cell::new(0u64);

@@ -9,7 +9,6 @@
 use crate::cli::TargetedArgs;
 use crate::clock::mono_ns;
 use crate::ctx::{merge_reports, report_server, Ctx, Shape};
-use crate::fleet::Fleet;
 use crate::hist::Hist;
 use crate::msg::{Command, Event};
 use crate::proto::{self, KeyId, KeyKind};
@@ -73,7 +72,7 @@ pub fn run(ctx: &mut Ctx, a: &TargetedArgs) -> Result<Report> {
     let plans = ctx.plans(&shape);
     let open: Vec<u32> = plans.iter().map(|p| p.listeners).collect();
     let rss_before = ctx.sample_server()?;
-    let mut fleet = Fleet::spawn(&plans, ctx.progress.clone())?;
+    let mut fleet = ctx.fleet(&plans)?;
     let mut st = Rounds {
         target: None,
         t0_ns: 0,

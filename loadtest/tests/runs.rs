@@ -326,3 +326,18 @@ fn sse_against_a_server_without_watch_streams_fails_at_once_or_passes() {
         }
     }
 }
+
+#[test]
+fn a_scenario_runs_in_process_with_worker_threads() {
+    use clap::Parser;
+    let v = Vigil::start();
+    let addr = v.addr.to_string();
+    let cli = vigil_loadtest::cli::Cli::try_parse_from([
+        "loadtest", "--server", &addr, "--procs", "2", "fanout", "-n", "30", "-r", "2",
+    ])
+    .unwrap();
+    let j = vigil_loadtest::run_in_process(cli).unwrap();
+    assert_eq!(j["ok"], true, "{j}");
+    assert_eq!(j["wake"]["count"], 60, "{j}");
+    assert_eq!(j["keys_deleted"], 1, "{j}");
+}
