@@ -166,6 +166,12 @@ pub struct ParkArgs {
     /// Last-Event-ID if it ends); a change event of its key is its wake-up.
     #[arg(long)]
     pub sse: bool,
+    /// With --sse: what each stream watches. `keys`: its own keys (dataId
+    /// repeated); `group`: the whole LOADTEST group; `namespace`: the whole
+    /// public namespace. Events of keys a listener does not hold are counted
+    /// as other events, not as wake-ups.
+    #[arg(long, value_enum, default_value = "keys", requires = "sse")]
+    pub watch: WatchScope,
 }
 
 #[derive(Args, Debug)]
@@ -193,6 +199,12 @@ pub struct FanoutArgs {
     /// Last-Event-ID if it ends); a change event of its key is its wake-up.
     #[arg(long)]
     pub sse: bool,
+    /// With --sse: what each stream watches. `keys`: its own keys (dataId
+    /// repeated); `group`: the whole LOADTEST group; `namespace`: the whole
+    /// public namespace. Events of keys a listener does not hold are counted
+    /// as other events, not as wake-ups.
+    #[arg(long, value_enum, default_value = "keys", requires = "sse")]
+    pub watch: WatchScope,
 }
 
 #[derive(Args, Debug)]
@@ -272,6 +284,8 @@ pub struct NoreadArgs {
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub duration: Duration,
 }
+
+pub use crate::sse::WatchScope;
 
 #[derive(Args, Debug)]
 pub struct WorkerArgs {

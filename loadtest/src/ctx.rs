@@ -34,6 +34,7 @@ pub struct Shape {
     pub get_after_wake: bool,
     /// Listeners watch one event stream each instead of long-polling.
     pub sse: bool,
+    pub watch: crate::sse::WatchScope,
     pub report_wakes: bool,
     pub getters: u32,
     pub get_keys: u32,
@@ -249,6 +250,7 @@ impl Ctx {
                     poll_timeout_ms: self.common.poll_timeout_ms,
                     get_after_wake: shape.get_after_wake,
                     sse: shape.sse,
+                    watch: shape.watch,
                     report_wakes: shape.report_wakes,
                     getters,
                     getter_first,
@@ -292,11 +294,15 @@ impl Ctx {
     }
 
     /// Report row: how listeners learn of changes.
-    pub fn report_listening(&self, rep: &mut Report, sse: bool) {
-        let how = if sse {
-            "SSE watch streams (/configs/watch)"
-        } else {
-            "long polls (/configs/listener)"
+    pub fn report_listening(&self, rep: &mut Report, sse: bool, scope: crate::sse::WatchScope) {
+        use crate::sse::WatchScope;
+        let how = match (sse, scope) {
+            (false, _) => "long polls (/configs/listener)",
+            (true, WatchScope::Keys) => "SSE watch streams (/configs/watch) on their own keys",
+            (true, WatchScope::Group) => "SSE watch streams (/configs/watch) on the whole group",
+            (true, WatchScope::Namespace) => {
+                "SSE watch streams (/configs/watch) on the whole namespace"
+            }
         };
         rep.text("listening", "listeners use", how);
     }
@@ -351,6 +357,13 @@ impl Ctx {
         if c.streams_opened > 0 {
             rep.count("streams_opened", "watch streams opened", c.streams_opened);
             rep.count("stream_resets", "watch stream resets", c.stream_resets);
+            if c.other_events > 0 {
+                rep.count(
+                    "other_events",
+                    "events of other keys (group / namespace watch)",
+                    c.other_events,
+                );
+            }
         }
         rep.json_only("counters", serde_json::to_value(c).unwrap_or_default());
         rep.check(c.errors() == 0, format!("{} errors", c.errors()));
@@ -425,7 +438,13 @@ pub fn require_watch(ctx: &Ctx) -> Result<()> {
     for server in &ctx.common.servers {
         let mut req = Vec::new();
         let probe = vec![ctx.space.data_id(KeyId::new(KeyKind::Hot, 0))];
-        crate::sse::watch_request(&server.to_string(), proto::GROUP, &probe, None, &mut req);
+        crate::sse::watch_request(
+            &server.to_string(),
+            Some(proto::GROUP),
+            &probe,
+            None,
+            &mut req,
+        );
         let mut s = TcpStream::connect_timeout(server, PROBE_TIMEOUT)?;
         s.set_read_timeout(Some(PROBE_TIMEOUT))?;
         s.write_all(&req)?;

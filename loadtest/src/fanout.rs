@@ -66,6 +66,7 @@ pub fn run(ctx: &mut Ctx, a: &FanoutArgs) -> Result<Report> {
         hot: true,
         get_after_wake: !a.no_get && !a.sse,
         sse: a.sse,
+        watch: a.watch,
         report_wakes: true,
         ..Shape::default()
     };
@@ -180,7 +181,7 @@ pub fn run(ctx: &mut Ctx, a: &FanoutArgs) -> Result<Report> {
 
     let mut rep = Report::new("fanout");
     ctx.report_common(&mut rep);
-    ctx.report_listening(&mut rep, a.sse);
+    ctx.report_listening(&mut rep, a.sse, a.watch);
     rep.count("conns", "listeners on the hot key", u64::from(n));
     rep.text(
         "get_after_wake",

@@ -133,6 +133,7 @@ impl Listeners {
                     poll_timeout_ms: o.poll_timeout_ms,
                     get_after_wake: o.get_after_wake,
                     sse: o.sse,
+                    watch: crate::sse::WatchScope::Keys,
                     report_wakes: true,
                     getters: 0,
                     getter_first: 0,

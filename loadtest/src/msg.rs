@@ -37,6 +37,9 @@ pub struct Plan {
     /// instead of long-polling.
     #[serde(default)]
     pub sse: bool,
+    /// What each stream watches (with `sse`).
+    #[serde(default)]
+    pub watch: crate::sse::WatchScope,
     /// Send a `W` event per woken key.
     pub report_wakes: bool,
     /// Connections looping GET over keys `g0..g(get_keys)`.
@@ -158,6 +161,8 @@ pub struct Counters {
     pub stream_resets: u64,
     /// Events whose data could not be read.
     pub bad_events: u64,
+    /// Group or namespace watches: events of keys the listener does not hold.
+    pub other_events: u64,
 }
 
 impl Counters {
@@ -194,6 +199,7 @@ impl Counters {
         self.streams_opened += o.streams_opened;
         self.stream_resets += o.stream_resets;
         self.bad_events += o.bad_events;
+        self.other_events += o.other_events;
     }
 }
 

@@ -18,6 +18,7 @@ pub fn run(ctx: &mut Ctx, a: &ParkArgs) -> Result<Report> {
         hot: a.shared,
         get_after_wake: !a.sse,
         sse: a.sse,
+        watch: a.watch,
         report_wakes: true,
         ..Shape::default()
     };
@@ -83,7 +84,7 @@ pub fn run(ctx: &mut Ctx, a: &ParkArgs) -> Result<Report> {
 
     let mut rep = Report::new("park");
     ctx.report_common(&mut rep);
-    ctx.report_listening(&mut rep, a.sse);
+    ctx.report_listening(&mut rep, a.sse, a.watch);
     rep.count("conns", "listener connections", u64::from(a.conns));
     rep.count(
         "keys_per_conn",

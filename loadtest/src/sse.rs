@@ -8,6 +8,29 @@
 
 use serde::Deserialize;
 
+/// What one watch stream asks for.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum WatchScope {
+    /// The listener's own keys (`dataId` repeated).
+    #[default]
+    Keys,
+    /// Every config of the group.
+    Group,
+    /// Every config of the (public) namespace.
+    Namespace,
+}
+
 /// Largest line accepted in an event stream, bytes.
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
@@ -231,19 +254,28 @@ impl Change {
 }
 
 /// The request opening a watch stream on `data_ids` of `group` in the
-/// public namespace, resuming after `last_id` when given.
+/// public namespace (no `data_ids`: the whole group; no group either: the
+/// whole namespace), resuming after `last_id` when given.
 pub fn watch_request(
     host: &str,
-    group: &str,
+    group: Option<&str>,
     data_ids: &[String],
     last_id: Option<&str>,
     out: &mut Vec<u8>,
 ) {
-    out.extend_from_slice(b"GET /nacos/v1/cs/configs/watch?group=");
-    out.extend_from_slice(group.as_bytes());
+    out.extend_from_slice(b"GET /nacos/v1/cs/configs/watch");
+    let mut sep = b'?';
+    if let Some(g) = group {
+        out.push(sep);
+        out.extend_from_slice(b"group=");
+        crate::proto::form_encode(g.as_bytes(), out);
+        sep = b'&';
+    }
     for id in data_ids {
-        out.extend_from_slice(b"&dataId=");
+        out.push(sep);
+        out.extend_from_slice(b"dataId=");
         crate::proto::form_encode(id.as_bytes(), out);
+        sep = b'&';
     }
     out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
     out.extend_from_slice(host.as_bytes());
@@ -333,7 +365,7 @@ mod tests {
         let mut out = Vec::new();
         watch_request(
             "h",
-            "G",
+            Some("G"),
             &["a.b".into(), "c d".into()],
             Some("42"),
             &mut out,
@@ -343,5 +375,8 @@ mod tests {
             "GET /nacos/v1/cs/configs/watch?group=G&dataId=a.b&dataId=c+d HTTP/1.1\r\nHost: h\r\n\
              Accept: text/event-stream\r\nLast-Event-ID: 42\r\n\r\n"
         );
+        let mut out = Vec::new();
+        watch_request("h", None, &[], None, &mut out);
+        assert!(out.starts_with(b"GET /nacos/v1/cs/configs/watch HTTP/1.1\r\n"));
     }
 }

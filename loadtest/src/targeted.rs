@@ -151,7 +151,7 @@ pub fn run(ctx: &mut Ctx, a: &TargetedArgs) -> Result<Report> {
 
     let mut rep = Report::new("targeted");
     ctx.report_common(&mut rep);
-    ctx.report_listening(&mut rep, a.sse);
+    ctx.report_listening(&mut rep, a.sse, crate::sse::WatchScope::Keys);
     rep.count("conns", "listeners (distinct keys)", u64::from(n));
     rep.text(
         "get_after_wake",

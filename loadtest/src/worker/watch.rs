@@ -11,20 +11,26 @@ use crate::conn::{Phase, Watch};
 use crate::http::parse_head;
 use crate::msg::Event;
 use crate::proto::{self, GROUP};
-use crate::sse::{Change, SseEvent};
+use crate::sse::{Change, SseEvent, WatchScope};
 use mio::Poll;
 
 impl Worker {
     /// Sends the watch request of listener connection `i`.
     pub(super) fn open_stream(&mut self, poll: &Poll, i: usize, now: u64) {
         let global = self.global_index(i) as u32;
-        let data_ids: Vec<String> = self
-            .plan
-            .keys
-            .keys_of(global)
-            .into_iter()
-            .map(|k| self.space.data_id(k))
-            .collect();
+        let (group, data_ids): (Option<&str>, Vec<String>) = match self.plan.watch {
+            WatchScope::Keys => (
+                Some(GROUP),
+                self.plan
+                    .keys
+                    .keys_of(global)
+                    .into_iter()
+                    .map(|k| self.space.data_id(k))
+                    .collect(),
+            ),
+            WatchScope::Group => (Some(GROUP), Vec::new()),
+            WatchScope::Namespace => (None, Vec::new()),
+        };
         let host = self.hosts[self.server_of(i)].clone();
         let conn = &mut self.conns[i];
         let watch = conn.watch.get_or_insert_with(Box::default);
@@ -37,7 +43,7 @@ impl Worker {
                 .feed(format!("id: {id}\n").as_bytes(), &mut Vec::new())
                 .ok();
         }
-        crate::sse::watch_request(&host, GROUP, &data_ids, last.as_deref(), &mut conn.out);
+        crate::sse::watch_request(&host, group, &data_ids, last.as_deref(), &mut conn.out);
         self.send(poll, i, Phase::Stream, now);
     }
 
@@ -116,12 +122,22 @@ impl Worker {
         let key = change
             .as_ref()
             .and_then(|c| self.space.key_of(&c.data_id, &c.group).map(|k| (k, c)));
+        let wide = self.plan.watch != WatchScope::Keys;
         let Some((key, change)) = key else {
+            if wide && change.is_some() {
+                // Another config of the group or namespace: not ours to judge.
+                self.counters.other_events += 1;
+                return;
+            }
             self.counters.bad_events += 1;
             self.sample_error(format!("watch event of no key of this run: {:?}", ev.data));
             return;
         };
         let slot = self.plan.keys.slot_of(global, key);
+        if wide && slot.is_none() {
+            self.counters.other_events += 1;
+            return;
+        }
         if slot.is_none() || !change.tenant.is_empty() {
             self.counters.foreign_keys += 1;
             self.sample_error(format!(
