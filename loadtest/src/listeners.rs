@@ -274,18 +274,21 @@ impl Listeners {
     /// Stops the workers, deletes the published keys, and returns the
     /// summed counters (see `msg::Counters`: `errors()` and `stale_reads`
     /// are what a test usually checks).
-    pub fn stop(mut self) -> Result<Counters> {
-        let reports = std::mem::replace(
-            &mut self.fleet,
-            Fleet::spawn_threads(&[], ProgressBar::hidden())?,
-        )
-        .stop()?;
+    pub fn stop(self) -> Result<Counters> {
+        let Listeners {
+            fleet,
+            mut client,
+            space,
+            published,
+            ..
+        } = self;
+        let reports = fleet.stop()?;
         let mut c = Counters::default();
         for r in &reports {
             c.add(&r.counters);
         }
-        for key in std::mem::take(&mut self.published) {
-            self.client.delete(&self.space, key)?;
+        for key in published {
+            client.delete(&space, key)?;
         }
         Ok(c)
     }
