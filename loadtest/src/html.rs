@@ -21,6 +21,8 @@ const CHART_H: u32 = 380;
 /// Points drawn per line at most: enough for a smooth curve at this width,
 /// few enough to keep a picture small.
 const MAX_POINTS: usize = 400;
+/// Server CPU is averaged over this many sample intervals (1 s at 250 ms).
+const CPU_WINDOW_SAMPLES: usize = 4;
 /// Series colours, in order (colour-blind-friendly "Tableau 10").
 const PALETTE: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
@@ -182,7 +184,7 @@ fn charts(runs: &[(&str, Value)]) -> Vec<(String, String)> {
         ));
     }
     for (what, series, unit) in [
-        ("Server CPU", cpu, "% of one core"),
+        ("Server CPU", cpu, "% of one core (1 s average)"),
         ("Server RSS", rss, "MiB"),
     ] {
         if series.is_empty() {
@@ -345,12 +347,15 @@ fn server_series(samples: &Value, servers: &[String]) -> (Vec<Series>, Vec<Serie
             .get(server)
             .cloned()
             .unwrap_or_else(|| format!("server {server}"));
+        // CPU time comes in clock ticks (10 ms): average over about a second
+        // of samples so one tick more or less does not draw a spike.
+        let span = CPU_WINDOW_SAMPLES.min(mine.len().saturating_sub(1)).max(1);
         let c = mine
-            .windows(2)
-            .filter(|w| w[1].t_s > w[0].t_s)
+            .windows(span + 1)
+            .filter(|w| w[span].t_s > w[0].t_s)
             .map(|w| {
-                let busy = w[1].cpu_us.saturating_sub(w[0].cpu_us) as f64 / 1e6;
-                (w[1].t_s, busy / (w[1].t_s - w[0].t_s) * 100.0)
+                let busy = w[span].cpu_us.saturating_sub(w[0].cpu_us) as f64 / 1e6;
+                (w[span].t_s, busy / (w[span].t_s - w[0].t_s) * 100.0)
             })
             .collect();
         let m = mine
@@ -511,5 +516,13 @@ mod tests {
         let (cpu, rss) = server_series(&run_json(1)["server_samples"], &["a".into()]);
         assert_eq!(cpu[0].points, vec![(1.0, 50.0)]);
         assert_eq!(rss[0].points, vec![(0.0, 10.0), (1.0, 20.0)]);
+        // Ticks of 10 ms arrive unevenly: a second's average smooths them.
+        let samples: Vec<Value> = [0, 10_000, 10_000, 10_000, 40_000, 40_000]
+            .iter()
+            .enumerate()
+            .map(|(i, cpu)| json!({ "server": 0, "t_s": i as f64 * 0.25, "rss_bytes": 0, "cpu_us": cpu }))
+            .collect();
+        let (cpu, _) = server_series(&json!(samples), &["a".into()]);
+        assert_eq!(cpu[0].points, vec![(1.0, 4.0), (1.25, 3.0)]);
     }
 }
