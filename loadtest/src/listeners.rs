@@ -16,6 +16,29 @@
 //! or, with `key_pool` > 0, drawn from a pool that many listeners share, plus
 //! the hot key with `hot`. Nothing here asserts: the caller decides what a
 //! wake-up count means.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use vigil_loadtest::listeners::{Listeners, Options};
+//! use vigil_loadtest::proto::{KeyId, KeyKind};
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let server = "127.0.0.1:8848".parse()?;
+//! // 10,000 listeners, 2 keys each out of a pool of 50, on 2 worker threads.
+//! let opts = Options { conns: 10_000, own_keys: 2, key_pool: 50, threads: 2, ..Options::default() };
+//! let mut l = Listeners::park(&[server], &opts, Duration::from_secs(60))?;
+//! let keys: Vec<KeyId> = (0..10).map(|k| KeyId::new(KeyKind::Own, k)).collect();
+//! l.publish(&keys)?;
+//! let expected: usize = keys.iter().map(|k| l.listeners_of(*k).len()).sum();
+//! l.wait_wakes(expected, Duration::from_secs(30))?;
+//! l.wait_parked(Duration::from_secs(30))?;
+//! let wakes = l.take_wakes(Duration::from_millis(500))?; // late duplicates show up here
+//! assert_eq!(wakes.len(), expected);
+//! let counters = l.stop()?;
+//! assert_eq!((counters.errors(), counters.stale_reads), (0, 0));
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::client::Client;
 use crate::fleet::{Deadline, Fleet};
