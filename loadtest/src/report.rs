@@ -33,7 +33,8 @@ impl Report {
         let shown = if v.fract() == 0.0 && v.abs() < 1e15 {
             format!("{}", v as i64)
         } else {
-            format!("{v:.3}")
+            let text = format!("{v:.3}");
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
         };
         self.rows.push((label.into(), shown));
         self.json.insert(key.into(), json!(v));
@@ -150,6 +151,7 @@ mod tests {
         assert_eq!(v["lost"], 0);
         assert_eq!(v["ok"], false);
         assert!(text.contains("lost wake-ups  0\n"), "{text}");
+        assert!(text.contains("rate /s        12.5\n"), "{text}");
         assert!(text.contains("FAIL: dup wake-ups: 2"), "{text}");
         assert_eq!(last_json_line(&text), Some(v));
         assert_eq!(last_json_line("no json\n{broken\n"), None);
