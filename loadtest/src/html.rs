@@ -21,6 +21,8 @@ const CHART_H: u32 = 380;
 /// Points drawn per line at most: enough for a smooth curve at this width,
 /// few enough to keep a picture small.
 const MAX_POINTS: usize = 400;
+/// Fan-out rounds drawn one line each before only a few telling ones are.
+const MAX_ROUND_LINES: usize = 8;
 /// Server CPU is averaged over this many sample intervals (1 s at 250 ms).
 const CPU_WINDOW_SAMPLES: usize = 4;
 /// Series colours, in order (colour-blind-friendly "Tableau 10").
@@ -132,7 +134,8 @@ fn charts(runs: &[(&str, Value)]) -> Vec<(String, String)> {
                 }
             }
         }
-        for r in run["per_round"].as_array().into_iter().flatten() {
+        let all_rounds = run["per_round"].as_array().cloned().unwrap_or_default();
+        for r in shown_rounds(&all_rounds) {
             if let Some(points) = woken_over_time(&r["wake_hist"]) {
                 rounds.push(Series {
                     label: name(label, &format!("round {}", r["round"])),
@@ -205,6 +208,36 @@ fn charts(runs: &[(&str, Value)]) -> Vec<(String, String)> {
         out.push((format!("{what} over the run"), svg));
     }
     out
+}
+
+/// Rounds worth a line: all of a few; of many, the first, the slowest
+/// (latest last wake-up), the fastest and the last.
+fn shown_rounds(rounds: &[Value]) -> Vec<&Value> {
+    if rounds.len() <= MAX_ROUND_LINES {
+        return rounds.iter().collect();
+    }
+    let last_wake = |r: &&Value| r["max_ms"].as_f64().unwrap_or(0.0);
+    let mut picked: Vec<&Value> = vec![&rounds[0]];
+    picked.extend(
+        rounds
+            .iter()
+            .max_by(|a, b| last_wake(a).total_cmp(&last_wake(b))),
+    );
+    picked.extend(
+        rounds
+            .iter()
+            .min_by(|a, b| last_wake(a).total_cmp(&last_wake(b))),
+    );
+    picked.extend(rounds.last());
+    let mut seen = Vec::new();
+    picked.retain(|r| {
+        let n = r["round"].as_u64();
+        let new = !seen.contains(&n);
+        seen.push(n);
+        new
+    });
+    picked.sort_by_key(|r| r["round"].as_u64());
+    picked
 }
 
 /// Draws `series` on one chart and returns the SVG text.
@@ -492,6 +525,19 @@ mod tests {
         assert_eq!(thinned.first(), Some(&(0.0, 0.0)));
         assert_eq!(thinned.last(), Some(&(1000.0, 1000.0)));
         assert_eq!(thin(vec![(1.0, 1.0)], 100), vec![(1.0, 1.0)]);
+    }
+
+    #[test]
+    fn of_many_rounds_the_first_slowest_fastest_and_last_are_drawn() {
+        let rounds: Vec<Value> = (1..=20)
+            .map(|r| json!({ "round": r, "max_ms": if r == 7 { 900.0 } else if r == 3 { 1.0 } else { 50.0 } }))
+            .collect();
+        let shown: Vec<u64> = shown_rounds(&rounds)
+            .iter()
+            .map(|r| r["round"].as_u64().unwrap())
+            .collect();
+        assert_eq!(shown, vec![1, 3, 7, 20]);
+        assert_eq!(shown_rounds(&rounds[..5]).len(), 5);
     }
 
     #[test]
