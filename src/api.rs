@@ -13,10 +13,10 @@ use crate::http::Request;
 use crate::index::{Index, ListenerFilter};
 use crate::metrics::Metrics;
 use crate::model::Config;
+use crate::msg::{AccountChange, Key, PublishOp, Reply, WriteOp, Written};
 use crate::protocol::{self, canonical_tenant, is_blank, ListenRecord, Metadata};
 use crate::query::{Query, SearchMode, MAX_HISTORY_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::settings::Settings;
-use crate::store::{Key, PublishOp, WriteOp};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -66,6 +66,8 @@ pub enum Action {
     },
     /// Gather the parked polls matching a filter from every reactor.
     CollectListeners(ListenerFilter),
+    /// Open a watch stream (Server-Sent Events) and keep it open.
+    Watch(Box<crate::watch::Watch>),
     /// Every listened key is up to date: park the poll for `hold_ms`.
     Park {
         records: Vec<ListenRecord>,
@@ -126,7 +128,9 @@ fn need(method: &str, path: &[u8], params: &Params) -> Need {
         | (_, b"/v1/cs/history")
         | (_, b"/v1/cs/history/previous") => config(Access::Read),
         (_, b"/v1/cs/configs") => config(Access::Write),
-        ("GET", b"/v1/console/namespaces") => Need::User,
+        // A watch on listed keys is checked key by key, a group or
+        // namespace watch filtered event by event (crate::watch).
+        ("GET", b"/v1/console/namespaces") | (_, b"/v1/cs/configs/watch") => Need::User,
         (_, b"/v1/console/namespaces")
         | (_, b"/v1/auth/users")
         | (_, b"/v1/auth/roles")
@@ -248,6 +252,86 @@ fn framework(status: u16, message: &str, path: &[u8]) -> Action {
 }
 
 /// An empty 200 long-poll answer (timeout, no-hangup, nothing changed).
+/// Nacos's `{"code","message","data"}` envelope, fields in its order.
+#[derive(serde::Serialize)]
+struct Envelope<'a, T: serde::Serialize> {
+    code: u16,
+    message: Option<&'a str>,
+    data: T,
+}
+
+fn envelope<T: serde::Serialize>(code: u16, message: Option<&str>, data: T) -> String {
+    serde_json::to_string(&Envelope {
+        code,
+        message,
+        data,
+    })
+    .unwrap_or_default()
+}
+
+/// The response Nacos gives for a committed write.
+pub fn render_written(w: &Written) -> Reply {
+    match w {
+        Written::Done => Reply::ok("true"),
+        Written::NamespaceCreated(created) => Reply::ok(if *created { "true" } else { "false" }),
+        Written::BetaStopped => Reply::ok(envelope(200, Some("stop beta ok"), true)),
+        Written::IdsDeleted => Reply::ok(envelope(200, None, true)),
+        Written::Account(change) => {
+            let message = match change {
+                AccountChange::UserCreated => "create user ok!",
+                AccountChange::UserUpdated => "update user ok!",
+                AccountChange::UserDeleted => "delete user ok!",
+                AccountChange::RoleAdded => "add role ok!",
+                AccountChange::RoleDeleted => "delete role of user ok!",
+                AccountChange::PermissionAdded => "add permission ok!",
+                AccountChange::PermissionDeleted => "delete permission ok!",
+            };
+            Reply::ok(envelope(200, Some(message), ()))
+        }
+        Written::UserExists(user) => Reply::new(
+            400,
+            envelope(400, Some(&format!("user '{user}' already exist!")), ()),
+        ),
+    }
+}
+
+/// The reactor's own refusals, in the words Nacos clients log.
+pub mod refusal {
+    use crate::http::HttpError;
+    use crate::msg::Reply;
+
+    /// A queue to another thread is full.
+    pub fn overloaded(what: &str) -> Reply {
+        Reply::new(
+            503,
+            format!("caused: server is overloaded with {what}, retry later;"),
+        )
+    }
+
+    /// The process-wide request buffer budget is spent.
+    pub fn out_of_buffer_space() -> Reply {
+        Reply::new(
+            503,
+            "caused: server is out of request buffer space, retry later;",
+        )
+    }
+
+    /// The write could not be committed.
+    pub fn storage_failed(msg: &str) -> Reply {
+        Reply::new(500, format!("caused: {msg};"))
+    }
+
+    /// The request could not be framed.
+    pub fn bad_request(e: &HttpError) -> Reply {
+        Reply::new(e.status(), format!("{}\n", e.message()))
+    }
+
+    /// A started request did not complete in time.
+    pub fn request_timeout() -> Reply {
+        Reply::new(408, "request timeout\n")
+    }
+}
+
 pub fn empty_poll_reply() -> (u16, &'static [u8], &'static [u8]) {
     (200, JSON, b"")
 }
@@ -270,6 +354,7 @@ pub fn handle(req: &Request, ctx: &Ctx) -> Action {
     let allowed: &[&str] = match path {
         b"/v1/cs/configs" => &["GET", "POST", "DELETE"],
         b"/v1/cs/configs/listener" => &["GET", "POST"],
+        b"/v1/cs/configs/watch" => &["GET"],
         b"/v1/console/namespaces" => &["GET", "POST", "PUT", "DELETE"],
         b"/v1/auth/login" | b"/v1/auth/users/login" => &["POST"],
         b"/v1/auth/users" | b"/v1/auth/roles" | b"/v1/auth/permissions" => {
@@ -320,6 +405,7 @@ pub fn handle(req: &Request, ctx: &Ctx) -> Action {
         ("DELETE", b"/v1/cs/configs") => delete(req, &params, ctx),
         ("POST", b"/v1/cs/configs/listener") => Ok(listen(req, &params, ctx)),
         ("GET", b"/v1/cs/configs/listener") => listeners_of_key(req, &params),
+        ("GET", b"/v1/cs/configs/watch") => open_watch(req, &params, ctx),
         ("GET", b"/v1/cs/listener") => {
             let tenant = params
                 .get("tenant")
@@ -659,7 +745,7 @@ fn random_uuid() -> String {
     if getrandom::getrandom(&mut b).is_err() {
         // The OS always has entropy on the platforms we run on; this only
         // keeps the id unique if it ever does not.
-        let t = crate::store::now_ms();
+        let t = crate::msg::now_ms();
         b[..8].copy_from_slice(&t.to_le_bytes());
     }
     b[6] = (b[6] & 0x0f) | 0x40;
@@ -781,6 +867,15 @@ fn listen(req: &Request, params: &Params, ctx: &Ctx) -> Action {
             respond(status, head, body)
         }
     }
+}
+
+/// A watch stream, with its caller when auth is on.
+fn open_watch(req: &Request, params: &Params, ctx: &Ctx) -> Result<Action, Action> {
+    let user = match &ctx.auth {
+        Some(auth) => Some(authenticate(req, params, auth)?),
+        None => None,
+    };
+    crate::watch::watch(req, params, ctx, ctx.requester(req), user)
 }
 
 /// With auth on, the reader checks the password and signs a token. With

@@ -177,35 +177,26 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parse<'a>, HttpError>
     };
 
     let body_start = skip + head_len;
-    let chunked = match find("Transfer-Encoding") {
-        None => false,
-        Some(te) => {
-            let te = te.trim_ascii();
-            if te.eq_ignore_ascii_case(b"chunked") {
-                true
-            } else if te.eq_ignore_ascii_case(b"identity") {
-                false
-            } else {
-                return Err(HttpError::NotImplemented);
-            }
+    let content_length = content_length(fields(&header_list, "Content-Length"))?;
+    let chunked = match transfer_coding(fields(&header_list, "Transfer-Encoding"))? {
+        // A body framed twice is how requests are smuggled past proxies
+        // (RFC 9112 §6.1): refuse it, and the error closes the connection,
+        // so nothing after it is ever read as a request.
+        Some(_) if content_length.is_some() => {
+            return Err(HttpError::BadRequest(
+                "both Transfer-Encoding and Content-Length",
+            ))
         }
+        Some(chunked) => chunked,
+        None => false,
     };
-
     let (body, total) = if chunked {
         match decode_chunked(&buf_all[body_start..], limits.max_body_bytes)? {
             None => return Ok(Parse::Incomplete { want: None }),
             Some((body, used)) => (Cow::Owned(body), body_start + used),
         }
     } else {
-        let len = match find("Content-Length") {
-            None => 0,
-            Some(v) => std::str::from_utf8(v)
-                .ok()
-                .map(str::trim)
-                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|s| s.parse::<usize>().ok())
-                .ok_or(HttpError::BadRequest("invalid Content-Length"))?,
-        };
+        let len = content_length.unwrap_or(0);
         if len > limits.max_body_bytes {
             return Err(HttpError::BodyTooLarge);
         }
@@ -227,6 +218,58 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Parse<'a>, HttpError>
         },
         total,
     ))
+}
+
+/// Every value of the header fields called `name`.
+fn fields<'h, 'a: 'h>(
+    headers: &'h [(&'a str, &'a [u8])],
+    name: &'h str,
+) -> impl Iterator<Item = &'a [u8]> + 'h {
+    headers
+        .iter()
+        .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| *v)
+}
+
+/// The body length from every `Content-Length` field: each may be a list
+/// (`5, 5`), and all values must be valid and equal (RFC 9112 §6.3).
+fn content_length<'a>(fields: impl Iterator<Item = &'a [u8]>) -> Result<Option<usize>, HttpError> {
+    let mut len = None;
+    for field in fields {
+        for value in field.split(|&b| b == b',') {
+            let v = std::str::from_utf8(value)
+                .ok()
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse::<usize>().ok())
+                .ok_or(HttpError::BadRequest("invalid Content-Length"))?;
+            if len.is_some_and(|l| l != v) {
+                return Err(HttpError::BadRequest("conflicting Content-Length"));
+            }
+            len = Some(v);
+        }
+    }
+    Ok(len)
+}
+
+/// `None` without `Transfer-Encoding`, else whether the body is chunked
+/// (`identity` alone is accepted as no coding); any other coding is 501.
+fn transfer_coding<'a>(fields: impl Iterator<Item = &'a [u8]>) -> Result<Option<bool>, HttpError> {
+    let mut codings = Vec::new();
+    for field in fields {
+        codings.extend(
+            field
+                .split(|&b| b == b',')
+                .map(<[u8]>::trim_ascii)
+                .filter(|c| !c.is_empty()),
+        );
+    }
+    match codings.as_slice() {
+        [] => Ok(None),
+        [c] if c.eq_ignore_ascii_case(b"chunked") => Ok(Some(true)),
+        [c] if c.eq_ignore_ascii_case(b"identity") => Ok(Some(false)),
+        _ => Err(HttpError::NotImplemented),
+    }
 }
 
 /// Decodes a chunked body; `None` when incomplete, else (body, bytes used).
@@ -311,6 +354,13 @@ pub fn reason(status: u16) -> &'static str {
 /// in CRLF; `Content-Length` and, when closing, `Connection: close` are added.
 pub fn write_response(out: &mut Vec<u8>, status: u16, head: &[u8], body: &[u8], close: bool) {
     out.reserve(64 + head.len() + body.len());
+    write_head(out, status, head, body.len(), close);
+    out.extend_from_slice(body);
+}
+
+/// Appends a response's status line and header fields for a body of
+/// `body_len` bytes that the caller sends separately.
+pub fn write_head(out: &mut Vec<u8>, status: u16, head: &[u8], body_len: usize, close: bool) {
     out.extend_from_slice(b"HTTP/1.1 ");
     let mut itoa_buf = itoa::Buffer::new();
     out.extend_from_slice(itoa_buf.format(status).as_bytes());
@@ -319,13 +369,12 @@ pub fn write_response(out: &mut Vec<u8>, status: u16, head: &[u8], body: &[u8], 
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(head);
     out.extend_from_slice(b"Content-Length: ");
-    out.extend_from_slice(itoa_buf.format(body.len()).as_bytes());
+    out.extend_from_slice(itoa_buf.format(body_len).as_bytes());
     out.extend_from_slice(b"\r\n");
     if close {
         out.extend_from_slice(b"Connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
 }
 
 #[cfg(test)]
@@ -402,6 +451,57 @@ mod tests {
             e(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").map(|e| e.status()),
             Some(400)
         );
+    }
+
+    /// Body framing: one length, or chunked alone; anything ambiguous is
+    /// refused (RFC 9112 §6.1, §6.3).
+    #[test]
+    fn body_framing_cases() {
+        type Case = (&'static [u8], Result<&'static [u8], &'static str>);
+        let cases: &[Case] = &[
+            (b"Content-Length: 3", Ok(b"abc")),
+            (b"Content-Length: 3, 3", Ok(b"abc")),
+            (b"Content-Length: 3\r\nContent-Length: 3", Ok(b"abc")),
+            (b"Content-Length: 3, 4", Err("conflicting Content-Length")),
+            (
+                b"Content-Length: 3\r\nContent-Length: 4",
+                Err("conflicting Content-Length"),
+            ),
+            (b"Content-Length: 3,", Err("invalid Content-Length")),
+            (b"Content-Length: -3", Err("invalid Content-Length")),
+            (
+                b"Transfer-Encoding: identity\r\nContent-Length: 3",
+                Err("both Transfer-Encoding and Content-Length"),
+            ),
+            (
+                b"Transfer-Encoding: chunked\r\nContent-Length: 3",
+                Err("both Transfer-Encoding and Content-Length"),
+            ),
+            (
+                b"Content-Length: 0\r\nTransfer-Encoding: chunked",
+                Err("both Transfer-Encoding and Content-Length"),
+            ),
+            (
+                b"Transfer-Encoding: chunked, chunked",
+                Err("transfer coding not implemented"),
+            ),
+        ];
+        for (headers, want) in cases {
+            let mut raw = b"POST / HTTP/1.1\r\n".to_vec();
+            raw.extend_from_slice(headers);
+            raw.extend_from_slice(b"\r\n\r\nabcd");
+            let got = match parse(&raw, &LIMITS) {
+                Ok(Parse::Complete(req, _)) => Ok(req.body.into_owned()),
+                Ok(Parse::Incomplete { .. }) => Err("incomplete"),
+                Err(e) => Err(e.message()),
+            };
+            assert_eq!(
+                got,
+                want.map(<[u8]>::to_vec),
+                "{}",
+                String::from_utf8_lossy(headers)
+            );
+        }
     }
 
     proptest::proptest! {

@@ -13,7 +13,8 @@
 //! `parked[p].keys[rec]` always point at each other. Pure data: no sockets.
 
 use crate::model::{Change, Config, Entry};
-use crate::protocol::ClientMd5;
+use crate::protocol::{self, canonical_tenant, ClientMd5, ListenRecord};
+use crate::streams::{Scope, Streams};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use slab::Slab;
 use std::hash::BuildHasher;
@@ -87,6 +88,9 @@ pub struct Index {
     parked: Slab<Parked>,
     configs: usize,
     waiters: usize,
+    /// Open watch streams: their own inverted index (scope -> streams),
+    /// beside the one of parked polls.
+    pub streams: Streams,
 }
 
 impl Index {
@@ -151,6 +155,39 @@ impl Index {
         self.table
             .iter()
             .filter_map(|&id| self.slots[id as usize].entry.as_ref())
+    }
+
+    /// The groupKeys of the cached configs in a watch scope: listed keys are
+    /// looked up, a group or namespace is a scan (at stream start only).
+    pub fn keys_in(&self, scope: &Scope) -> Vec<Box<str>> {
+        if let Scope::Keys {
+            tenant,
+            group,
+            data_ids,
+        } = scope
+        {
+            return data_ids
+                .iter()
+                .map(|d| protocol::group_key(d, group, tenant))
+                .filter(|gk| self.entry_of(gk).is_some())
+                .map(String::into_boxed_str)
+                .collect();
+        }
+        self.table
+            .iter()
+            .filter_map(|&id| {
+                let slot = &self.slots[id as usize];
+                let e = slot.entry.as_deref()?;
+                let c = e
+                    .formal
+                    .as_deref()
+                    .or(e.beta.as_deref().map(|b| &*b.config))
+                    .or(e.tags.first().map(|(_, c)| &**c))?;
+                scope
+                    .contains(&c.data_id, &c.group, &c.tenant)
+                    .then(|| slot.name.clone())
+            })
+            .collect()
     }
 
     /// Returns the id of `group_key`, creating a live slot if needed.
@@ -257,6 +294,62 @@ impl Index {
             keys: recs,
         });
         park
+    }
+
+    /// Parks a poll on the records of its request: interns each key and
+    /// remembers the tenant to echo when the client spelled it differently
+    /// from its canonical form (spec §5.5).
+    pub fn park_records(
+        &mut self,
+        conn: u32,
+        records: Vec<ListenRecord>,
+        requester: Box<str>,
+        vip_tag: Option<Box<str>>,
+    ) -> ParkId {
+        let keys = records
+            .into_iter()
+            .map(|r| {
+                let id = self.intern(r.group_key());
+                let canonical = canonical_tenant(&r.tenant);
+                let echo = (canonical != r.tenant && !r.tenant.is_empty())
+                    .then(|| r.tenant.into_boxed_str());
+                (id, r.md5, echo)
+            })
+            .collect();
+        self.park(conn, requester, vip_tag, keys)
+    }
+
+    /// Whether a change to `key` alters what a parked poll would read: its
+    /// client md5 no longer matches the variant it sees (beta if its address
+    /// is listed, else its `Vipserver-Tag` variant, else formal). So an
+    /// identical re-publish, or a beta for other addresses, wakes nobody.
+    pub fn sees_change(&self, park: ParkId, key: KeyId) -> bool {
+        let parked = self.parked(park);
+        let Some(rec) = parked.keys.iter().find(|k| k.key == key) else {
+            return false;
+        };
+        let now = self
+            .entry(key)
+            .and_then(|e| e.effective(&parked.requester, parked.vip_tag.as_deref()))
+            .map(|v| &v.config().md5);
+        !rec.md5.matches(now)
+    }
+
+    /// The listener reply naming `key` as changed, with the tenant spelled
+    /// as this poll spelled it.
+    pub fn changed_reply(&self, park: ParkId, key: KeyId) -> Vec<u8> {
+        let mut body = Vec::new();
+        let echo = self
+            .parked(park)
+            .keys
+            .iter()
+            .find(|k| k.key == key)
+            .and_then(|k| k.echo_tenant.as_deref());
+        if let Some((data_id, group, tenant)) = protocol::parse_group_key(self.key_name(key)) {
+            protocol::encode_changed_key(&mut body, &data_id, &group, echo.unwrap_or(&tenant));
+            body.push(b'\n');
+        }
+        body
     }
 
     /// Unlinks a parked poll from every key and returns it.

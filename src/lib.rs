@@ -4,21 +4,26 @@
 //! Layers, bottom up (see ARCHITECTURE.md): `http` (framing, no Nacos),
 //! `form` (parameters), `protocol` (Nacos encodings and validation), `model`
 //! (shared immutable values), `index` and `wheel` (pure data structures),
-//! `api` (endpoints as pure functions), `store` (the SQLite writer thread) and
+//! `msg` (messages between threads), `api` (endpoints as pure functions),
+//! `store` (the SQLite writer thread) and
 //! `reactor` (the mio event loops), wired together by `server`.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod auth;
+pub mod claim;
 pub mod form;
 pub mod http;
 pub mod index;
 pub mod metrics;
 pub mod model;
+pub mod msg;
 pub mod protocol;
 pub mod query;
 pub mod reactor;
 pub mod server;
 pub mod settings;
 pub mod store;
+pub mod streams;
+pub mod watch;
 pub mod wheel;

@@ -74,6 +74,7 @@ pub struct ReactorGauges {
     pub waiters: AtomicU64,
     pub timers: AtomicU64,
     pub configs: AtomicU64,
+    pub streams: AtomicU64,
 }
 
 /// All metrics of the process.
@@ -91,6 +92,9 @@ pub struct Metrics {
     pub requests: AtomicU64,
     pub wakeups: AtomicU64,
     pub poll_timeouts: AtomicU64,
+    pub streams_opened: AtomicU64,
+    pub stream_events: AtomicU64,
+    pub streams_lagging: AtomicU64,
     pub publishes: AtomicU64,
     pub deletes: AtomicU64,
     pub write_failures: AtomicU64,
@@ -112,6 +116,9 @@ impl Metrics {
             requests: AtomicU64::new(0),
             wakeups: AtomicU64::new(0),
             poll_timeouts: AtomicU64::new(0),
+            streams_opened: AtomicU64::new(0),
+            stream_events: AtomicU64::new(0),
+            streams_lagging: AtomicU64::new(0),
             publishes: AtomicU64::new(0),
             deletes: AtomicU64::new(0),
             write_failures: AtomicU64::new(0),
@@ -227,6 +234,30 @@ impl Metrics {
             "counter",
             "Parked polls answered empty at their deadline.",
             load(&self.poll_timeouts),
+        );
+        metric(
+            "vigil_watch_streams",
+            "gauge",
+            "Watch streams open now.",
+            self.sum(|r| &r.streams),
+        );
+        metric(
+            "vigil_watch_streams_opened_total",
+            "counter",
+            "Watch streams opened.",
+            load(&self.streams_opened),
+        );
+        metric(
+            "vigil_watch_events_total",
+            "counter",
+            "Change events queued on watch streams.",
+            load(&self.stream_events),
+        );
+        metric(
+            "vigil_watch_streams_lagging_total",
+            "counter",
+            "Watch streams closed for falling too far behind.",
+            load(&self.streams_lagging),
         );
         metric(
             "vigil_publishes_total",

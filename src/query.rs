@@ -8,7 +8,8 @@
 //! §4.5, §4.6, §4.8, §4.9).
 
 use crate::auth::{AuthKeys, ADMIN_ROLE};
-use crate::store::{open_connection, Key, ReactorLink, Reply, ReplyTo, StoreError, ToReactor};
+use crate::msg::{Key, ReactorLink, Reply, ReplyTo, ToReactor};
+use crate::store::{open_connection, StoreError};
 use crossbeam_channel::Receiver;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
@@ -203,7 +204,7 @@ impl Reader {
             params![username, ADMIN_ROLE],
             |r| r.get(0),
         )?;
-        let token = keys.sign(username, crate::store::now_ms() as u64 / 1000);
+        let token = keys.sign(username, crate::msg::now_ms() as u64 / 1000);
         let body =
             json!({"accessToken": token, "tokenTtl": keys.ttl_secs, "globalAdmin": admin > 0});
         let mut reply = Reply::ok(body.to_string());

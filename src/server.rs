@@ -6,10 +6,11 @@
 //! "listening" line is printed only once every reactor can serve.
 
 use crate::metrics::Metrics;
+use crate::msg::{Published, ReactorLink, ToReactor};
 use crate::query::Reader;
 use crate::reactor::{bind_listener, Reactor};
 use crate::settings::Settings;
-use crate::store::{Published, ReactorLink, Store, ToReactor};
+use crate::store::Store;
 use anyhow::Context;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -21,6 +22,11 @@ const QUERY_QUEUE: usize = 1024;
 /// Runs the server until a termination signal has been handled.
 pub fn run(settings: Settings) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
+    let addr = SocketAddr::new(settings.bind, settings.port);
+    // Refused before anything is created: a second server on this port or
+    // this data directory exits here, leaving no new files behind.
+    crate::claim::check_port_free(addr)?;
+    let _dir_lock = crate::claim::lock_data_dir(&settings.data_dir)?;
     let mut store = Store::open(&settings.data_dir, settings.sync)?;
     let entries = store.load_all()?;
     log::info!(
@@ -41,7 +47,6 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     let reader = Reader::open(store.path(), auth.as_ref().map(|(k, _)| (**k).clone()))?;
 
     let threads = settings.threads();
-    let addr = SocketAddr::new(settings.bind, settings.port);
     let first = bind_listener(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let bound = first.local_addr()?;
     let mut listeners = vec![first];
@@ -84,7 +89,12 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     drop(query_tx);
     drop(entries);
 
+    // Change sequence numbers (watch-stream event ids) start from the
+    // clock, in microseconds, so ids from before a restart are always older
+    // than any after it: a client resuming across a restart gets a reset
+    // and a fresh snapshot, never a silently skipped change.
     let published = Arc::new(Published::default());
+    published.set(u64::try_from(crate::msg::now_ms()).unwrap_or(0) * 1000);
     for reactor in &mut reactors {
         reactor.set_peers(links.clone());
         reactor.set_published(published.clone());

@@ -75,13 +75,27 @@ pub struct Settings {
 
     /// When a publish counts as committed: `full` fsyncs before answering
     /// (survives power loss), `normal` does not (survives `kill -9`).
-    #[arg(long, env = "VIGIL_SYNC", value_enum, default_value = "full")]
+    #[arg(long, env = "VIGIL_SYNC", default_value = "full", value_parser = parse_sync)]
     pub sync: crate::store::Sync,
 
     /// Take the requester address from `X-Forwarded-For` / `X-Real-IP`
     /// (for beta lists and `src_ip`); only behind a proxy you trust.
     #[arg(long, env = "VIGIL_TRUST_PROXY_HEADERS")]
     pub trust_proxy_headers: bool,
+
+    /// Recent changes kept per reactor for resuming watch streams
+    /// (`Last-Event-ID`); older ids get `event: reset` and a fresh snapshot.
+    #[arg(long, env = "VIGIL_WATCH_LOG_ENTRIES", default_value_t = 100_000)]
+    pub watch_log_entries: usize,
+
+    /// Bytes of content the watch-stream change log may hold per reactor.
+    #[arg(long, env = "VIGIL_WATCH_LOG_BYTES", default_value_t = 64 << 20)]
+    pub watch_log_bytes: usize,
+
+    /// Unsent bytes a watch stream may have before it is closed (the client
+    /// resumes from its last event id).
+    #[arg(long, env = "VIGIL_WATCH_MAX_UNSENT_BYTES", default_value_t = 1 << 20)]
+    pub watch_max_unsent_bytes: usize,
 
     /// Days history rows are kept (0: forever).
     #[arg(long, env = "VIGIL_HISTORY_RETENTION_DAYS", default_value_t = 30)]
@@ -116,8 +130,10 @@ pub const HOLD_EARLY_MS: u64 = 500;
 /// Open files kept back from the connection budget (database, WAL, epoll,
 /// listeners, the EMFILE reserve, logs).
 pub const FD_RESERVE: usize = 64;
-/// Output bytes queued for one connection before it stops reading requests.
-pub const OUT_HIGH_WATER_BYTES: usize = 4 * 1024 * 1024;
+/// Unsent output bytes (config bodies counted, though shared) a connection
+/// may have before its next request waits for the client to read: with
+/// shared bodies this bounds a non-reading client's memory to its heads.
+pub const OUT_HIGH_WATER_BYTES: usize = 256 * 1024;
 
 impl Settings {
     pub fn threads(&self) -> usize {
@@ -155,4 +171,13 @@ fn open_file_limit() -> Option<usize> {
     let text = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = text.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// `--sync full|normal` (the store's own type carries no clap derive).
+fn parse_sync(s: &str) -> Result<crate::store::Sync, String> {
+    match s {
+        "full" => Ok(crate::store::Sync::Full),
+        "normal" => Ok(crate::store::Sync::Normal),
+        other => Err(format!("`{other}` is not one of: full, normal")),
+    }
 }

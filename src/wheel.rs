@@ -5,7 +5,11 @@
 //! than one revolution ahead sits in its slot and is skipped (its deadline is
 //! not yet due) until the revolution that reaches it.
 //!
-//! Invariants: every live entry is linked into exactly the slot
+//! A bitmap of non-empty slots tells the owner, in at most 64 word reads,
+//! the earliest tick that may fire ([`Wheel::next_due`]), so an idle event
+//! loop sleeps until then instead of waking every tick.
+//!
+//! Invariants: a slot's bit is set exactly when its list is non-empty; every live entry is linked into exactly the slot
 //! `deadline_tick % SLOTS`; an entry's deadline is always strictly after the
 //! last tick `expire` has processed, so an expiry is never missed; entries are
 //! unlinked when they expire or are cancelled, so the wheel never leaks.
@@ -17,6 +21,7 @@ use slab::Slab;
 pub const SLOTS: usize = 4096;
 
 const NIL: u32 = u32::MAX;
+const WORDS: usize = SLOTS / 64;
 
 /// Handle returned by [`Wheel::arm`]; pass it to [`Wheel::cancel`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +40,8 @@ struct Entry {
 #[derive(Debug)]
 pub struct Wheel {
     heads: Vec<u32>,
+    /// Bit `s` is set when slot `s` holds a timer.
+    occupied: [u64; WORDS],
     entries: Slab<Entry>,
     /// The last tick whose slot has been processed.
     processed_tick: u64,
@@ -44,6 +51,7 @@ impl Wheel {
     pub fn new(now_tick: u64) -> Wheel {
         Wheel {
             heads: vec![NIL; SLOTS],
+            occupied: [0; WORDS],
             entries: Slab::new(),
             processed_tick: now_tick,
         }
@@ -75,6 +83,7 @@ impl Wheel {
             self.entries[head as usize].prev = key;
         }
         self.heads[slot] = key;
+        self.occupied[slot / 64] |= 1 << (slot % 64);
         TimerId(key)
     }
 
@@ -95,11 +104,41 @@ impl Wheel {
             let slot = (e.deadline_tick % SLOTS as u64) as usize;
             debug_assert_eq!(self.heads[slot], key, "head of slot {slot}");
             self.heads[slot] = e.next;
+            if e.next == NIL {
+                self.occupied[slot / 64] &= !(1 << (slot % 64));
+            }
         }
         if e.next != NIL {
             self.entries[e.next as usize].prev = e.prev;
         }
         e.payload
+    }
+
+    /// The earliest tick at which [`Wheel::expire`] may fire a timer: the
+    /// next non-empty slot after the last processed tick (a timer in it may
+    /// belong to a later revolution, which only costs one early wake-up).
+    /// `None` when no timer is armed.
+    pub fn next_due(&self) -> Option<u64> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let first = ((self.processed_tick + 1) % SLOTS as u64) as usize;
+        // Scan the words from `first`'s onwards, wrapping once; the first
+        // word is masked to the slots at or after `first`, and visited again
+        // at the end unmasked for the slots before it.
+        for step in 0..=WORDS {
+            let w = (first / 64 + step) % WORDS;
+            let mut bits = self.occupied[w];
+            if step == 0 {
+                bits &= !0u64 << (first % 64);
+            }
+            if bits != 0 {
+                let slot = w * 64 + bits.trailing_zeros() as usize;
+                let ahead = (slot + SLOTS - first) % SLOTS;
+                return Some(self.processed_tick + 1 + ahead as u64);
+            }
+        }
+        None
     }
 
     /// Processes every tick up to and including `now_tick`, pushing the
@@ -198,6 +237,29 @@ mod tests {
         assert_eq!(w.cancel(c), None);
     }
 
+    #[test]
+    fn next_due_is_the_nearest_armed_slot() {
+        let mut w = Wheel::new(0);
+        assert_eq!(w.next_due(), None);
+        let far = w.arm(300, 1);
+        assert_eq!(w.next_due(), Some(300));
+        let near = w.arm(70, 2);
+        assert_eq!(w.next_due(), Some(70));
+        w.cancel(near);
+        assert_eq!(w.next_due(), Some(300));
+        // Wrapping: processed past the end of the slots.
+        w.cancel(far);
+        let mut out = Vec::new();
+        w.expire(SLOTS as u64 - 2, &mut out);
+        assert_eq!(out, Vec::<u32>::new());
+        w.arm(SLOTS as u64 + 5, 3);
+        assert_eq!(w.next_due(), Some(SLOTS as u64 + 5));
+        // A timer a revolution ahead is reported at its slot's next visit.
+        let mut w = Wheel::new(0);
+        w.arm(SLOTS as u64 + 9, 4);
+        assert_eq!(w.next_due(), Some(9));
+    }
+
     proptest::proptest! {
         /// The wheel agrees with a BTreeMap model under random arm / cancel /
         /// advance sequences.
@@ -232,6 +294,14 @@ mod tests {
                     }
                 }
                 proptest::prop_assert_eq!(w.len(), model.len());
+                // No timer fires before `next_due`, and the earliest due
+                // timer is never later than it.
+                let earliest = model.values().min().copied();
+                match (w.next_due(), earliest) {
+                    (Some(due), Some(e)) => proptest::prop_assert!(now < due && due <= e, "due {} earliest {} now {}", due, e, now),
+                    (None, None) => {}
+                    (got, want) => proptest::prop_assert!(false, "next_due {got:?}, earliest {want:?}"),
+                }
             }
         }
     }

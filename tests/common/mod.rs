@@ -5,6 +5,8 @@
 //! Each test file uses only part of this module.
 #![allow(dead_code)]
 
+pub mod sse;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -423,4 +425,26 @@ pub fn record(data_id: &str, group: &str, md5: &str, tenant: Option<&str>) -> St
         None => format!("{data_id}\u{2}{group}\u{2}{md5}\u{1}"),
         Some(t) => format!("{data_id}\u{2}{group}\u{2}{md5}\u{2}{t}\u{1}"),
     }
+}
+
+/// The resident memory of process `pid`, from /proc.
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("VmRSS")
+        * 1024
+}
+
+/// One value of the server's Prometheus metrics.
+pub fn metric(addr: SocketAddr, name: &str) -> u64 {
+    let r = request(addr, &get_raw("/nacos/actuator/prometheus"));
+    r.text()
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name}"))
 }

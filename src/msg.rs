@@ -1,0 +1,274 @@
+//! The messages between threads: what a reactor asks of the storage threads
+//! (writes, and who to answer), and what those threads send back (committed
+//! changes in commit order, typed outcomes, auth snapshots, shutdown).
+//!
+//! This module is plain data: `api` builds these messages without knowing
+//! which store keeps them, and `store` answers them without knowing HTTP.
+
+use crate::auth::AuthState;
+use crate::index::ListenerFilter;
+use crate::model::Change;
+use crate::protocol::{group_key, Metadata};
+use crossbeam_channel::Sender;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A config's identity, tenant canonical.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub data_id: String,
+    pub group: String,
+    pub tenant: String,
+}
+
+impl Key {
+    pub fn group_key(&self) -> String {
+        group_key(&self.data_id, &self.group, &self.tenant)
+    }
+}
+
+/// A publish of any variant.
+#[derive(Debug)]
+pub struct PublishOp {
+    pub key: Key,
+    pub content: String,
+    pub config_type: &'static str,
+    /// `None` keeps the stored app name on update.
+    pub app_name: Option<String>,
+    pub src_ip: String,
+    pub src_user: Option<String>,
+    pub meta: Metadata,
+}
+
+/// A write a reactor asks for.
+#[derive(Debug)]
+pub enum WriteOp {
+    /// Formal publish; answers `true`.
+    Publish(PublishOp),
+    /// Beta publish for the listed addresses (`betaIps` header).
+    PublishBeta(PublishOp, String),
+    /// Tag publish.
+    PublishTag(PublishOp, String),
+    /// Formal delete; answers `true`.
+    Delete {
+        key: Key,
+        src_ip: String,
+        src_user: Option<String>,
+    },
+    DeleteTag {
+        key: Key,
+        tag: String,
+    },
+    StopBeta {
+        key: Key,
+    },
+    /// Console delete of formal configs by id.
+    DeleteIds {
+        ids: Vec<i64>,
+        src_ip: String,
+        src_user: Option<String>,
+    },
+    NamespaceCreate {
+        id: String,
+        name: String,
+        desc: Option<String>,
+    },
+    NamespaceUpdate {
+        id: String,
+        name: String,
+        desc: Option<String>,
+    },
+    NamespaceDelete {
+        id: String,
+    },
+    /// Create a user; the password is hashed (bcrypt) here, off the reactors.
+    UserCreate {
+        username: String,
+        password: String,
+    },
+    UserUpdate {
+        username: String,
+        password: String,
+    },
+    UserDelete {
+        username: String,
+    },
+    RoleAdd {
+        role: String,
+        username: String,
+    },
+    RoleDelete {
+        role: String,
+        username: Option<String>,
+    },
+    PermissionAdd {
+        role: String,
+        resource: String,
+        action: String,
+    },
+    PermissionDelete {
+        role: String,
+        resource: String,
+        action: String,
+    },
+}
+
+/// What a committed write did, as data; `api::render_written` turns it into
+/// the response Nacos gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// A publish or delete (also of nothing): `true`.
+    Done,
+    /// A beta release was stopped.
+    BetaStopped,
+    /// Configs deleted by id.
+    IdsDeleted,
+    /// A namespace create: `false` when the id was taken.
+    NamespaceCreated(bool),
+    /// A change to users, roles or permissions.
+    Account(AccountChange),
+    /// A user create refused: the name is taken.
+    UserExists(String),
+}
+
+/// Which account change committed (each has its own Nacos message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountChange {
+    UserCreated,
+    UserUpdated,
+    UserDeleted,
+    RoleAdded,
+    RoleDeleted,
+    PermissionAdded,
+    PermissionDeleted,
+}
+
+/// Who to tell when a write or query is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyTo {
+    pub reactor: usize,
+    pub conn: u32,
+    pub generation: u32,
+}
+
+#[derive(Debug)]
+pub struct WriteRequest {
+    pub op: WriteOp,
+    pub reply: ReplyTo,
+}
+
+/// A finished response body for a deferred request (JSON unless it says so).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    /// Header lines added to the JSON content type, each ending in CRLF.
+    pub extra_head: String,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn ok(body: impl Into<Vec<u8>>) -> Reply {
+        Reply::new(200, body)
+    }
+
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Reply {
+        Reply {
+            status,
+            extra_head: String::new(),
+            body: body.into(),
+        }
+    }
+}
+
+/// What the storage threads send a reactor.
+#[derive(Debug)]
+pub enum ToReactor {
+    /// A committed change (every reactor gets every change, in commit order).
+    Change(Arc<Change>),
+    /// The answer to one of this reactor's queries; `Err` holds the storage
+    /// failure (answered 500).
+    Done {
+        conn: u32,
+        generation: u32,
+        result: Result<Reply, String>,
+    },
+    /// The outcome of one of this reactor's writes, committed (or `Err`:
+    /// the storage failure, answered 500); `api` renders it.
+    Written {
+        conn: u32,
+        generation: u32,
+        result: Result<Written, String>,
+    },
+    /// The users, roles and permissions changed: the new snapshot.
+    Auth(Arc<AuthState>),
+    /// The verdict on a (user, password) pair the reactor asked about.
+    Verified {
+        conn: u32,
+        generation: u32,
+        key: [u8; 32],
+        ok: bool,
+    },
+    /// Gather this reactor's parked polls matching a filter and send them,
+    /// as a [`ToReactor::ListenerPart`], to the asking reactor.
+    CollectListeners {
+        filter: Arc<ListenerFilter>,
+        reply: ReplyTo,
+    },
+    /// One reactor's answer to a `CollectListeners`.
+    ListenerPart {
+        conn: u32,
+        generation: u32,
+        part: Vec<(String, String)>,
+    },
+    /// Stop accepting, answer parked polls, finish in-flight work, exit.
+    Shutdown,
+}
+
+/// A reactor's inbox and the callback that wakes its event loop.
+#[derive(Clone)]
+pub struct ReactorLink {
+    pub tx: Sender<ToReactor>,
+    pub notify: Arc<dyn Fn() + Send + std::marker::Sync>,
+}
+
+impl ReactorLink {
+    /// Queues a message and wakes the reactor. A reactor that has exited no
+    /// longer cares, so a closed inbox is ignored.
+    pub fn send(&self, msg: ToReactor) {
+        if self.tx.send(msg).is_ok() {
+            (self.notify)();
+        }
+    }
+
+    /// Queues a message without waking the reactor (see [`Published`]).
+    pub fn push(&self, msg: ToReactor) {
+        let _ = self.tx.send(msg);
+    }
+}
+
+/// The highest change `seq` that is queued in *every* reactor's inbox.
+///
+/// A reactor wakes listeners for change `n` only once `n` is published, so
+/// by then every other reactor has `n` queued, and it drains its inbox
+/// before serving any request: a client woken by one reactor that reads
+/// through another always gets the new content.
+#[derive(Debug, Default)]
+pub struct Published(std::sync::atomic::AtomicU64);
+
+impl Published {
+    pub fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(crate) fn set(&self, seq: u64) {
+        self.0.store(seq, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Milliseconds since the epoch, the unit of every stored time.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

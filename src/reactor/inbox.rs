@@ -1,0 +1,232 @@
+//! The inbox and the wake-up path: committed changes, answers from the
+//! storage threads and other reactors, and what they do to parked polls and
+//! awaiting connections.
+
+use super::conn::{State, Wait};
+use super::Reactor;
+use crate::api::{self, refusal};
+use crate::index::ParkId;
+use crate::metrics::Metrics;
+use crate::model::{Change, Entry};
+use crate::msg::{Reply, ToReactor};
+use crate::protocol::ListenRecord;
+use std::sync::Arc;
+
+/// Most remembered (user, password) verdicts per reactor.
+const MAX_CACHED_CREDENTIALS: usize = 10_000;
+
+impl Reactor {
+    /// Handles everything the storage threads and other reactors sent.
+    /// Changes are applied at once (so any later request sees them) but
+    /// wake-ups come last, after acknowledgements: a publisher hears `true`
+    /// before thousands of listeners are answered. Not re-entrant: requests
+    /// served while waking do not drain again.
+    pub(super) fn drain_inbox(&mut self) {
+        if self.in_drain {
+            return;
+        }
+        self.in_drain = true;
+        let mut changed: Vec<Arc<Change>> = Vec::new();
+        // (change, the key's entry before it) for watch streams.
+        let mut streamed: Vec<(Arc<Change>, Option<Arc<Entry>>)> = Vec::new();
+        while let Ok(msg) = self.inbox.try_recv() {
+            match msg {
+                ToReactor::Change(change) => {
+                    self.wait_published(change.seq);
+                    if !self.index.streams.is_empty() {
+                        let before = self.index.entry_of(&change.group_key).cloned();
+                        streamed.push((change.clone(), before));
+                    }
+                    self.applied_seq = change.seq;
+                    self.log.push(change.clone());
+                    if self.index.apply(&change).is_some() {
+                        changed.push(change);
+                    }
+                }
+                ToReactor::Done {
+                    conn,
+                    generation,
+                    result,
+                } => self.answer(conn as usize, generation, result),
+                ToReactor::Written {
+                    conn,
+                    generation,
+                    result,
+                } => self.answer(
+                    conn as usize,
+                    generation,
+                    result.map(|w| api::render_written(&w)),
+                ),
+                ToReactor::CollectListeners { filter, reply } => {
+                    let part = self.index.listeners(&filter);
+                    if let Some(link) = self.peers.get(reply.reactor) {
+                        link.send(ToReactor::ListenerPart {
+                            conn: reply.conn,
+                            generation: reply.generation,
+                            part,
+                        });
+                    }
+                }
+                ToReactor::ListenerPart {
+                    conn,
+                    generation,
+                    part,
+                } => self.on_listener_part(conn as usize, generation, part),
+                ToReactor::Auth(state) => {
+                    self.auth_state = state;
+                    self.credentials.clear();
+                }
+                ToReactor::Verified {
+                    conn,
+                    generation,
+                    key,
+                    ok,
+                } => {
+                    if self.credentials.len() >= MAX_CACHED_CREDENTIALS {
+                        self.credentials.clear();
+                    }
+                    self.credentials.insert(key, ok);
+                    let conn = conn as usize;
+                    if let Some(c) = self.conn_of(conn, generation) {
+                        if let State::Awaiting { .. } = c.state {
+                            // The request is still buffered: handle it again.
+                            c.state = State::Reading { partial: false };
+                            self.process(conn);
+                        }
+                    }
+                }
+                ToReactor::Shutdown => self.start_drain(),
+            }
+        }
+        for (change, before) in streamed {
+            self.deliver(&change, before.as_deref());
+        }
+        for change in changed {
+            // Looked up again: waking serves pipelined requests, which may
+            // have parked, unparked or recycled key slots meanwhile.
+            let Some(key) = self.index.lookup(&change.group_key) else {
+                continue;
+            };
+            for park in self.index.waiters_of(key) {
+                if self.index.sees_change(park, key) {
+                    self.wake(park, Some(key));
+                }
+            }
+        }
+        self.in_drain = false;
+    }
+
+    /// The connection a deferred answer is for, unless it has gone (its
+    /// slot may hold a newer connection: the generation tells).
+    fn conn_of(&mut self, key: usize, generation: u32) -> Option<&mut super::conn::Conn> {
+        self.conns
+            .get_mut(key)
+            .filter(|c| c.generation == generation)
+    }
+
+    /// Waits (briefly: the writer is between two statements) until change
+    /// `seq` is queued in every reactor's inbox.
+    fn wait_published(&self, seq: u64) {
+        let mut spins = 0u32;
+        while self.published.get() < seq {
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// Parks a long poll whose keys are all up to date, in the same step of
+    /// the thread that applies changes, so none can slip in between.
+    pub(super) fn park(
+        &mut self,
+        key: usize,
+        records: Vec<ListenRecord>,
+        hold_ms: u64,
+        requester: String,
+        vip_tag: Option<String>,
+        close: bool,
+    ) {
+        let park = self.index.park_records(
+            key as u32,
+            records,
+            requester.into(),
+            vip_tag.map(Into::into),
+        );
+        self.conns[key].state = State::Parked { park, close };
+        let deadline = self.now_tick + self.ticks(hold_ms);
+        self.set_deadline(key, deadline);
+    }
+
+    /// Answers a parked poll: with `key` when it changed, or empty (timeout,
+    /// shutdown); then serves any pipelined requests.
+    pub(super) fn wake(&mut self, park: ParkId, key: Option<u32>) {
+        let body = match key {
+            Some(key) => self.index.changed_reply(park, key),
+            None => Vec::new(),
+        };
+        let conn = self.index.unpark(park).conn as usize;
+        Metrics::inc(if body.is_empty() {
+            &self.metrics.poll_timeouts
+        } else {
+            &self.metrics.wakeups
+        });
+        let draining = self.drain_deadline.is_some();
+        let Some(c) = self.conns.get_mut(conn) else {
+            return;
+        };
+        let close = match c.state {
+            State::Parked { close, .. } => close || draining,
+            _ => true,
+        };
+        c.state = State::Reading { partial: false };
+        if body.is_empty() {
+            let (status, head, b) = api::empty_poll_reply();
+            c.respond(status, head, b, close);
+        } else {
+            c.respond(200, api::changed_keys_head(), &body, close);
+        }
+        self.process(conn);
+    }
+
+    fn on_listener_part(&mut self, key: usize, generation: u32, part: Vec<(String, String)>) {
+        let Some(c) = self.conn_of(key, generation) else {
+            return;
+        };
+        let State::Awaiting {
+            wait: Wait::Listeners { pending, found },
+            ..
+        } = &mut c.state
+        else {
+            return;
+        };
+        found.extend(part);
+        *pending = pending.saturating_sub(1);
+        if *pending > 0 {
+            return;
+        }
+        let body = api::listener_status_body(found);
+        self.answer(key, generation, Ok(Reply::ok(body)));
+    }
+
+    /// Sends the answer an awaiting connection waited for, then serves what
+    /// it pipelined behind.
+    pub(super) fn answer(&mut self, key: usize, generation: u32, result: Result<Reply, String>) {
+        let draining = self.drain_deadline.is_some();
+        let Some(c) = self.conn_of(key, generation) else {
+            return;
+        };
+        let State::Awaiting { close, .. } = c.state else {
+            return;
+        };
+        let close = close || draining;
+        match result {
+            Ok(reply) => c.reply(&reply, close),
+            Err(msg) => c.reply(&refusal::storage_failed(&msg), close),
+        }
+        c.state = State::Reading { partial: false };
+        self.process(key);
+    }
+}

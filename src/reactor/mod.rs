@@ -1,0 +1,648 @@
+//! The event loop: one per thread, each with its own `SO_REUSEPORT` listener,
+//! connections, cache copy, inverted index and timer wheel.
+//!
+//! One iteration: poll (sleeping until the nearest timer, or for good when
+//! none is armed); read the clock once; drain the inbox (committed changes
+//! wake parked polls, acknowledgements answer publishers) *before* touching
+//! any socket, so a request that arrives after some client heard `true`
+//! always sees that change; handle socket events; expire timers.
+//!
+//! mio is edge-triggered: every read and write loops until `WouldBlock`, and
+//! spurious events are harmless. Connections are registered once for both
+//! readable and writable; output is written as soon as it is produced and
+//! only a short write leaves bytes for the next writable event.
+//!
+//! Rooms: `conn` (a connection's state and output queue), `accept`
+//! (accepting and shedding), `io` (reads, writes, memory bounds), `inbox`
+//! (changes, answers and wake-ups), `stream` (watch streams). This file is
+//! the loop and the dispatch
+//! of each request's [`Action`].
+//!
+//! Invariants: only this module names `mio`; the reactor never touches the
+//! disk (writes go to the writer thread); a parked connection holds no
+//! buffers; every deferred reference to a connection (writer
+//! acknowledgement) carries its generation and stale ones are dropped; the
+//! wheel holds at most one timer per connection.
+
+mod accept;
+mod conn;
+mod inbox;
+mod io;
+mod stream;
+
+pub use accept::bind_listener;
+
+use crate::api::{self, refusal, Action, Ctx};
+use crate::auth::{AuthKeys, AuthState};
+use crate::http::{self, Parse};
+use crate::index::Index;
+use crate::metrics::{Metrics, Rejection};
+use crate::model::Entry;
+use crate::msg::{Published, ReactorLink, ReplyTo, ToReactor, WriteRequest};
+use crate::query::QueryRequest;
+use crate::settings::{Settings, OUT_HIGH_WATER_BYTES};
+use crate::streams::ChangeLog;
+use crate::wheel::Wheel;
+use conn::{Conn, State, Wait};
+use crossbeam_channel::{Receiver, Sender};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Milliseconds per wheel tick.
+pub const TICK_MS: u64 = 10;
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX - 2);
+/// Bytes read from a socket per `read` call.
+const READ_CHUNK: usize = 64 * 1024;
+/// A connection may always buffer this much, whatever the global budget.
+const SMALL_REQUEST_BYTES: usize = 64 * 1024;
+/// How long a graceful stop waits for in-flight work.
+const DRAIN_MS: u64 = 10_000;
+
+/// One event loop.
+pub struct Reactor {
+    id: usize,
+    poll: Poll,
+    listener: Option<TcpListener>,
+    conns: Slab<Conn>,
+    index: Index,
+    wheel: Wheel,
+    inbox: Receiver<ToReactor>,
+    writer: Sender<WriteRequest>,
+    reader: Sender<QueryRequest>,
+    /// The last change queued in every reactor's inbox.
+    published: Arc<Published>,
+    /// The last change this reactor applied.
+    applied_seq: u64,
+    /// Recent changes, for resuming watch streams.
+    log: ChangeLog,
+    /// Inside `drain_inbox` (it must not re-enter).
+    in_drain: bool,
+    /// Token keys when auth is on.
+    auth_keys: Option<Arc<AuthKeys>>,
+    auth_state: Arc<AuthState>,
+    /// Verdicts on (user, password) pairs, keyed by an HMAC of the pair.
+    credentials: HashMap<[u8; 32], bool>,
+    /// Every reactor's inbox (this one's included), for listener queries.
+    peers: Vec<ReactorLink>,
+    settings: Arc<Settings>,
+    limits: http::Limits,
+    max_conns: usize,
+    metrics: Arc<Metrics>,
+    start: Instant,
+    now_tick: u64,
+    next_generation: u32,
+    /// Held open so that, out of descriptors, one can be freed to accept
+    /// and shed a connection instead of leaving it hanging.
+    reserve_fd: Option<std::fs::File>,
+    accept_paused_until: Option<u64>,
+    drain_deadline: Option<u64>,
+    scratch: Vec<u8>,
+}
+
+impl Reactor {
+    /// Builds a reactor around a bound listener and its cache copy; returns
+    /// it with the waker the writer uses to rouse it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: usize,
+        listener: std::net::TcpListener,
+        entries: &[(String, Arc<Entry>)],
+        inbox: Receiver<ToReactor>,
+        writer: Sender<WriteRequest>,
+        reader: Sender<QueryRequest>,
+        settings: Arc<Settings>,
+        max_conns: usize,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<(Reactor, Arc<Waker>)> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let mut listener = TcpListener::from_std(listener);
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let mut index = Index::new();
+        for (group_key, entry) in entries {
+            index.load(group_key, entry.clone());
+        }
+        let limits = settings.http_limits();
+        Ok((
+            Reactor {
+                id,
+                poll,
+                listener: Some(listener),
+                conns: Slab::new(),
+                index,
+                wheel: Wheel::new(0),
+                inbox,
+                writer,
+                reader,
+                peers: Vec::new(),
+                published: Arc::new(Published::default()),
+                applied_seq: 0,
+                log: ChangeLog::new(0, 0, 0),
+                in_drain: false,
+                auth_keys: None,
+                auth_state: Arc::new(AuthState::default()),
+                credentials: HashMap::new(),
+                settings,
+                limits,
+                max_conns,
+                metrics,
+                start: Instant::now(),
+                now_tick: 0,
+                next_generation: 0,
+                reserve_fd: std::fs::File::open("/dev/null").ok(),
+                accept_paused_until: None,
+                drain_deadline: None,
+                scratch: vec![0; READ_CHUNK],
+            },
+            waker,
+        ))
+    }
+
+    /// Gives the reactor every reactor's inbox (its own included), for
+    /// listener-status queries; call before `run`.
+    pub fn set_peers(&mut self, peers: Vec<ReactorLink>) {
+        self.peers = peers;
+    }
+
+    /// Shares the writer's published-change mark; call before `run`.
+    pub fn set_published(&mut self, published: Arc<Published>) {
+        self.published = published;
+    }
+
+    /// Turns authentication on; call before `run`.
+    pub fn set_auth(&mut self, keys: Arc<AuthKeys>, state: Arc<AuthState>) {
+        self.auth_keys = Some(keys);
+        self.auth_state = state;
+    }
+
+    fn ticks(&self, ms: u64) -> u64 {
+        ms.div_ceil(TICK_MS)
+    }
+
+    /// Runs until a graceful stop has drained every connection.
+    pub fn run(mut self) {
+        self.applied_seq = self.published.get();
+        self.log = ChangeLog::new(
+            self.applied_seq,
+            self.settings.watch_log_entries,
+            self.settings.watch_log_bytes,
+        );
+        let mut events = Events::with_capacity(1024);
+        let mut expired = Vec::new();
+        loop {
+            if let Err(e) = self.poll.poll(&mut events, self.poll_timeout()) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    log::error!("reactor {}: poll failed: {e}", self.id);
+                    std::thread::sleep(Duration::from_millis(TICK_MS));
+                }
+                continue;
+            }
+            self.now_tick = self.start.elapsed().as_millis() as u64 / TICK_MS;
+            self.drain_inbox();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {}
+                    Token(key) => {
+                        if event.is_read_closed() || event.is_error() {
+                            self.on_readable(key, true);
+                        } else if event.is_readable() {
+                            self.on_readable(key, false);
+                        }
+                        if event.is_writable() {
+                            self.on_writable(key);
+                        }
+                    }
+                }
+            }
+            // Changes committed while we were busy are applied now rather
+            // than after another poll.
+            self.drain_inbox();
+            expired.clear();
+            self.wheel.expire(self.now_tick, &mut expired);
+            for &key in &expired {
+                self.on_timer(key as usize);
+            }
+            self.publish_gauges();
+            if self.accept_paused_until.is_some_and(|t| t <= self.now_tick) {
+                self.accept_paused_until = None;
+                self.accept();
+            }
+            if let Some(deadline) = self.drain_deadline {
+                if self.conns.is_empty() || self.now_tick >= deadline {
+                    break;
+                }
+            }
+        }
+        let left = self.conns.len();
+        if left > 0 {
+            log::warn!(
+                "reactor {}: stopping with {left} connections still open",
+                self.id
+            );
+        }
+        for key in self.conns.iter().map(|(k, _)| k).collect::<Vec<_>>() {
+            self.close(key);
+        }
+    }
+
+    /// How long the next poll may sleep: until the wheel's nearest timer
+    /// (the loop costs nothing between timers, however many polls are
+    /// parked), one tick while accepting is paused or a drain is under way,
+    /// and for good when nothing is timed.
+    fn poll_timeout(&self) -> Option<Duration> {
+        if self.accept_paused_until.is_some() || self.drain_deadline.is_some() {
+            return Some(Duration::from_millis(TICK_MS));
+        }
+        let due_ms = self.wheel.next_due()? * TICK_MS;
+        let now_ms = self.start.elapsed().as_millis() as u64;
+        // +1: wake just after the tick starts, not just before it.
+        Some(Duration::from_millis(due_ms.saturating_sub(now_ms) + 1))
+    }
+
+    /// Publishes this reactor's gauges for the metrics endpoint.
+    fn publish_gauges(&self) {
+        let g = &self.metrics.reactors[self.id];
+        g.connections
+            .store(self.conns.len() as u64, Ordering::Relaxed);
+        g.parked
+            .store(self.index.parked_count() as u64, Ordering::Relaxed);
+        g.keys
+            .store(self.index.key_count() as u64, Ordering::Relaxed);
+        g.waiters
+            .store(self.index.waiter_count() as u64, Ordering::Relaxed);
+        g.timers.store(self.wheel.len() as u64, Ordering::Relaxed);
+        g.configs
+            .store(self.index.config_count() as u64, Ordering::Relaxed);
+        g.streams
+            .store(self.index.streams.len() as u64, Ordering::Relaxed);
+    }
+
+    fn start_drain(&mut self) {
+        if self.drain_deadline.is_some() {
+            return;
+        }
+        log::info!("reactor {}: draining", self.id);
+        self.drain_deadline = Some(self.now_tick + self.ticks(DRAIN_MS));
+        if let Some(mut l) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            let c = &mut self.conns[key];
+            c.closing = true;
+            match c.state {
+                State::Parked { park, .. } => self.wake(park, None),
+                State::Reading { .. } | State::Streaming(_)
+                    if c.inbuf.is_empty() && c.out.is_empty() =>
+                {
+                    self.close(key)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Sets when a connection's current state times out, re-arming the
+    /// wheel only when the new deadline is earlier than the armed timer.
+    fn set_deadline(&mut self, key: usize, tick: u64) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        c.deadline_tick = tick;
+        if c.timer.is_some() && c.timer_tick <= tick {
+            return;
+        }
+        if let Some(t) = c.timer.take() {
+            self.wheel.cancel(t);
+        }
+        c.timer = Some(self.wheel.arm(tick, key as u32));
+        c.timer_tick = tick.max(self.now_tick + 1);
+    }
+
+    fn close(&mut self, key: usize) {
+        if !self.conns.contains(key) {
+            return;
+        }
+        self.metrics
+            .buffered_bytes
+            .fetch_sub(self.conns[key].buffered as u64, Ordering::Relaxed);
+        let mut c = self.conns.remove(key);
+        match c.state {
+            State::Parked { park, .. } => {
+                self.index.unpark(park);
+            }
+            State::Streaming(s) => {
+                self.index.streams.close(s.stream);
+            }
+            _ => {}
+        }
+        if let Some(t) = c.timer.take() {
+            self.wheel.cancel(t);
+        }
+        let _ = self.poll.registry().deregister(&mut c.stream);
+        self.metrics
+            .open_connections
+            .fetch_sub(1, Ordering::Relaxed);
+        log::trace!("closed {}", c.peer);
+    }
+
+    /// Parses and answers buffered requests while the connection may.
+    /// Pipelined requests are parsed at an advancing offset and the buffer
+    /// is compacted once at the end, so a deep pipeline costs linear time.
+    fn process(&mut self, key: usize) {
+        // Whatever was committed before these bytes arrived must be visible
+        // to them, even if another reactor already woke their sender.
+        self.drain_inbox();
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let inbuf = std::mem::take(&mut c.inbuf);
+        let mut pos = 0;
+        let mut want = None;
+        loop {
+            let Some(c) = self.conns.get_mut(key) else {
+                return;
+            };
+            let State::Reading { partial } = c.state else {
+                break;
+            };
+            if c.closing || c.out.pending() > OUT_HIGH_WATER_BYTES || pos == inbuf.len() {
+                break;
+            }
+            match http::parse(&inbuf[pos..], &self.limits) {
+                Ok(Parse::Incomplete { want: w }) => {
+                    if c.read_closed {
+                        // The peer will never finish this request.
+                        self.close(key);
+                        return;
+                    }
+                    want = w;
+                    if !partial {
+                        c.state = State::Reading { partial: true };
+                        let deadline = self.now_tick + self.ticks(self.settings.request_timeout_ms);
+                        self.set_deadline(key, deadline);
+                    }
+                    break;
+                }
+                Ok(Parse::Complete(req, consumed)) => {
+                    c.state = State::Reading { partial: false };
+                    if !self.handle(key, &req) {
+                        // Handled again later (after a password check).
+                        break;
+                    }
+                    pos += consumed;
+                }
+                Err(e) => {
+                    // The framing is lost: answer and close, and parse
+                    // nothing that followed on this connection.
+                    c.state = State::Reading { partial: false };
+                    log::debug!("bad request from {}: {}", c.peer, e.message());
+                    if let Some(r) = Rejection::for_status(e.status()) {
+                        self.metrics.reject(r);
+                    }
+                    c.reply(&refusal::bad_request(&e), true);
+                    pos = inbuf.len();
+                }
+            }
+        }
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        c.inbuf = inbuf;
+        if c.closing && c.state.is_reading() {
+            // Nothing more is read from a closing connection.
+            c.inbuf = Vec::new();
+        } else {
+            c.inbuf.drain(..pos);
+        }
+        if c.inbuf.is_empty() {
+            c.inbuf = Vec::new();
+        } else if let Some(want) = want {
+            c.inbuf.reserve(want.saturating_sub(c.inbuf.len()));
+        }
+        self.account(key);
+        self.after_progress(key);
+    }
+
+    /// Flushes output and settles the connection's deadline.
+    fn after_progress(&mut self, key: usize) {
+        self.flush(key);
+        let Some(c) = self.conns.get(key) else { return };
+        if let State::Reading { partial: false } = c.state {
+            if c.read_closed && c.out.is_empty() {
+                self.close(key);
+                return;
+            }
+            let idle = self.now_tick + self.ticks(self.settings.idle_timeout_ms);
+            self.set_deadline(key, idle);
+        }
+    }
+
+    /// Carries out what the api decided for one request; returns false when
+    /// the request must stay buffered to be handled again (after a password
+    /// check).
+    fn handle(&mut self, key: usize, req: &http::Request) -> bool {
+        let c = &self.conns[key];
+        let close = !req.keep_alive || self.drain_deadline.is_some();
+        Metrics::inc(&self.metrics.requests);
+        let auth = self.auth_keys.as_deref().map(|keys| api::AuthCtx {
+            keys,
+            state: &self.auth_state,
+            credentials: &self.credentials,
+            now_secs: crate::msg::now_ms() as u64 / 1000,
+        });
+        let ctx = Ctx {
+            index: &self.index,
+            settings: &self.settings,
+            metrics: &self.metrics,
+            peer: c.peer.ip(),
+            auth,
+        };
+        match api::handle(req, &ctx) {
+            Action::Verify {
+                username,
+                password,
+                key: credential,
+            } => {
+                let query = crate::query::Query::Verify {
+                    username,
+                    password,
+                    key: credential,
+                };
+                let reply = self.reply_to(key);
+                let queued = self.reader.try_send(QueryRequest { query, reply }).is_ok();
+                if self.await_answer(key, close, queued, "password checks") {
+                    // Keep the request buffered: it is handled again once
+                    // the verdict is in.
+                    return false;
+                }
+            }
+            Action::Respond { status, head, body } => {
+                let c = &mut self.conns[key];
+                if let Some(r) = Rejection::for_status(status) {
+                    let reason = String::from_utf8_lossy(&body[..body.len().min(200)]);
+                    log::debug!(
+                        "rejected request from {}: {status} {}",
+                        c.peer,
+                        reason.trim_end()
+                    );
+                    self.metrics.reject(r);
+                }
+                c.respond(status, &head, &body, close);
+            }
+            Action::Config(config, extra) => {
+                let c = &mut self.conns[key];
+                match extra {
+                    None => c.respond_config(&config.get_head, &config, close),
+                    Some(extra) => {
+                        let head = [&config.get_head[..], extra.as_bytes()].concat();
+                        c.respond_config(&head, &config, close)
+                    }
+                }
+            }
+            Action::Query(query) => {
+                let reply = self.reply_to(key);
+                let queued = self
+                    .reader
+                    .try_send(QueryRequest {
+                        query: *query,
+                        reply,
+                    })
+                    .is_ok();
+                self.await_answer(key, close, queued, "queries");
+            }
+            Action::Write(op) => {
+                let reply = self.reply_to(key);
+                let queued = self
+                    .writer
+                    .try_send(WriteRequest { op: *op, reply })
+                    .is_ok();
+                self.await_answer(key, close, queued, "writes");
+            }
+            Action::Later {
+                delay_ms,
+                status,
+                body,
+            } => {
+                self.conns[key].state = State::Awaiting {
+                    close,
+                    wait: Wait::Later(crate::msg::Reply::new(status, body)),
+                };
+                let deadline = self.now_tick + self.ticks(delay_ms);
+                self.set_deadline(key, deadline);
+            }
+            Action::CollectListeners(filter) => {
+                let reply = self.reply_to(key);
+                self.conns[key].state = State::Awaiting {
+                    close,
+                    wait: Wait::Listeners {
+                        pending: self.peers.len(),
+                        found: BTreeMap::new(),
+                    },
+                };
+                let filter = Arc::new(filter);
+                for link in &self.peers {
+                    link.send(ToReactor::CollectListeners {
+                        filter: filter.clone(),
+                        reply,
+                    });
+                }
+            }
+            Action::Park {
+                records,
+                hold_ms,
+                requester,
+                vip_tag,
+            } => self.park(key, records, hold_ms, requester, vip_tag, close),
+            Action::Watch(w) => self.open_stream(key, *w),
+        }
+        true
+    }
+
+    /// Where another thread sends its answer for connection `key`.
+    fn reply_to(&self, key: usize) -> ReplyTo {
+        ReplyTo {
+            reactor: self.id,
+            conn: key as u32,
+            generation: self.conns[key].generation,
+        }
+    }
+
+    /// After handing a request to another thread: wait for its answer, or,
+    /// when that thread's queue was full, answer 503 now. Returns `queued`.
+    fn await_answer(&mut self, key: usize, close: bool, queued: bool, what: &str) -> bool {
+        let c = &mut self.conns[key];
+        if queued {
+            c.state = State::Awaiting {
+                close,
+                wait: Wait::Thread,
+            };
+            return true;
+        }
+        log::warn!("queue for {what} full: answering 503 to {}", c.peer);
+        self.metrics.reject(Rejection::Overloaded);
+        c.reply(&refusal::overloaded(what), close);
+        false
+    }
+
+    fn on_timer(&mut self, key: usize) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        c.timer = None;
+        if c.deadline_tick > self.now_tick {
+            let tick = c.deadline_tick;
+            self.set_deadline(key, tick);
+            return;
+        }
+        match &mut c.state {
+            State::Parked { park, .. } => {
+                let park = *park;
+                self.wake(park, None)
+            }
+            State::Awaiting {
+                wait: wait @ Wait::Later(_),
+                ..
+            } => {
+                let Wait::Later(reply) = std::mem::replace(wait, Wait::Thread) else {
+                    return;
+                };
+                let generation = c.generation;
+                self.answer(key, generation, Ok(reply));
+            }
+            State::Awaiting { .. } => {
+                // The writer always answers; keep waiting.
+                let idle = self.now_tick + self.ticks(self.settings.idle_timeout_ms);
+                self.set_deadline(key, idle);
+            }
+            State::Reading { partial: true } => {
+                log::debug!("request timeout: {}", c.peer);
+                self.metrics.reject(Rejection::RequestTimeout);
+                c.reply(&refusal::request_timeout(), true);
+                c.inbuf = Vec::new();
+                c.state = State::Reading { partial: false };
+                self.account(key);
+                self.flush(key);
+                if self.conns.contains(key) {
+                    // A client that also does not read gets no more time.
+                    let t = self.now_tick + self.ticks(1000);
+                    self.set_deadline(key, t);
+                }
+            }
+            State::Streaming(_) => self.heartbeat(key),
+            State::Reading { partial: false } => {
+                // Idle, or a client that has stopped reading its output.
+                log::debug!("idle timeout: {}", c.peer);
+                self.close(key);
+            }
+        }
+    }
+}
