@@ -305,26 +305,85 @@ fn the_library_parks_listeners_on_shared_keys_and_sees_each_wake_once() {
 }
 
 #[test]
-fn sse_against_a_server_without_watch_streams_fails_at_once_or_passes() {
+fn watch_streams_deliver_every_change_once_for_keys_groups_and_namespaces() {
     let v = Vigil::start();
     let addr = v.addr.to_string();
+    for args in [
+        &[
+            "fanout",
+            "--sse",
+            "-n",
+            "40",
+            "-r",
+            "3",
+            "--extra-keys",
+            "2",
+        ][..],
+        &["fanout", "--sse", "--watch", "group", "-n", "20", "-r", "2"][..],
+        &[
+            "fanout",
+            "--sse",
+            "--watch",
+            "namespace",
+            "-n",
+            "20",
+            "-r",
+            "2",
+        ][..],
+        &["targeted", "--sse", "-n", "50", "-r", "20"][..],
+    ] {
+        let run = loadtest(&[&["--server", &addr][..], args].concat(), LIMIT);
+        let j = run.passed();
+        let n = args[args.iter().position(|a| *a == "-n").unwrap() + 1];
+        assert_eq!(
+            j["streams_opened"].to_string(),
+            n,
+            "{args:?}: {}",
+            run.stdout
+        );
+        for k in ["lost_wakeups", "duplicate_wakeups", "spurious_wakeups"] {
+            assert_eq!(j[k], 0, "{args:?} {k}");
+        }
+        assert_eq!(j["counters"]["polls"], 0, "{args:?}: streams, not polls");
+    }
+}
+
+#[test]
+fn sse_against_a_server_without_watch_streams_fails_at_once() {
+    // A plain HTTP server that answers 404 to everything.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { return };
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut buf = [0u8; 4096];
+                let mut seen = Vec::new();
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    while let Some(i) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..i + 4);
+                        let _ = s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                    }
+                }
+            });
+        }
+    });
     let run = loadtest(
         &["--server", &addr, "fanout", "--sse", "-n", "5", "-r", "1"],
         LIMIT,
     );
-    match run.code {
-        // The endpoint exists: the stream scenario must pass like the poll one.
-        Some(0) => assert_eq!(run.json()["streams_opened"], 5, "{}", run.stdout),
-        _ => {
-            assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
-            assert!(
-                run.stderr.contains("does not serve watch streams"),
-                "{}",
-                run.stderr
-            );
-            assert!(run.took < Duration::from_secs(20), "took {:?}", run.took);
-        }
-    }
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("does not serve watch streams"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.took < Duration::from_secs(20), "took {:?}", run.took);
 }
 
 #[test]
