@@ -25,25 +25,41 @@ use std::time::Duration;
 pub struct Cli {
     #[command(flatten)]
     pub common: Common,
+    /// Draw saved runs (the JSON line of each, or its whole stdout) on the same
+    /// axes into the --report file (and --svg-dir); no load is generated. Two
+    /// runs compare them; one run redraws it.
+    #[arg(long, num_args = 1..=8, value_names = ["A.json", "B.json"])]
+    pub compare: Option<Vec<std::path::PathBuf>>,
     #[command(subcommand)]
-    pub scenario: Scenario,
+    pub scenario: Option<Scenario>,
 }
 
 /// Options every scenario understands.
 #[derive(Args, Debug, Clone)]
 pub struct Common {
-    /// Server address (must be a loopback address).
-    #[arg(long, global = true, default_value = "127.0.0.1:8848")]
-    pub server: SocketAddr,
+    /// Server address (loopback only). Repeat it, or give a comma list, to
+    /// spread connections over several servers (a cluster): listener i goes to
+    /// server i mod S.
+    #[arg(
+        long = "server",
+        global = true,
+        value_delimiter = ',',
+        default_value = "127.0.0.1:8848"
+    )]
+    pub servers: Vec<SocketAddr>,
+    /// The server the coordinator publishes (and deletes) through; the first --server by default.
+    #[arg(long, global = true)]
+    pub publish_to: Option<SocketAddr>,
     /// Worker processes holding the client sockets (each is limited by the open-file limit).
     #[arg(long, global = true, default_value_t = 1)]
     pub procs: u32,
     /// Loopback source addresses to spread client sockets over: 127.0.0.2 .. 127.0.0.(1+N).
     #[arg(long, global = true, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=250))]
     pub sources: u32,
-    /// Server process id: sample its RSS and CPU time before and after (Linux /proc).
-    #[arg(long, global = true)]
-    pub server_pid: Option<u32>,
+    /// Server process id: sample its RSS and CPU time over the run (Linux /proc).
+    /// With several servers, repeat it (or a comma list) in the order of --server.
+    #[arg(long = "server-pid", global = true, value_delimiter = ',')]
+    pub server_pids: Vec<u32>,
     /// Long-Pulling-Timeout header sent with every poll, ms.
     #[arg(long, global = true, default_value_t = 30_000)]
     pub poll_timeout_ms: u64,
@@ -65,6 +81,20 @@ pub struct Common {
     /// Key namespace: keys are lt.<run>.<kind><n> in group LOADTEST. Random by default.
     #[arg(long, global = true)]
     pub run_id: Option<String>,
+    /// Keep the keys the run created (by default they are deleted at the end).
+    #[arg(long, global = true)]
+    pub keep: bool,
+    /// Also write a self-contained HTML report (plots of latency, wake-ups,
+    /// server CPU and RSS) to this file. With --compare: where the comparison goes.
+    #[arg(long, global = true, value_name = "FILE.html")]
+    pub report: Option<std::path::PathBuf>,
+    /// Also write each chart of the report as an SVG file into this directory
+    /// (`<scenario>-<chart>.svg`), e.g. for pictures beside a table.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub svg_dir: Option<std::path::PathBuf>,
+    /// How often a plain progress line is printed when stderr is not a terminal.
+    #[arg(long, global = true, default_value = "5s", value_parser = parse_duration)]
+    pub progress_every: Duration,
 }
 
 #[derive(Subcommand, Debug)]
@@ -106,6 +136,12 @@ pub enum Scenario {
     /// wake-ups: listeners that, after a quiet --grace, still hold other content
     /// than the last acknowledged publish of their key.
     Mixed(MixedArgs),
+    /// Clients that send but never read: N connections each pipeline M GETs
+    /// of one S-byte config (published first) and read nothing back, while
+    /// one well-behaved client GETs a small config in a loop. Reports the
+    /// server's RSS growth over its own baseline (needs --server-pid) and the
+    /// well-behaved client's latency. Measures; it does not judge.
+    Noread(NoreadArgs),
     /// Internal: a worker process (started by the coordinator).
     #[command(hide = true)]
     Worker(WorkerArgs),
@@ -125,6 +161,17 @@ pub struct ParkArgs {
     /// Total run time, ramp included.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub duration: Duration,
+    /// Watch with Server-Sent Events instead of long-polling: each listener
+    /// holds one `GET /nacos/v1/cs/configs/watch` stream open (resumed with
+    /// Last-Event-ID if it ends); a change event of its key is its wake-up.
+    #[arg(long)]
+    pub sse: bool,
+    /// With --sse: what each stream watches. `keys`: its own keys (dataId
+    /// repeated); `group`: the whole LOADTEST group; `namespace`: the whole
+    /// public namespace. Events of keys a listener does not hold are counted
+    /// as other events, not as wake-ups.
+    #[arg(long, value_enum, default_value = "keys", requires = "sse")]
+    pub watch: WatchScope,
 }
 
 #[derive(Args, Debug)]
@@ -147,6 +194,17 @@ pub struct FanoutArgs {
     /// Do not GET after a wake-up; re-poll with the md5 of the announced version.
     #[arg(long)]
     pub no_get: bool,
+    /// Watch with Server-Sent Events instead of long-polling: each listener
+    /// holds one `GET /nacos/v1/cs/configs/watch` stream open (resumed with
+    /// Last-Event-ID if it ends); a change event of its key is its wake-up.
+    #[arg(long)]
+    pub sse: bool,
+    /// With --sse: what each stream watches. `keys`: its own keys (dataId
+    /// repeated); `group`: the whole LOADTEST group; `namespace`: the whole
+    /// public namespace. Events of keys a listener does not hold are counted
+    /// as other events, not as wake-ups.
+    #[arg(long, value_enum, default_value = "keys", requires = "sse")]
+    pub watch: WatchScope,
 }
 
 #[derive(Args, Debug)]
@@ -166,6 +224,11 @@ pub struct TargetedArgs {
     /// Do not GET after a wake-up; re-poll with the md5 of the announced version.
     #[arg(long)]
     pub no_get: bool,
+    /// Watch with Server-Sent Events instead of long-polling: each listener
+    /// holds one `GET /nacos/v1/cs/configs/watch` stream open (resumed with
+    /// Last-Event-ID if it ends); a change event of its key is its wake-up.
+    #[arg(long)]
+    pub sse: bool,
 }
 
 #[derive(Args, Debug)]
@@ -205,6 +268,24 @@ pub struct MixedArgs {
     #[arg(long, default_value = "3s", value_parser = parse_duration)]
     pub grace: Duration,
 }
+
+#[derive(Args, Debug)]
+pub struct NoreadArgs {
+    /// Connections that send and never read.
+    #[arg(short = 'n', long, default_value_t = 50)]
+    pub conns: u32,
+    /// GETs pipelined on each of them.
+    #[arg(short = 'm', long, default_value_t = 2000)]
+    pub gets: u32,
+    /// Size of the config they GET, bytes.
+    #[arg(long, default_value_t = 100 * 1024)]
+    pub size: usize,
+    /// How long the non-readers and the well-behaved client run.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub duration: Duration,
+}
+
+pub use crate::sse::WatchScope;
 
 #[derive(Args, Debug)]
 pub struct WorkerArgs {
@@ -255,7 +336,22 @@ mod tests {
         assert_eq!(cli.common.procs, 2);
         assert!(matches!(
             cli.scenario,
-            Scenario::Fanout(FanoutArgs { conns: 10, .. })
+            Some(Scenario::Fanout(FanoutArgs { conns: 10, .. }))
         ));
+        let cli = Cli::try_parse_from([
+            "loadtest",
+            "--server",
+            "127.0.0.1:1,127.0.0.1:2",
+            "--server",
+            "127.0.0.1:3",
+            "--server-pid",
+            "7,8",
+            "park",
+        ])
+        .unwrap();
+        assert_eq!(cli.common.servers.len(), 3);
+        assert_eq!(cli.common.server_pids, vec![7, 8]);
+        let cli = Cli::try_parse_from(["loadtest", "--compare", "a.json", "b.json"]).unwrap();
+        assert_eq!(cli.compare.map(|c| c.len()), Some(2));
     }
 }

@@ -35,15 +35,22 @@ impl Client {
         let mut req = Vec::new();
         proto::publish_request(&self.host, space, key, content, &mut req);
         let resp = self.request(&req)?;
-        if resp.status != 200 || resp.body != b"true" {
-            bail!(
-                "publish of {} answered {} {:?}",
-                space.data_id(key),
-                resp.status,
-                String::from_utf8_lossy(&resp.body)
-            );
-        }
-        Ok(())
+        expect_true(&resp, "publish", &space.data_id(key))
+    }
+
+    /// Deletes `key`; only a 200 with body `true` is success.
+    pub fn delete(&mut self, space: &KeySpace, key: KeyId) -> Result<()> {
+        let mut req = Vec::new();
+        proto::delete_request(&self.host, space, key, &mut req);
+        let resp = self.request(&req)?;
+        expect_true(&resp, "delete", &space.data_id(key))
+    }
+
+    /// GETs `key`: the status and the body.
+    pub fn get(&mut self, space: &KeySpace, key: KeyId) -> Result<Response> {
+        let mut req = Vec::new();
+        proto::get_request(&self.host, space, key, &mut req);
+        self.request(&req)
     }
 
     /// Sends one request; a reused connection that fails is retried once on a fresh one.
@@ -90,4 +97,16 @@ impl Client {
             self.buf.extend_from_slice(&chunk[..n]);
         }
     }
+}
+
+/// A write succeeded only if answered 200 with the body `true`.
+fn expect_true(resp: &Response, what: &str, data_id: &str) -> Result<()> {
+    if resp.status != 200 || resp.body != b"true" {
+        bail!(
+            "{what} of {data_id} answered {} {:?}",
+            resp.status,
+            String::from_utf8_lossy(&resp.body)
+        );
+    }
+    Ok(())
 }

@@ -40,6 +40,18 @@ pub enum Phase {
     Get,
     /// A publish is outstanding, with the md5 of the content sent.
     Publish(KeyId, Md5Digest),
+    /// A watch stream is requested or open (see `Conn::watch`).
+    Stream,
+}
+
+/// A watcher's stream state; kept across reconnects for `Last-Event-ID`.
+#[derive(Debug, Default)]
+pub struct Watch {
+    /// The response head has arrived: events are flowing.
+    pub open: bool,
+    pub chunked: bool,
+    pub dechunk: crate::sse::Dechunker,
+    pub parser: crate::sse::SseParser,
 }
 
 pub struct Conn {
@@ -63,6 +75,8 @@ pub struct Conn {
     pub fetch_queue: Vec<(KeyId, u64)>,
     /// Listener only: when the last wake-up arrived.
     pub wake_ns: u64,
+    /// Watcher only (`--sse`): the stream.
+    pub watch: Option<Box<Watch>>,
 }
 
 impl Conn {
@@ -79,12 +93,18 @@ impl Conn {
             md5s: vec![None; keys].into_boxed_slice(),
             fetch_queue: Vec::new(),
             wake_ns: 0,
+            watch: None,
         }
     }
 
-    /// A listener whose poll has been written in full and not yet answered.
+    /// A listener whose poll has been written in full and not yet answered,
+    /// or a watcher whose stream is open.
     pub fn is_parked(&self) -> bool {
-        self.phase == Phase::Listen && self.out_pos >= self.out.len()
+        match self.phase {
+            Phase::Listen => self.out_pos >= self.out.len(),
+            Phase::Stream => self.watch.as_ref().is_some_and(|w| w.open),
+            _ => false,
+        }
     }
 
     /// Writes pending output until done or `WouldBlock`. `Ok(true)` when all is written.

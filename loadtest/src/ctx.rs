@@ -1,23 +1,27 @@
 //! What every scenario shares: validated options, the key namespace, the
-//! global deadline, the progress line, the coordinator's own HTTP client,
-//! worker plans, and the parts of the report common to all scenarios.
+//! global deadline, the progress line, the coordinator's own HTTP client and
+//! the keys it created (deleted at the end unless `--keep`), the sampler of
+//! the servers' CPU and RSS, worker plans, and the parts of the report common
+//! to all scenarios.
 //!
 //! Invariant: only loopback addresses are contacted; [`Ctx::new`] refuses
-//! anything else before a single socket is opened.
+//! anything else before a single socket is opened, and fails at once, with
+//! the connect error, when a server does not accept connections.
 
 use crate::cli::Common;
 use crate::client::Client;
 use crate::clock::mono_ns;
-use crate::fleet::Deadline;
+use crate::fleet::{Deadline, Fleet};
 use crate::hist::Hist;
 use crate::msg::{Counters, Plan, WorkerReport};
-use crate::procstat::{self, ProcSample};
-use crate::proto::{self, KeyId, KeyKind, KeySpace};
+use crate::procstat::{self, ProcSample, Sampler};
+use crate::proto::{self, KeyId, KeyKind, KeyPlan, KeySpace};
 use crate::report::Report;
 use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// How the connections of a run are made up (totals over all workers).
@@ -25,8 +29,12 @@ use std::time::{Duration, Instant};
 pub struct Shape {
     pub listeners: u32,
     pub own_keys: u32,
+    pub key_pool: u32,
     pub hot: bool,
     pub get_after_wake: bool,
+    /// Listeners watch one event stream each instead of long-polling.
+    pub sse: bool,
+    pub watch: crate::sse::WatchScope,
     pub report_wakes: bool,
     pub getters: u32,
     pub get_keys: u32,
@@ -35,15 +43,32 @@ pub struct Shape {
     pub publish_to_listeners: bool,
 }
 
+/// How long the first connection to each server may take before the run
+/// fails: a closed port fails at once, a stuck listener within this time.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Keys deleted at the end over this many connections at once.
+const CLEANUP_CONNS: usize = 8;
+
 pub struct Ctx {
     pub common: Common,
     pub run: String,
     pub space: KeySpace,
-    pub host: String,
+    /// The server the coordinator publishes through.
+    pub publish_to: SocketAddr,
     pub deadline: Deadline,
     pub progress: ProgressBar,
+    /// The coordinator's own connection, to `publish_to`.
     pub client: Client,
     pub started: Instant,
+    /// Publishes the coordinator made, and those that failed.
+    pub publish_ok: u64,
+    pub publish_errors: u64,
+    /// Keys this run wrote (the coordinator's and the workers'), to delete at the end.
+    pub created: BTreeSet<KeyId>,
+    /// Samples the servers' CPU and RSS over the run (with --server-pid).
+    sampler: Option<Sampler>,
+    /// Run workers as threads of this process instead of child processes.
+    pub in_process: bool,
     /// Emit plain progress lines (stderr is not a terminal).
     plain_progress: bool,
     last_plain_progress: Instant,
@@ -53,14 +78,23 @@ impl Ctx {
     /// `expected` is how long the scenario should take; the global deadline
     /// is that plus the ramp timeout and slack, unless `--max-run` says otherwise.
     pub fn new(common: Common, expected: Duration) -> Result<Ctx> {
-        if !common.server.ip().is_loopback() {
-            bail!(
-                "refusing to load {}: only loopback servers may be targeted",
-                common.server
-            );
+        if common.servers.is_empty() {
+            bail!("give at least one --server");
+        }
+        let publish_to = common.publish_to.unwrap_or(common.servers[0]);
+        for server in common.servers.iter().chain([&publish_to]) {
+            if !server.ip().is_loopback() {
+                bail!("refusing to load {server}: only loopback servers may be targeted");
+            }
         }
         if common.procs == 0 {
             bail!("--procs must be at least 1");
+        }
+        if common.server_pids.len() > common.servers.len() {
+            bail!("more --server-pid than --server");
+        }
+        for server in &common.servers {
+            probe(*server)?;
         }
         let run = match &common.run_id {
             Some(r)
@@ -86,29 +120,90 @@ impl Ctx {
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         progress.enable_steady_tick(Duration::from_millis(250));
-        let host = common.server.to_string();
         let client = Client::new(
-            common.server,
-            &host,
+            publish_to,
+            &publish_to.to_string(),
             Duration::from_millis(common.request_timeout_ms),
         );
+        let sampler = if common.server_pids.is_empty() {
+            None
+        } else {
+            Some(Sampler::start(common.server_pids.clone())?)
+        };
         Ok(Ctx {
             space: KeySpace::new(&run),
             run,
-            host,
+            publish_to,
             deadline: Deadline(started + max_run),
             progress,
             client,
             started,
+            publish_ok: 0,
+            publish_errors: 0,
+            created: BTreeSet::new(),
+            sampler,
+            in_process: false,
             plain_progress: !std::io::stderr().is_terminal(),
             last_plain_progress: started,
             common,
         })
     }
 
+    /// Publishes `content` to `key` through `--publish-to`, counting it.
+    pub fn publish(&mut self, key: KeyId, content: &str) -> Result<()> {
+        self.created.insert(key);
+        match self.client.publish(&self.space, key, content) {
+            Ok(()) => {
+                self.publish_ok += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.publish_errors += 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// Deletes every key the run created, unless `--keep`; says so in the report.
+    pub fn cleanup(&mut self, rep: &mut Report) {
+        let keys: Vec<KeyId> = std::mem::take(&mut self.created).into_iter().collect();
+        if self.common.keep {
+            rep.count("keys_kept", "keys kept (--keep)", keys.len() as u64);
+            return;
+        }
+        self.progress(format!("deleting the {} keys this run created", keys.len()));
+        let failed = delete_keys(self, &keys);
+        rep.count(
+            "keys_deleted",
+            "keys deleted at the end (--keep keeps them)",
+            (keys.len() - failed.len()) as u64,
+        );
+        if let Some(e) = failed.first() {
+            rep.row("  not deleted", format!("{} ({e})", failed.len()));
+            rep.check(
+                false,
+                format!("{} keys could not be deleted: {e}", failed.len()),
+            );
+        }
+    }
+
+    /// Starts the workers of `plans`: processes, or threads when in-process.
+    pub fn fleet(&self, plans: &[Plan]) -> Result<Fleet> {
+        if self.in_process {
+            Fleet::spawn_threads(plans, self.progress.clone())
+        } else {
+            Fleet::spawn(plans, self.progress.clone())
+        }
+    }
+
+    /// Stops the sampler and returns its samples (empty without --server-pid).
+    pub fn server_series(&mut self) -> Vec<procstat::Point> {
+        self.sampler.take().map(Sampler::finish).unwrap_or_default()
+    }
+
     /// Shows `msg` on the progress line (or every few seconds as a plain line).
     pub fn progress(&mut self, msg: String) {
-        if self.plain_progress && self.last_plain_progress.elapsed() >= Duration::from_secs(5) {
+        if self.plain_progress && self.last_plain_progress.elapsed() >= self.common.progress_every {
             self.last_plain_progress = Instant::now();
             eprintln!("[{:>6.1}s] {msg}", self.started.elapsed().as_secs_f64());
         }
@@ -134,6 +229,7 @@ impl Ctx {
             .map(|w| {
                 let (listener_first, listeners) = split(shape.listeners, procs, w);
                 let (publisher_first, publishers) = split(shape.publishers, procs, w);
+                let (getter_first, getters) = split(shape.getters, procs, w);
                 let share = if shape.publishers == 0 {
                     0.0
                 } else {
@@ -141,18 +237,23 @@ impl Ctx {
                 };
                 Plan {
                     worker: w,
-                    server: self.common.server,
-                    host: self.host.clone(),
+                    servers: self.common.servers.clone(),
                     sources: self.sources(),
                     run: self.run.clone(),
                     listener_first,
                     listeners,
-                    own_keys: shape.own_keys,
-                    hot: shape.hot,
+                    keys: KeyPlan {
+                        own_keys: shape.own_keys,
+                        pool: shape.key_pool,
+                        hot: shape.hot,
+                    },
                     poll_timeout_ms: self.common.poll_timeout_ms,
                     get_after_wake: shape.get_after_wake,
+                    sse: shape.sse,
+                    watch: shape.watch,
                     report_wakes: shape.report_wakes,
-                    getters: split(shape.getters, procs, w).1,
+                    getters,
+                    getter_first,
                     get_keys: shape.get_keys,
                     publishers,
                     publisher_first,
@@ -172,18 +273,51 @@ impl Ctx {
         for i in 0..n {
             let key = KeyId::new(KeyKind::Get, i);
             let content = proto::versioned_content(&self.space, key, 1, self.common.content_bytes);
-            self.client.publish(&self.space, key, &content)?;
+            self.publish(key, &content)?;
         }
         Ok(())
     }
 
+    /// CPU and RSS of the servers (summed over several) now, with --server-pid.
     pub fn sample_server(&self) -> Result<Option<ProcSample>> {
-        self.common.server_pid.map(procstat::sample).transpose()
+        if self.common.server_pids.is_empty() {
+            return Ok(None);
+        }
+        let mut sum = ProcSample::default();
+        for pid in &self.common.server_pids {
+            let s = procstat::sample(*pid)?;
+            sum.rss_bytes += s.rss_bytes;
+            sum.hwm_bytes += s.hwm_bytes;
+            sum.cpu_us += s.cpu_us;
+        }
+        Ok(Some(sum))
+    }
+
+    /// Report row: how listeners learn of changes.
+    pub fn report_listening(&self, rep: &mut Report, sse: bool, scope: crate::sse::WatchScope) {
+        use crate::sse::WatchScope;
+        let how = match (sse, scope) {
+            (false, _) => "long polls (/configs/listener)",
+            (true, WatchScope::Keys) => "SSE watch streams (/configs/watch) on their own keys",
+            (true, WatchScope::Group) => "SSE watch streams (/configs/watch) on the whole group",
+            (true, WatchScope::Namespace) => {
+                "SSE watch streams (/configs/watch) on the whole namespace"
+            }
+        };
+        rep.text("listening", "listeners use", how);
     }
 
     /// Report rows every scenario has.
     pub fn report_common(&self, rep: &mut Report) {
-        rep.text("server", "server", &self.host);
+        let servers: Vec<String> = self.common.servers.iter().map(|s| s.to_string()).collect();
+        rep.text("server", "server(s)", &servers.join(","));
+        if servers.len() > 1 {
+            rep.text(
+                "publish_to",
+                "publishing through",
+                &self.publish_to.to_string(),
+            );
+        }
         rep.text("run_id", "run id (keys lt.<run>.*)", &self.run);
         rep.count("procs", "worker processes", u64::from(self.common.procs));
         rep.count(
@@ -198,8 +332,12 @@ impl Ctx {
         );
     }
 
-    /// Report rows from the workers' counters.
-    pub fn report_counters(&self, rep: &mut Report, c: &Counters) {
+    /// Report rows from the workers' counters plus the coordinator's publishes.
+    pub fn report_counters(&self, rep: &mut Report, workers: &Counters) {
+        let mut c = workers.clone();
+        c.publish_ok += self.publish_ok;
+        c.publish_errors += self.publish_errors;
+        let c = &c;
         rep.count("connects", "connects", c.connects);
         rep.count("errors", "errors (all kinds)", c.errors());
         rep.row(
@@ -216,6 +354,17 @@ impl Ctx {
                 c.publish_errors
             ),
         );
+        if c.streams_opened > 0 {
+            rep.count("streams_opened", "watch streams opened", c.streams_opened);
+            rep.count("stream_resets", "watch stream resets", c.stream_resets);
+            if c.other_events > 0 {
+                rep.count(
+                    "other_events",
+                    "events of other keys (group / namespace watch)",
+                    c.other_events,
+                );
+            }
+        }
         rep.json_only("counters", serde_json::to_value(c).unwrap_or_default());
         rep.check(c.errors() == 0, format!("{} errors", c.errors()));
     }
@@ -246,8 +395,112 @@ pub fn report_server(rep: &mut Report, before: Option<ProcSample>, after: Option
     }
 }
 
+/// Adds the server's RSS growth per connection, measured from this run's own
+/// baseline `before` to `after` with `conns` connections held, or says why it
+/// cannot be measured (a server that was bigger before, or whose RSS did not
+/// grow, is reusing memory freed by earlier load: restart it for this figure).
+pub fn report_rss_per_conn(
+    rep: &mut Report,
+    label: &str,
+    before: Option<ProcSample>,
+    after: Option<ProcSample>,
+    conns: u64,
+) {
+    let (Some(b), Some(a)) = (before, after) else {
+        return;
+    };
+    match procstat::growth_per(b, a, conns) {
+        Ok(per) => rep.num("bytes_per_parked", label, per.round()),
+        Err(why) => {
+            rep.text(
+                "bytes_per_parked_note",
+                label,
+                &format!("not measurable: {why}"),
+            );
+            rep.json_only("bytes_per_parked", serde_json::Value::Null);
+        }
+    }
+}
+
+/// Connects once to `server`, so a wrong address fails the run at once with
+/// the connect error instead of after the whole ramp.
+fn probe(server: SocketAddr) -> Result<()> {
+    match TcpStream::connect_timeout(&server, PROBE_TIMEOUT) {
+        Ok(_) => Ok(()),
+        Err(e) => bail!("cannot connect to {server}: {e} (is the server running?)"),
+    }
+}
+
+/// Opens one watch stream on each server and reads its head, so `--sse`
+/// against a server without `/nacos/v1/cs/configs/watch` fails at once.
+pub fn require_watch(ctx: &Ctx) -> Result<()> {
+    use std::io::{Read, Write};
+    for server in &ctx.common.servers {
+        let mut req = Vec::new();
+        let probe = vec![ctx.space.data_id(KeyId::new(KeyKind::Hot, 0))];
+        crate::sse::watch_request(
+            &server.to_string(),
+            Some(proto::GROUP),
+            &probe,
+            None,
+            &mut req,
+        );
+        let mut s = TcpStream::connect_timeout(server, PROBE_TIMEOUT)?;
+        s.set_read_timeout(Some(PROBE_TIMEOUT))?;
+        s.write_all(&req)?;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let head = loop {
+            if let Some(h) = crate::http::parse_head(&buf)? {
+                break h;
+            }
+            match s.read(&mut chunk) {
+                Ok(0) | Err(_) => bail!("{server} did not answer a watch request (--sse)"),
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        if head.status != 200 {
+            bail!(
+                "{server} does not serve watch streams (--sse): GET /nacos/v1/cs/configs/watch answered {}",
+                head.status
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Deletes `keys` through `--publish-to` over a few connections at once;
+/// returns the errors of those that failed.
+fn delete_keys(ctx: &Ctx, keys: &[KeyId]) -> Vec<String> {
+    let chunk = keys.len().div_ceil(CLEANUP_CONNS).max(1);
+    let timeout = Duration::from_millis(ctx.common.request_timeout_ms);
+    let host = ctx.publish_to.to_string();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = keys
+            .chunks(chunk)
+            .map(|part| {
+                let host = host.clone();
+                scope.spawn(move || {
+                    let mut client = Client::new(ctx.publish_to, &host, timeout);
+                    part.iter()
+                        .filter_map(|k| client.delete(&ctx.space, *k).err())
+                        .map(|e| format!("{e:#}"))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|_| vec!["deleter panicked".into()]))
+            .collect()
+    })
+}
+
 /// Sums the workers' counters and merges their histograms.
-pub fn merge_reports(reports: &[WorkerReport]) -> (Counters, Hist, Hist, Hist, u64, u64) {
+pub fn merge_reports(
+    ctx: &mut Ctx,
+    reports: &[WorkerReport],
+) -> (Counters, Hist, Hist, Hist, u64, u64) {
     let mut c = Counters::default();
     let (mut get, mut publish, mut wake) = (Hist::new(), Hist::new(), Hist::new());
     let (mut stale, mut checked) = (0, 0);
@@ -258,6 +511,7 @@ pub fn merge_reports(reports: &[WorkerReport]) -> (Counters, Hist, Hist, Hist, u
         wake.merge(&Hist::from_pairs(&r.wake));
         stale += r.stale_at_end;
         checked += r.keys_checked;
+        ctx.created.extend(r.published.iter().copied());
     }
     (c, get, publish, wake, stale, checked)
 }

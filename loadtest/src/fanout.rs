@@ -9,8 +9,7 @@
 
 use crate::cli::FanoutArgs;
 use crate::clock::mono_ns;
-use crate::ctx::{merge_reports, report_server, Ctx, Shape};
-use crate::fleet::Fleet;
+use crate::ctx::{merge_reports, report_rss_per_conn, report_server, Ctx, Shape};
 use crate::hist::Hist;
 use crate::msg::{Command, Event};
 use crate::proto::{self, KeyId, KeyKind};
@@ -31,6 +30,8 @@ struct Rounds {
     duplicates: u64,
     spurious: u64,
     hist: Hist,
+    /// This round's wake-ups per server (listener `c` is on server `c mod S`).
+    by_server: Vec<Hist>,
 }
 
 impl Rounds {
@@ -50,24 +51,32 @@ impl Rounds {
             *slot = self.round;
             self.woken += 1;
             self.hist.record_between_ns(self.t0_ns, t_ns);
+            let servers = self.by_server.len();
+            self.by_server[conn as usize % servers].record_between_ns(self.t0_ns, t_ns);
         }
     }
 }
 
 pub fn run(ctx: &mut Ctx, a: &FanoutArgs) -> Result<Report> {
     let n = a.conns;
+    let servers = ctx.common.servers.len();
     let shape = Shape {
         listeners: n,
         own_keys: a.extra_keys,
         hot: true,
-        get_after_wake: !a.no_get,
+        get_after_wake: !a.no_get && !a.sse,
+        sse: a.sse,
+        watch: a.watch,
         report_wakes: true,
         ..Shape::default()
     };
+    if a.sse {
+        crate::ctx::require_watch(ctx)?;
+    }
     let plans = ctx.plans(&shape);
     let open: Vec<u32> = plans.iter().map(|p| p.listeners).collect();
     let rss_before = ctx.sample_server()?;
-    let mut fleet = Fleet::spawn(&plans, ctx.progress.clone())?;
+    let mut fleet = ctx.fleet(&plans)?;
     let hot = KeyId::new(KeyKind::Hot, 0);
     let mut st = Rounds {
         hot,
@@ -78,6 +87,7 @@ pub fn run(ctx: &mut Ctx, a: &FanoutArgs) -> Result<Report> {
         duplicates: 0,
         spurious: 0,
         hist: Hist::new(),
+        by_server: vec![Hist::new(); servers],
     };
     let start = Instant::now();
     let ramped = fleet.wait_parked(
@@ -88,6 +98,7 @@ pub fn run(ctx: &mut Ctx, a: &FanoutArgs) -> Result<Report> {
     let ramp_s = start.elapsed().as_secs_f64();
     let rss_parked = ctx.sample_server()?;
     let mut all = Hist::new();
+    let mut all_by_server = vec![Hist::new(); servers];
     let mut rounds_json = Vec::new();
     let (mut lost_total, mut dup_total) = (0u64, 0u64);
     let mut rounds_done = 0u32;
@@ -105,10 +116,11 @@ pub fn run(ctx: &mut Ctx, a: &FanoutArgs) -> Result<Report> {
         st.round = r;
         st.woken = 0;
         st.hist = Hist::new();
+        st.by_server = vec![Hist::new(); servers];
         let content =
             proto::versioned_content(&ctx.space, hot, u64::from(r), ctx.common.content_bytes);
         st.t0_ns = mono_ns();
-        ctx.client.publish(&ctx.space, hot, &content)?;
+        ctx.publish(hot, &content)?;
         let publish_ns = mono_ns() - st.t0_ns;
         publish_hist.record_us(publish_ns / 1000);
         let until = ctx.deadline.within(a.round_timeout);
@@ -128,12 +140,17 @@ pub fn run(ctx: &mut Ctx, a: &FanoutArgs) -> Result<Report> {
         lost_total += lost;
         dup_total += dups;
         all.merge(&st.hist);
+        for (sum, h) in all_by_server.iter_mut().zip(&st.by_server) {
+            sum.merge(h);
+        }
         rounds_done += 1;
         let all_woken_ms = (lost == 0).then_some(s.max_ms);
+        let server_max: Vec<f64> = st.by_server.iter().map(|h| h.summary().max_ms).collect();
         rounds_json.push(json!({
             "round": r, "woken": st.woken, "lost": lost, "duplicates": dups,
             "publish_ms": publish_ns as f64 / 1e6, "p50_ms": s.p50_ms, "p99_ms": s.p99_ms,
             "max_ms": s.max_ms, "all_woken_ms": all_woken_ms,
+            "last_wake_ms_by_server": server_max, "wake_hist": st.hist.to_pairs(),
         }));
         ctx.progress(format!(
             "fanout round {r}/{}: woken {}/{n} p50 {:.2} ms p99 {:.2} ms all {} lost {lost} dup {dups}",
@@ -160,15 +177,16 @@ pub fn run(ctx: &mut Ctx, a: &FanoutArgs) -> Result<Report> {
     }
     let rss_after = ctx.sample_server()?;
     let reports = fleet.stop()?;
-    let (counters, ..) = merge_reports(&reports);
+    let (counters, ..) = merge_reports(ctx, &reports);
 
     let mut rep = Report::new("fanout");
     ctx.report_common(&mut rep);
+    ctx.report_listening(&mut rep, a.sse, a.watch);
     rep.count("conns", "listeners on the hot key", u64::from(n));
     rep.text(
         "get_after_wake",
         "GET after wake-up",
-        if a.no_get { "no" } else { "yes" },
+        if a.no_get || a.sse { "no" } else { "yes" },
     );
     rep.num(
         "ramp_s",
@@ -177,14 +195,35 @@ pub fn run(ctx: &mut Ctx, a: &FanoutArgs) -> Result<Report> {
     );
     rep.count("rounds", "rounds completed", u64::from(rounds_done));
     rep.latency("wake", "publish-to-wake latency", &all.summary());
+    rep.hist("wake", "publish-to-wake latency", &all);
+    if servers > 1 {
+        for (i, h) in all_by_server.iter().enumerate() {
+            let server = ctx.common.servers[i];
+            rep.latency(
+                &format!("wake_server{i}"),
+                &format!("  listeners on {server}"),
+                &h.summary(),
+            );
+            rep.hist(
+                &format!("wake_server{i}"),
+                &format!("wake-up, listeners on {server}"),
+                h,
+            );
+        }
+    }
     rep.latency("publish", "publish latency", &publish_hist.summary());
+    rep.hist("publish", "publish latency", &publish_hist);
     let worst_all = rounds_json
         .iter()
         .filter_map(|r| r["all_woken_ms"].as_f64())
         .fold(0.0, f64::max);
     rep.num(
         "worst_all_woken_ms",
-        "worst time until all woke, ms",
+        if servers > 1 {
+            "worst time until all woke on every server, ms"
+        } else {
+            "worst time until all woke, ms"
+        },
         worst_all,
     );
     rep.count("lost_wakeups", "lost wake-ups", lost_total);
@@ -193,16 +232,13 @@ pub fn run(ctx: &mut Ctx, a: &FanoutArgs) -> Result<Report> {
     rep.json_only("per_round", json!(rounds_json));
     ctx.report_counters(&mut rep, &counters);
     report_server(&mut rep, rss_before, rss_after);
-    if let (Some(b), Some(p)) = (rss_before, rss_parked) {
-        if n > 0 {
-            let per = (p.rss_bytes as f64 - b.rss_bytes as f64) / f64::from(n);
-            rep.num(
-                "bytes_per_parked",
-                "server RSS bytes per parked conn",
-                per.round(),
-            );
-        }
-    }
+    report_rss_per_conn(
+        &mut rep,
+        "server RSS bytes per parked conn",
+        rss_before,
+        rss_parked,
+        u64::from(n),
+    );
     if let (Some(p), Some(af)) = (rss_parked, rss_after) {
         let wakes = all.count().max(1);
         rep.num(

@@ -1,19 +1,22 @@
-//! The coordinator's side of the worker processes.
+//! The coordinator's side of the workers.
 //!
 //! [`Fleet::spawn`] re-executes this binary once per plan as
 //! `loadtest worker --plan <json>`, keeps each child's stdin for commands and
 //! reads each child's stdout on a thread of its own, funnelling parsed events
-//! into one channel. The scenario drives the fleet with [`Fleet::recv`] (every
+//! into one channel. [`Fleet::spawn_threads`] runs the same workers on threads
+//! of this process instead (for library users such as tests, whose executable
+//! is not this binary); their events reach the same channel. The scenario drives the fleet with [`Fleet::recv`] (every
 //! wait has a deadline) and a few helpers built on it: the census barrier, the
 //! wait for every listener to be parked, and the final stop that collects
 //! reports and reaps (or, late, kills) the children it started.
 
 use crate::msg::{Command, Event, Plan, Status, WorkerReport};
+use crate::worker::{self, ThreadWorker};
 use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command as Process, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 /// How long workers get to send their final reports.
@@ -35,9 +38,70 @@ impl Deadline {
     }
 }
 
+/// How the coordinator reaches one worker.
+enum Link {
+    Process {
+        child: Child,
+        stdin: Option<ChildStdin>,
+    },
+    Thread(Option<ThreadWorker>),
+}
+
+impl Link {
+    /// Delivers `cmd`; `false` if the worker can no longer be reached.
+    fn send(&mut self, cmd: &Command) -> bool {
+        match self {
+            Link::Process { stdin, .. } => {
+                let Some(s) = stdin else { return false };
+                let line = format!("{}\n", cmd.encode());
+                let ok = s
+                    .write_all(line.as_bytes())
+                    .and_then(|()| s.flush())
+                    .is_ok();
+                if !ok {
+                    *stdin = None;
+                }
+                ok
+            }
+            Link::Thread(Some(t)) => t.commands.send(cmd.clone()).is_ok() && t.waker.wake().is_ok(),
+            Link::Thread(None) => false,
+        }
+    }
+
+    /// Ends the worker: waits up to `grace` for it to exit, then kills a
+    /// process (a thread has been told to stop by its closed channel).
+    fn reap(&mut self, grace: Duration) {
+        match self {
+            Link::Process { child, stdin } => {
+                *stdin = None;
+                let deadline = Instant::now() + grace;
+                loop {
+                    match child.try_wait() {
+                        Ok(Some(_)) => break,
+                        Ok(None) if Instant::now() < deadline => {
+                            std::thread::sleep(Duration::from_millis(20))
+                        }
+                        _ => {
+                            let _ = child.kill();
+                            let _ = child.wait();
+                            break;
+                        }
+                    }
+                }
+            }
+            Link::Thread(t) => {
+                if let Some(t) = t.take() {
+                    drop(t.commands);
+                    let _ = t.waker.wake();
+                    let _ = t.handle.join();
+                }
+            }
+        }
+    }
+}
+
 pub struct Fleet {
-    children: Vec<Child>,
-    stdins: Vec<Option<ChildStdin>>,
+    links: Vec<Link>,
     rx: Receiver<(usize, Option<Event>)>,
     /// Latest periodic census per worker.
     pub status: Vec<Status>,
@@ -53,12 +117,10 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    pub fn spawn(plans: &[Plan], progress: ProgressBar) -> Result<Fleet> {
-        let exe = std::env::current_exe().context("finding this executable to start workers")?;
+    fn empty(plans: &[Plan], progress: ProgressBar) -> (Fleet, Sender<(usize, Option<Event>)>) {
         let (tx, rx) = mpsc::channel();
-        let mut fleet = Fleet {
-            children: Vec::new(),
-            stdins: Vec::new(),
+        let fleet = Fleet {
+            links: Vec::new(),
             rx,
             status: vec![Status::default(); plans.len()],
             reports: vec![None; plans.len()],
@@ -68,6 +130,13 @@ impl Fleet {
             census_seq: 0,
             progress,
         };
+        (fleet, tx)
+    }
+
+    /// One worker process per plan (this binary, re-executed).
+    pub fn spawn(plans: &[Plan], progress: ProgressBar) -> Result<Fleet> {
+        let exe = std::env::current_exe().context("finding this executable to start workers")?;
+        let (mut fleet, tx) = Fleet::empty(plans, progress);
         for (w, plan) in plans.iter().enumerate() {
             let json = serde_json::to_string(plan).context("encoding a worker plan")?;
             let mut child = Process::new(&exe)
@@ -78,8 +147,8 @@ impl Fleet {
                 .spawn()
                 .context("starting a worker process")?;
             let stdout = child.stdout.take().context("worker stdout")?;
-            fleet.stdins.push(child.stdin.take());
-            fleet.children.push(child);
+            let stdin = child.stdin.take();
+            fleet.links.push(Link::Process { child, stdin });
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stdout).lines() {
@@ -96,24 +165,25 @@ impl Fleet {
         Ok(fleet)
     }
 
+    /// One worker thread per plan, inside this process.
+    pub fn spawn_threads(plans: &[Plan], progress: ProgressBar) -> Result<Fleet> {
+        let (mut fleet, tx) = Fleet::empty(plans, progress);
+        for (w, plan) in plans.iter().enumerate() {
+            let t = worker::spawn_thread(plan.clone(), w, tx.clone())?;
+            fleet.links.push(Link::Thread(Some(t)));
+        }
+        Ok(fleet)
+    }
+
     pub fn workers(&self) -> usize {
-        self.children.len()
+        self.links.len()
     }
 
     /// Sends `cmd` to every live worker.
     pub fn broadcast(&mut self, cmd: &Command) -> Result<()> {
-        let line = format!("{}\n", cmd.encode());
-        for (w, stdin) in self.stdins.iter_mut().enumerate() {
-            if let Some(s) = stdin {
-                if s.write_all(line.as_bytes())
-                    .and_then(|()| s.flush())
-                    .is_err()
-                {
-                    *stdin = None;
-                    if self.reports[w].is_none() {
-                        bail!("worker {w} is gone");
-                    }
-                }
+        for (w, link) in self.links.iter_mut().enumerate() {
+            if !link.send(cmd) && self.reports[w].is_none() {
+                bail!("worker {w} is gone");
             }
         }
         Ok(())
@@ -150,6 +220,12 @@ impl Fleet {
     pub fn totals(&self) -> Status {
         let mut t = Status::default();
         for s in &self.status {
+            if t.parked_by_server.len() < s.parked_by_server.len() {
+                t.parked_by_server.resize(s.parked_by_server.len(), 0);
+            }
+            for (sum, p) in t.parked_by_server.iter_mut().zip(&s.parked_by_server) {
+                *sum += p;
+            }
             t.open += s.open;
             t.parked += s.parked;
             t.wakes += s.wakes;
@@ -173,7 +249,7 @@ impl Fleet {
         while got.iter().any(Option::is_none) {
             match self.recv(until)? {
                 Some((w, Event::Census(n, s))) if n == seq => {
-                    self.status[w] = s;
+                    self.status[w] = s.clone();
                     got[w] = Some(s);
                 }
                 Some((_, Event::Census(..))) => {}
@@ -229,23 +305,9 @@ impl Fleet {
                 Ok(None) | Err(_) => break,
             }
         }
-        // Closing stdin also tells a worker to stop.
-        self.stdins.clear();
-        for child in &mut self.children {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) => break,
-                    Ok(None) if Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(20))
-                    }
-                    _ => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
-                }
-            }
+        // Closing stdin (or the command channel) also tells a worker to stop.
+        for link in &mut self.links {
+            link.reap(Duration::from_secs(5));
         }
         let missing = self.reports.iter().filter(|r| r.is_none()).count();
         if missing > 0 {
@@ -261,11 +323,8 @@ impl Fleet {
 impl Drop for Fleet {
     fn drop(&mut self) {
         // On an error path: make sure no worker outlives the coordinator.
-        for child in &mut self.children {
-            if let Ok(None) = child.try_wait() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+        for link in &mut self.links {
+            link.reap(Duration::ZERO);
         }
     }
 }

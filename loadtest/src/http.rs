@@ -56,32 +56,63 @@ impl std::fmt::Display for HttpError {
 
 impl std::error::Error for HttpError {}
 
-/// Parses the first response in `buf`.
-pub fn parse_response(buf: &[u8]) -> Result<Parsed, HttpError> {
-    let Some(head_len) = find(buf, b"\r\n\r\n").map(|i| i + 4) else {
+/// A response head: its status, framing, and length in bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Head {
+    pub status: u16,
+    pub length: Option<usize>,
+    pub chunked: bool,
+    /// The server said `Connection: close`.
+    pub close: bool,
+    /// Bytes of the head, blank line included.
+    pub len: usize,
+}
+
+/// Parses the head at the start of `buf`; `None` while incomplete.
+pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, HttpError> {
+    let Some(len) = find(buf, b"\r\n\r\n").map(|i| i + 4) else {
         return if buf.len() > MAX_HEAD_BYTES {
             Err(HttpError::TooLarge)
         } else {
-            Ok(Parsed::Partial)
+            Ok(None)
         };
     };
-    let head = std::str::from_utf8(&buf[..head_len - 4]).map_err(|_| HttpError::BadHeader)?;
+    let head = std::str::from_utf8(&buf[..len - 4]).map_err(|_| HttpError::BadHeader)?;
     let mut lines = head.split("\r\n");
     let status = parse_status_line(lines.next().unwrap_or(""))?;
-    let mut length = None;
-    let mut chunked = false;
-    let mut close = false;
+    let mut h = Head {
+        status,
+        length: None,
+        chunked: false,
+        close: false,
+        len,
+    };
     for line in lines {
         let (name, value) = line.split_once(':').ok_or(HttpError::BadHeader)?;
         let value = value.trim();
         if name.eq_ignore_ascii_case("content-length") {
-            length = Some(value.parse::<usize>().map_err(|_| HttpError::BadLength)?);
+            h.length = Some(value.parse::<usize>().map_err(|_| HttpError::BadLength)?);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.to_ascii_lowercase().contains("chunked");
+            h.chunked = value.to_ascii_lowercase().contains("chunked");
         } else if name.eq_ignore_ascii_case("connection") {
-            close = value.eq_ignore_ascii_case("close");
+            h.close = value.eq_ignore_ascii_case("close");
         }
     }
+    Ok(Some(h))
+}
+
+/// Parses the first response in `buf`.
+pub fn parse_response(buf: &[u8]) -> Result<Parsed, HttpError> {
+    let Some(Head {
+        status,
+        length,
+        chunked,
+        close,
+        len: head_len,
+    }) = parse_head(buf)?
+    else {
+        return Ok(Parsed::Partial);
+    };
     let rest = &buf[head_len..];
     let done = |body: Vec<u8>, used: usize| {
         Ok(Parsed::Done(

@@ -7,7 +7,7 @@
 //! that every listener caught up with the last acknowledged publish of its key.
 
 use crate::cli::{LoopArgs, MixedArgs};
-use crate::ctx::{merge_reports, report_server, Ctx, Shape};
+use crate::ctx::{merge_reports, report_rss_per_conn, report_server, Ctx, Shape};
 use crate::fleet::Fleet;
 use crate::msg::{Command, Event};
 use crate::report::Report;
@@ -40,7 +40,7 @@ pub fn run_loop(ctx: &mut Ctx, a: &LoopArgs, kind: Kind) -> Result<Report> {
     }
     let plans = ctx.plans(&shape);
     let open: Vec<u32> = plans.iter().map(|p| p.getters + p.publishers).collect();
-    let mut fleet = Fleet::spawn(&plans, ctx.progress.clone())?;
+    let mut fleet = ctx.fleet(&plans)?;
     let ramped = fleet.wait_parked(
         ctx.deadline.within(ctx.common.ramp_timeout),
         &open,
@@ -52,7 +52,7 @@ pub fn run_loop(ctx: &mut Ctx, a: &LoopArgs, kind: Kind) -> Result<Report> {
         (0.0, None, None)
     };
     let reports = fleet.stop()?;
-    let (counters, get, publish, ..) = merge_reports(&reports);
+    let (counters, get, publish, ..) = merge_reports(ctx, &reports);
 
     let mut rep = Report::new(name);
     ctx.report_common(&mut rep);
@@ -74,6 +74,7 @@ pub fn run_loop(ctx: &mut Ctx, a: &LoopArgs, kind: Kind) -> Result<Report> {
                 (counters.get_ok as f64 / secs).round(),
             );
             rep.latency("latency", "GET latency", &get.summary());
+            rep.hist("latency", "GET latency", &get);
             rep.check(
                 counters.get_not_found == 0,
                 format!(
@@ -90,6 +91,7 @@ pub fn run_loop(ctx: &mut Ctx, a: &LoopArgs, kind: Kind) -> Result<Report> {
                 (counters.publish_ok as f64 / secs).round(),
             );
             rep.latency("latency", "publish latency", &publish.summary());
+            rep.hist("latency", "publish latency", &publish);
         }
     }
     ctx.report_counters(&mut rep, &counters);
@@ -124,7 +126,7 @@ pub fn run_mixed(ctx: &mut Ctx, a: &MixedArgs) -> Result<Report> {
         .map(|p| p.listeners + p.getters + p.publishers)
         .collect();
     let rss_before = ctx.sample_server()?;
-    let mut fleet = Fleet::spawn(&plans, ctx.progress.clone())?;
+    let mut fleet = ctx.fleet(&plans)?;
     let ramped = fleet.wait_parked(
         ctx.deadline.within(ctx.common.ramp_timeout),
         &open,
@@ -144,7 +146,7 @@ pub fn run_mixed(ctx: &mut Ctx, a: &MixedArgs) -> Result<Report> {
         &mut |_, _| {},
     )?;
     let reports = fleet.stop()?;
-    let (counters, get, publish, wake, stale, checked) = merge_reports(&reports);
+    let (counters, get, publish, wake, stale, checked) = merge_reports(ctx, &reports);
 
     let mut rep = Report::new("mixed");
     ctx.report_common(&mut rep);
@@ -163,14 +165,17 @@ pub fn run_mixed(ctx: &mut Ctx, a: &MixedArgs) -> Result<Report> {
         (counters.get_ok as f64 / secs).round(),
     );
     rep.latency("get", "GET latency", &get.summary());
+    rep.hist("get", "GET latency", &get);
     rep.num(
         "publish_rate_per_s",
         "publish rate /s",
         (counters.publish_ok as f64 / secs).round(),
     );
     rep.latency("publish", "publish latency", &publish.summary());
+    rep.hist("publish", "publish latency", &publish);
     rep.count("wakes", "wake-ups", counters.wakes);
     rep.latency("wake", "publish-to-wake latency", &wake.summary());
+    rep.hist("wake", "publish-to-wake latency", &wake);
     rep.count("keys_checked", "listener keys checked at end", checked);
     rep.count("lost_wakeups", "listeners behind at end (lost)", stale);
     rep.text(
@@ -180,15 +185,13 @@ pub fn run_mixed(ctx: &mut Ctx, a: &MixedArgs) -> Result<Report> {
     );
     ctx.report_counters(&mut rep, &counters);
     report_server(&mut rep, before, after);
-    if let (Some(b), Some(af)) = (rss_before, after) {
-        if a.listeners > 0 {
-            rep.num(
-                "bytes_per_parked",
-                "server RSS bytes per conn",
-                ((af.rss_bytes as f64 - b.rss_bytes as f64) / f64::from(a.listeners)).round(),
-            );
-        }
-    }
+    report_rss_per_conn(
+        &mut rep,
+        "server RSS bytes per listener",
+        rss_before,
+        after,
+        u64::from(a.listeners),
+    );
     rep.num(
         "elapsed_s",
         "elapsed s",
@@ -201,6 +204,24 @@ pub fn run_mixed(ctx: &mut Ctx, a: &MixedArgs) -> Result<Report> {
     );
     rep.check(settled, "not all listeners parked at the end");
     Ok(rep)
+}
+
+/// The progress line of a request loop: only what this scenario does.
+fn progress_line(name: &str, t: &crate::msg::Status, rate: f64, left_s: u64) -> String {
+    let what = match name {
+        "get" => "GETs",
+        "publish" => "publishes",
+        _ => "GETs + publishes",
+    };
+    let listeners = if name == "mixed" {
+        format!(" parked {} wakes {}", t.parked, t.wakes)
+    } else {
+        String::new()
+    };
+    format!(
+        "{name}: {} {what} ({rate:.0}/s) on {} connections{listeners} errors {} ({left_s}s left)",
+        t.requests, t.open, t.errors
+    )
 }
 
 /// Start, run for `duration` with progress, quiesce. Returns the measured
@@ -230,15 +251,8 @@ fn measure(
         let dt = last.0.elapsed().as_secs_f64().max(1e-3);
         let rate = (t.requests.saturating_sub(last.1)) as f64 / dt;
         last = (Instant::now(), t.requests);
-        ctx.progress(format!(
-            "{name}: {} requests ({rate:.0}/s) open {} parked {} wakes {} errors {} ({}s left)",
-            t.requests,
-            t.open,
-            t.parked,
-            t.wakes,
-            t.errors,
-            end.saturating_duration_since(Instant::now()).as_secs()
-        ));
+        let left = end.saturating_duration_since(Instant::now()).as_secs();
+        ctx.progress(progress_line(name, &t, rate, left));
     }
     fleet.broadcast(&Command::Quiesce)?;
     let elapsed = start.elapsed().as_secs_f64();

@@ -8,7 +8,7 @@
 //! encode/parse functions, tested without processes.
 
 use crate::hist::HistPairs;
-use crate::proto::KeyId;
+use crate::proto::{KeyId, KeyPlan};
 use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -17,9 +17,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 pub struct Plan {
     /// This worker's number, 0-based.
     pub worker: u32,
-    pub server: SocketAddr,
-    /// Value of the `Host` header.
-    pub host: String,
+    /// The servers; connection `c` (a global index per role) talks to `servers[c % len]`.
+    pub servers: Vec<SocketAddr>,
     /// Loopback source addresses to bind client sockets to, round-robin.
     pub sources: Vec<Ipv4Addr>,
     /// Key namespace of this run (see `proto::KeySpace`).
@@ -28,18 +27,25 @@ pub struct Plan {
     pub listener_first: u32,
     /// Number of listener connections in this worker.
     pub listeners: u32,
-    /// Own keys per listener: listener `i` has keys `k(i*own_keys + j)`.
-    pub own_keys: u32,
-    /// Every listener also listens to the hot key `h0`.
-    pub hot: bool,
+    /// The keys of each listener.
+    pub keys: KeyPlan,
     /// `Long-Pulling-Timeout` header, ms.
     pub poll_timeout_ms: u64,
     /// After a wake-up, GET the changed keys before re-polling, as real clients do.
     pub get_after_wake: bool,
+    /// Listeners watch their keys on one event stream each (`/configs/watch`)
+    /// instead of long-polling.
+    #[serde(default)]
+    pub sse: bool,
+    /// What each stream watches (with `sse`).
+    #[serde(default)]
+    pub watch: crate::sse::WatchScope,
     /// Send a `W` event per woken key.
     pub report_wakes: bool,
     /// Connections looping GET over keys `g0..g(get_keys)`.
     pub getters: u32,
+    /// Global index of this worker's first getter.
+    pub getter_first: u32,
     pub get_keys: u32,
     /// Connections looping publishes.
     pub publishers: u32,
@@ -60,7 +66,7 @@ pub struct Plan {
 }
 
 /// Coordinator to worker.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// Getters and publishers begin.
     Start,
@@ -101,7 +107,7 @@ impl Command {
 }
 
 /// A worker's connection census, sent a few times a second.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Status {
     /// Connections established.
     pub open: u64,
@@ -113,6 +119,8 @@ pub struct Status {
     pub errors: u64,
     /// Successful GETs and publishes so far.
     pub requests: u64,
+    /// Parked listeners per server (in --server order).
+    pub parked_by_server: Vec<u64>,
 }
 
 /// Counters a worker keeps; all monotonic.
@@ -147,6 +155,14 @@ pub struct Counters {
     pub publish_ok: u64,
     /// Publishes answered with anything but 200 `true`.
     pub publish_errors: u64,
+    /// Watch streams opened (answered 200).
+    pub streams_opened: u64,
+    /// `reset` events: a resume point older than the server's log.
+    pub stream_resets: u64,
+    /// Events whose data could not be read.
+    pub bad_events: u64,
+    /// Group or namespace watches: events of keys the listener does not hold.
+    pub other_events: u64,
 }
 
 impl Counters {
@@ -159,6 +175,7 @@ impl Counters {
             + self.foreign_keys
             + self.stale_reads
             + self.publish_errors
+            + self.bad_events
     }
 
     pub fn add(&mut self, o: &Counters) {
@@ -179,6 +196,10 @@ impl Counters {
         self.get_not_found += o.get_not_found;
         self.publish_ok += o.publish_ok;
         self.publish_errors += o.publish_errors;
+        self.streams_opened += o.streams_opened;
+        self.stream_resets += o.stream_resets;
+        self.bad_events += o.bad_events;
+        self.other_events += o.other_events;
     }
 }
 
@@ -197,6 +218,8 @@ pub struct WorkerReport {
     pub stale_at_end: u64,
     /// Listener keys that were published to at least once (mixed).
     pub keys_checked: u64,
+    /// Every key this worker's publishers wrote, so the run can delete them.
+    pub published: Vec<KeyId>,
 }
 
 /// Worker to coordinator.
@@ -252,10 +275,14 @@ impl Event {
 }
 
 fn encode_status(s: &Status) -> String {
-    format!(
+    let mut line = format!(
         "{} {} {} {} {}",
         s.open, s.parked, s.wakes, s.errors, s.requests
-    )
+    );
+    for p in &s.parked_by_server {
+        line.push_str(&format!(" {p}"));
+    }
+    line
 }
 
 fn parse_status(text: &str) -> Option<Status> {
@@ -264,7 +291,7 @@ fn parse_status(text: &str) -> Option<Status> {
         .map(str::parse)
         .collect::<Result<_, _>>()
         .ok()?;
-    let [open, parked, wakes, errors, requests] = n.as_slice() else {
+    let [open, parked, wakes, errors, requests, per_server @ ..] = n.as_slice() else {
         return None;
     };
     Some(Status {
@@ -273,6 +300,7 @@ fn parse_status(text: &str) -> Option<Status> {
         wakes: *wakes,
         errors: *errors,
         requests: *requests,
+        parked_by_server: per_server.to_vec(),
     })
 }
 
@@ -305,12 +333,13 @@ mod tests {
             wakes: 3,
             errors: 4,
             requests: 5,
+            parked_by_server: vec![1, 1],
         };
         assert!(
-            matches!(Event::parse(&Event::Status(s).encode()), Some(Event::Status(x)) if x == s)
+            matches!(Event::parse(&Event::Status(s.clone()).encode()), Some(Event::Status(x)) if x == s)
         );
         assert!(
-            matches!(Event::parse(&Event::Census(9, s).encode()), Some(Event::Census(9, x)) if x == s)
+            matches!(Event::parse(&Event::Census(9, s.clone()).encode()), Some(Event::Census(9, x)) if x == s)
         );
         let w = Event::Wake {
             conn: 7,

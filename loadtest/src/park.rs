@@ -5,8 +5,7 @@
 //! RSS. Nothing is published, so every wake-up is spurious.
 
 use crate::cli::ParkArgs;
-use crate::ctx::{merge_reports, report_server, Ctx, Shape};
-use crate::fleet::Fleet;
+use crate::ctx::{merge_reports, report_rss_per_conn, report_server, Ctx, Shape};
 use crate::msg::Event;
 use crate::report::Report;
 use anyhow::Result;
@@ -17,14 +16,19 @@ pub fn run(ctx: &mut Ctx, a: &ParkArgs) -> Result<Report> {
         listeners: a.conns,
         own_keys: a.keys,
         hot: a.shared,
-        get_after_wake: true,
+        get_after_wake: !a.sse,
+        sse: a.sse,
+        watch: a.watch,
         report_wakes: true,
         ..Shape::default()
     };
+    if a.sse {
+        crate::ctx::require_watch(ctx)?;
+    }
     let plans = ctx.plans(&shape);
     let open: Vec<u32> = plans.iter().map(|p| p.listeners).collect();
     let before = ctx.sample_server()?;
-    let mut fleet = Fleet::spawn(&plans, ctx.progress.clone())?;
+    let mut fleet = ctx.fleet(&plans)?;
     let start = Instant::now();
     let end = ctx.deadline.0.min(start + a.duration);
     let spurious = std::cell::Cell::new(0u64);
@@ -40,6 +44,7 @@ pub fn run(ctx: &mut Ctx, a: &ParkArgs) -> Result<Report> {
         &mut on_event,
     )?;
     let ramp_s = start.elapsed().as_secs_f64();
+    let (held_sample, held_from) = (ctx.sample_server()?, Instant::now());
     let parked_after_ramp = fleet.totals().parked;
     let mut min_parked = parked_after_ramp;
     let mut tick = Instant::now();
@@ -67,15 +72,19 @@ pub fn run(ctx: &mut Ctx, a: &ParkArgs) -> Result<Report> {
     }
     let census = fleet.census(ctx.deadline.within(Duration::from_secs(10)), &mut on_event)?;
     let parked_end: u64 = census
+        .as_ref()
         .map(|c| c.iter().map(|s| s.parked).sum())
         .unwrap_or(0);
     let after = ctx.sample_server()?;
+    let held_s = held_from.elapsed().as_secs_f64();
+    let by_server = census.map(|_| fleet.totals().parked_by_server);
     let reports = fleet.stop()?;
     let spurious = spurious.get();
-    let (counters, ..) = merge_reports(&reports);
+    let (counters, ..) = merge_reports(ctx, &reports);
 
     let mut rep = Report::new("park");
     ctx.report_common(&mut rep);
+    ctx.report_listening(&mut rep, a.sse, a.watch);
     rep.count("conns", "listener connections", u64::from(a.conns));
     rep.count(
         "keys_per_conn",
@@ -93,6 +102,16 @@ pub fn run(ctx: &mut Ctx, a: &ParkArgs) -> Result<Report> {
         (ramp_s * 1000.0).round() / 1000.0,
     );
     rep.count("parked", "parked at end", parked_end);
+    if ctx.common.servers.len() > 1 {
+        if let Some(by) = &by_server {
+            let shown: Vec<String> = by.iter().map(u64::to_string).collect();
+            rep.text(
+                "parked_by_server",
+                "parked at end per server",
+                &shown.join(" / "),
+            );
+        }
+    }
     rep.count("min_parked", "parked, lowest after ramp", min_parked);
     rep.count("polls", "polls sent", counters.polls);
     rep.count(
@@ -103,15 +122,14 @@ pub fn run(ctx: &mut Ctx, a: &ParkArgs) -> Result<Report> {
     rep.count("spurious_wakeups", "spurious wake-ups", spurious);
     ctx.report_counters(&mut rep, &counters);
     report_server(&mut rep, before, after);
+    report_rss_per_conn(
+        &mut rep,
+        "server RSS bytes per parked conn",
+        before,
+        after,
+        parked_end,
+    );
     if let (Some(b), Some(af)) = (before, after) {
-        if parked_end > 0 {
-            let per = (af.rss_bytes as f64 - b.rss_bytes as f64) / parked_end as f64;
-            rep.num(
-                "bytes_per_parked",
-                "server RSS bytes per parked conn",
-                per.round(),
-            );
-        }
         let hold_s = end
             .saturating_duration_since(start)
             .as_secs_f64()
@@ -120,6 +138,13 @@ pub fn run(ctx: &mut Ctx, a: &ParkArgs) -> Result<Report> {
             "server_cpu_ms_per_s",
             "server CPU ms per second",
             (af.cpu_us - b.cpu_us) as f64 / 1000.0 / hold_s,
+        );
+    }
+    if let (Some(h), Some(af), true) = (held_sample, after, ramped && held_s >= 1.0) {
+        rep.num(
+            "server_idle_cpu_ms_per_s",
+            "server CPU ms per second while all held (after the ramp)",
+            ((af.cpu_us - h.cpu_us) as f64 / 1000.0 / held_s * 10.0).round() / 10.0,
         );
     }
     rep.num(

@@ -21,7 +21,9 @@ const WS: u8 = 0x02;
 const LS: u8 = 0x01;
 
 /// What a key is used for; the letter is part of its data id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum KeyKind {
     /// The hot key shared by every listener (`h`).
     Hot,
@@ -55,7 +57,9 @@ impl KeyKind {
 }
 
 /// One load-test key: its kind and index within the run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct KeyId {
     pub kind: KeyKind,
     pub idx: u32,
@@ -105,6 +109,71 @@ impl KeySpace {
             return None;
         }
         KeyId::from_token(data_id.strip_prefix(&self.prefix)?)
+    }
+}
+
+/// Which keys each listener listens to, in the order of its records.
+///
+/// Listener `g` (a global index) has `own_keys` keys of kind `Own`: its own
+/// `k(g*own_keys + j)` when `pool` is 0, or else `k((g*own_keys + j) mod pool)`
+/// out of a pool of `pool` keys that many listeners share. With `hot`, the
+/// shared hot key `h0` comes last.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeyPlan {
+    pub own_keys: u32,
+    pub pool: u32,
+    pub hot: bool,
+}
+
+impl KeyPlan {
+    /// Number of keys per listener.
+    pub fn len(&self) -> usize {
+        self.own_keys as usize + usize::from(self.hot)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The keys of listener `g`.
+    pub fn keys_of(&self, g: u32) -> Vec<KeyId> {
+        let base = u64::from(g) * u64::from(self.own_keys);
+        let mut keys: Vec<KeyId> = (0..u64::from(self.own_keys))
+            .map(|j| {
+                let n = base + j;
+                let idx = if self.pool > 0 {
+                    n % u64::from(self.pool)
+                } else {
+                    n
+                };
+                KeyId::new(KeyKind::Own, idx as u32)
+            })
+            .collect();
+        if self.hot {
+            keys.push(KeyId::new(KeyKind::Hot, 0));
+        }
+        keys
+    }
+
+    /// Position of `key` among the keys of listener `g`, if it listens to it.
+    pub fn slot_of(&self, g: u32, key: KeyId) -> Option<usize> {
+        match key.kind {
+            KeyKind::Hot if self.hot && key.idx == 0 => Some(self.own_keys as usize),
+            KeyKind::Own if self.own_keys > 0 => {
+                let base = u64::from(g) * u64::from(self.own_keys);
+                let j = if self.pool > 0 {
+                    let pool = u64::from(self.pool);
+                    if key.idx >= self.pool {
+                        return None;
+                    }
+                    (u64::from(key.idx) + pool - base % pool) % pool
+                } else {
+                    u64::from(key.idx).checked_sub(base)?
+                };
+                (j < u64::from(self.own_keys)).then_some(j as usize)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -171,7 +240,18 @@ pub fn form_encode(s: &[u8], out: &mut Vec<u8>) {
 
 /// A `GET /nacos/v1/cs/configs` request.
 pub fn get_request(host: &str, space: &KeySpace, key: KeyId, out: &mut Vec<u8>) {
-    out.extend_from_slice(b"GET /nacos/v1/cs/configs?dataId=");
+    key_request("GET", host, space, key, out);
+}
+
+/// A `DELETE /nacos/v1/cs/configs` request (parameters in the query, as every client sends them).
+pub fn delete_request(host: &str, space: &KeySpace, key: KeyId, out: &mut Vec<u8>) {
+    key_request("DELETE", host, space, key, out);
+}
+
+/// `METHOD /nacos/v1/cs/configs?dataId=..&group=..` without a body.
+fn key_request(method: &str, host: &str, space: &KeySpace, key: KeyId, out: &mut Vec<u8>) {
+    out.extend_from_slice(method.as_bytes());
+    out.extend_from_slice(b" /nacos/v1/cs/configs?dataId=");
     out.extend_from_slice(space.data_id(key).as_bytes());
     out.extend_from_slice(b"&group=");
     out.extend_from_slice(GROUP.as_bytes());
@@ -405,6 +485,53 @@ mod tests {
     }
 
     #[test]
+    fn key_plans_name_each_listener_key_once() {
+        for plan in [
+            KeyPlan {
+                own_keys: 3,
+                pool: 0,
+                hot: true,
+            },
+            KeyPlan {
+                own_keys: 2,
+                pool: 50,
+                hot: false,
+            },
+            KeyPlan {
+                own_keys: 0,
+                pool: 0,
+                hot: true,
+            },
+            KeyPlan {
+                own_keys: 5,
+                pool: 7,
+                hot: true,
+            },
+        ] {
+            for g in [0, 1, 24, 25, 999] {
+                let keys = plan.keys_of(g);
+                assert_eq!(keys.len(), plan.len());
+                for (slot, key) in keys.iter().enumerate() {
+                    assert_eq!(plan.slot_of(g, *key), Some(slot), "{plan:?} g={g}");
+                }
+                for idx in 0..60 {
+                    let key = KeyId::new(KeyKind::Own, idx);
+                    assert_eq!(plan.slot_of(g, key).is_some(), keys.contains(&key));
+                }
+            }
+        }
+        let p = KeyPlan {
+            own_keys: 2,
+            pool: 50,
+            hot: false,
+        };
+        assert_eq!(
+            p.keys_of(26),
+            vec![KeyId::new(KeyKind::Own, 2), KeyId::new(KeyKind::Own, 3)]
+        );
+    }
+
+    #[test]
     fn listen_request_bytes() {
         let space = KeySpace::new("r1");
         let mut out = Vec::new();
@@ -448,6 +575,9 @@ mod tests {
             out,
             b"GET /nacos/v1/cs/configs?dataId=lt.r1.p2&group=LOADTEST HTTP/1.1\r\nHost: h\r\n\r\n"
         );
+        let mut out = Vec::new();
+        delete_request("h", &space, key, &mut out);
+        assert!(out.starts_with(b"DELETE /nacos/v1/cs/configs?dataId=lt.r1.p2&group=LOADTEST "));
     }
 
     #[test]

@@ -2,9 +2,12 @@
 //! JSON for scripts, both on stdout, the JSON last.
 //!
 //! A report also carries the run's checks; a failed check makes the process
-//! exit with status 2 and is listed in both outputs.
+//! exit with status 2 and is listed in both outputs. The JSON holds what the
+//! HTML report plots (latency histograms as `hists`, per-round wake-up
+//! histograms, server samples), the table's rows (`table`) and the command
+//! line, so a saved JSON line is enough to redraw or compare a run.
 
-use crate::hist::Summary;
+use crate::hist::{Hist, Summary};
 use serde_json::{json, Map, Value};
 use std::fmt::Write as _;
 
@@ -30,7 +33,8 @@ impl Report {
         let shown = if v.fract() == 0.0 && v.abs() < 1e15 {
             format!("{}", v as i64)
         } else {
-            format!("{v:.3}")
+            let text = format!("{v:.3}");
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
         };
         self.rows.push((label.into(), shown));
         self.json.insert(key.into(), json!(v));
@@ -55,6 +59,17 @@ impl Report {
         self.json.insert(key.into(), json!(s));
     }
 
+    /// A latency histogram to plot (JSON only, under `hists`).
+    pub fn hist(&mut self, key: &str, title: &str, h: &Hist) {
+        let hists = self
+            .json
+            .entry("hists")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(m) = hists {
+            m.insert(key.into(), json!({ "title": title, "hist": h.to_pairs() }));
+        }
+    }
+
     /// A value in the JSON only (e.g. per-round details), with an optional row.
     pub fn json_only(&mut self, key: &str, v: Value) {
         self.json.insert(key.into(), v);
@@ -75,11 +90,18 @@ impl Report {
         self.failures.is_empty()
     }
 
+    /// The whole JSON object, verdict and table rows included.
+    pub fn json(&self) -> Value {
+        let mut j = self.json.clone();
+        j.insert("ok".into(), json!(self.ok()));
+        j.insert("failures".into(), json!(self.failures));
+        j.insert("table".into(), json!(self.rows));
+        Value::Object(j)
+    }
+
     /// The table, then the JSON line.
     pub fn render(&mut self) -> String {
         let ok = self.ok();
-        self.json.insert("ok".into(), json!(ok));
-        self.json.insert("failures".into(), json!(self.failures));
         let width = self.rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
         let mut out = String::new();
         let rule = "-".repeat(width + 40);
@@ -94,9 +116,22 @@ impl Report {
         };
         let _ = writeln!(out, "{:<width$}  {verdict}", "result");
         let _ = writeln!(out, "{rule}");
-        let _ = writeln!(out, "{}", Value::Object(self.json.clone()));
+        let _ = writeln!(out, "{}", self.json());
         out
     }
+}
+
+/// The last line of `text` that is a JSON object: a run's report whether
+/// `text` is that line alone or the run's whole stdout.
+pub fn last_json_line(text: &str) -> Option<Value> {
+    text.lines()
+        .rev()
+        .filter(|l| l.trim_start().starts_with('{'))
+        .find_map(|l| {
+            serde_json::from_str::<Value>(l)
+                .ok()
+                .filter(Value::is_object)
+        })
 }
 
 #[cfg(test)]
@@ -116,6 +151,9 @@ mod tests {
         assert_eq!(v["lost"], 0);
         assert_eq!(v["ok"], false);
         assert!(text.contains("lost wake-ups  0\n"), "{text}");
+        assert!(text.contains("rate /s        12.5\n"), "{text}");
         assert!(text.contains("FAIL: dup wake-ups: 2"), "{text}");
+        assert_eq!(last_json_line(&text), Some(v));
+        assert_eq!(last_json_line("no json\n{broken\n"), None);
     }
 }

@@ -9,7 +9,6 @@
 use crate::cli::TargetedArgs;
 use crate::clock::mono_ns;
 use crate::ctx::{merge_reports, report_server, Ctx, Shape};
-use crate::fleet::Fleet;
 use crate::hist::Hist;
 use crate::msg::{Command, Event};
 use crate::proto::{self, KeyId, KeyKind};
@@ -31,6 +30,8 @@ struct Rounds {
     duplicates: u64,
     spurious: u64,
     hist: Hist,
+    /// Target wake-ups per server (listener `c` is on server `c mod S`).
+    by_server: Vec<Hist>,
 }
 
 impl Rounds {
@@ -44,6 +45,8 @@ impl Rounds {
             } else {
                 self.target_woken = true;
                 self.hist.record_between_ns(self.t0_ns, t_ns);
+                let servers = self.by_server.len();
+                self.by_server[conn as usize % servers].record_between_ns(self.t0_ns, t_ns);
             }
         } else if self.versions.contains_key(&key) && key.idx == conn {
             self.duplicates += 1;
@@ -58,14 +61,18 @@ pub fn run(ctx: &mut Ctx, a: &TargetedArgs) -> Result<Report> {
     let shape = Shape {
         listeners: n,
         own_keys: 1,
-        get_after_wake: !a.no_get,
+        get_after_wake: !a.no_get && !a.sse,
+        sse: a.sse,
         report_wakes: true,
         ..Shape::default()
     };
+    if a.sse {
+        crate::ctx::require_watch(ctx)?;
+    }
     let plans = ctx.plans(&shape);
     let open: Vec<u32> = plans.iter().map(|p| p.listeners).collect();
     let rss_before = ctx.sample_server()?;
-    let mut fleet = Fleet::spawn(&plans, ctx.progress.clone())?;
+    let mut fleet = ctx.fleet(&plans)?;
     let mut st = Rounds {
         target: None,
         t0_ns: 0,
@@ -74,6 +81,7 @@ pub fn run(ctx: &mut Ctx, a: &TargetedArgs) -> Result<Report> {
         duplicates: 0,
         spurious: 0,
         hist: Hist::new(),
+        by_server: vec![Hist::new(); ctx.common.servers.len()],
     };
     let start = Instant::now();
     let ramped = fleet.wait_parked(
@@ -103,7 +111,7 @@ pub fn run(ctx: &mut Ctx, a: &TargetedArgs) -> Result<Report> {
         st.target_woken = false;
         let content = proto::versioned_content(&ctx.space, key, version, ctx.common.content_bytes);
         st.t0_ns = mono_ns();
-        ctx.client.publish(&ctx.space, key, &content)?;
+        ctx.publish(key, &content)?;
         publish_hist.record_between_ns(st.t0_ns, mono_ns());
         let until = ctx.deadline.within(a.round_timeout);
         while !st.target_woken {
@@ -139,15 +147,16 @@ pub fn run(ctx: &mut Ctx, a: &TargetedArgs) -> Result<Report> {
         })?;
     let cpu_after = ctx.sample_server()?;
     let reports = fleet.stop()?;
-    let (counters, ..) = merge_reports(&reports);
+    let (counters, ..) = merge_reports(ctx, &reports);
 
     let mut rep = Report::new("targeted");
     ctx.report_common(&mut rep);
+    ctx.report_listening(&mut rep, a.sse, crate::sse::WatchScope::Keys);
     rep.count("conns", "listeners (distinct keys)", u64::from(n));
     rep.text(
         "get_after_wake",
         "GET after wake-up",
-        if a.no_get { "no" } else { "yes" },
+        if a.no_get || a.sse { "no" } else { "yes" },
     );
     rep.num(
         "ramp_s",
@@ -156,7 +165,17 @@ pub fn run(ctx: &mut Ctx, a: &TargetedArgs) -> Result<Report> {
     );
     rep.count("rounds", "rounds completed", u64::from(rounds_done));
     rep.latency("wake", "publish-to-wake latency", &st.hist.summary());
+    rep.hist("wake", "publish-to-wake latency", &st.hist);
+    if st.by_server.len() > 1 {
+        for (i, h) in st.by_server.iter().enumerate() {
+            let server = ctx.common.servers[i];
+            let key = format!("wake_server{i}");
+            rep.latency(&key, &format!("  targets on {server}"), &h.summary());
+            rep.hist(&key, &format!("wake-up, targets on {server}"), h);
+        }
+    }
     rep.latency("publish", "publish latency", &publish_hist.summary());
+    rep.hist("publish", "publish latency", &publish_hist);
     rep.count("lost_wakeups", "lost wake-ups", lost);
     rep.count("duplicate_wakeups", "duplicate wake-ups", st.duplicates);
     rep.count(

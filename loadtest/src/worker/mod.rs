@@ -20,9 +20,9 @@
 use crate::clock::mono_ns;
 use crate::conn::{start_connect, Conn, Phase, Role};
 use crate::hist::Hist;
-use crate::http::{parse_response, Parsed, Response};
+use crate::http::{parse_response, Parsed};
 use crate::msg::{Command, Counters, Event, Plan, Status, WorkerReport};
-use crate::proto::{self, KeyId, KeyKind, KeySpace, Md5Digest};
+use crate::proto::{KeyId, KeySpace, Md5Digest};
 use anyhow::{Context, Result};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::cmp::Reverse;
@@ -59,15 +59,103 @@ enum TimerKind {
 
 type TimerEntry = Reverse<(u64, u32, u32, TimerKind)>;
 
-/// Runs a worker until told to stop.
+/// Where a worker's events go: stdout lines (a worker process) or a channel
+/// (a worker thread inside the coordinator's process, see `fleet`).
+pub trait Sink {
+    fn emit(&mut self, ev: Event) -> Result<()>;
+    fn flush(&mut self) -> Result<()>;
+}
+
+/// Events as lines on stdout, the pipe to the coordinator process.
+struct LineSink<W: Write>(W);
+
+impl<W: Write> Sink for LineSink<W> {
+    fn emit(&mut self, ev: Event) -> Result<()> {
+        writeln!(self.0, "{}", ev.encode()).context("writing to the coordinator")
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.0.flush().context("flushing to the coordinator")
+    }
+}
+
+/// Events sent straight to the coordinator thread, tagged with the worker number.
+pub struct ChannelSink {
+    pub worker: usize,
+    pub tx: mpsc::Sender<(usize, Option<Event>)>,
+}
+
+impl Sink for ChannelSink {
+    fn emit(&mut self, ev: Event) -> Result<()> {
+        self.tx
+            .send((self.worker, Some(ev)))
+            .map_err(|_| anyhow::anyhow!("the coordinator is gone"))
+    }
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs a worker process until told to stop: commands on stdin, events on stdout.
 pub fn run(plan: Plan) -> Result<()> {
-    let mut poll = Poll::new().context("creating the poller")?;
+    let poll = Poll::new().context("creating the poller")?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER).context("creating the waker")?);
     let commands = spawn_stdin_reader(waker);
+    let stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    run_loop(plan, poll, commands, &mut LineSink(stdout))
+}
+
+/// A worker running on a thread of this process: send it commands through
+/// `commands` and wake its loop with `waker`; its events arrive on the
+/// channel given to [`spawn_thread`], then `(worker, None)` when it ends.
+pub struct ThreadWorker {
+    pub commands: mpsc::Sender<Command>,
+    pub waker: Arc<Waker>,
+    pub handle: std::thread::JoinHandle<()>,
+}
+
+/// Starts a worker on a thread; errors it meets are sent as an `Error` event.
+pub fn spawn_thread(
+    plan: Plan,
+    worker: usize,
+    events: mpsc::Sender<(usize, Option<Event>)>,
+) -> Result<ThreadWorker> {
+    let poll = Poll::new().context("creating the poller")?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER).context("creating the waker")?);
+    let (tx, rx) = mpsc::channel();
+    let handle = std::thread::Builder::new()
+        .name(format!("loadtest-worker-{worker}"))
+        .spawn(move || {
+            let mut sink = ChannelSink {
+                worker,
+                tx: events.clone(),
+            };
+            if let Err(e) = run_loop(plan, poll, rx, &mut sink) {
+                let _ = events.send((
+                    worker,
+                    Some(Event::Error(format!("worker {worker}: {e:#}"))),
+                ));
+            }
+            let _ = events.send((worker, None));
+        })
+        .context("starting a worker thread")?;
+    Ok(ThreadWorker {
+        commands: tx,
+        waker,
+        handle,
+    })
+}
+
+/// The event loop of one worker, until it is told to stop, its command
+/// channel closes, or its deadline passes; the final report is its last event.
+fn run_loop(
+    plan: Plan,
+    mut poll: Poll,
+    commands: Receiver<Command>,
+    sink: &mut dyn Sink,
+) -> Result<()> {
     let mut w = Worker::new(plan);
     let mut events = Events::with_capacity(EVENTS_CAPACITY);
     let mut scratch = vec![0u8; READ_CHUNK_BYTES];
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     loop {
         let now = mono_ns();
         let timeout_ns = w.next_timer_ns().map_or(STATUS_INTERVAL_NS, |t| {
@@ -113,15 +201,14 @@ pub fn run(plan: Plan) -> Result<()> {
             w.stopping = true;
         }
         for ev in w.pending.drain(..) {
-            writeln!(stdout, "{}", ev.encode()).context("writing to the coordinator")?;
+            sink.emit(ev)?;
         }
-        w.maybe_status(now, &mut stdout)?;
+        w.maybe_status(now, sink)?;
         if w.stopping {
-            writeln!(stdout, "{}", Event::Report(Box::new(w.report())).encode())?;
-            stdout.flush()?;
-            return Ok(());
+            sink.emit(Event::Report(Box::new(w.report())))?;
+            return sink.flush();
         }
-        stdout.flush().context("flushing to the coordinator")?;
+        sink.flush()?;
     }
 }
 
@@ -147,6 +234,10 @@ fn spawn_stdin_reader(waker: Arc<Waker>) -> Receiver<Command> {
 
 struct Worker {
     plan: Plan,
+    /// `Host` header per server.
+    hosts: Vec<String>,
+    /// Keys this worker's publishers wrote.
+    published: std::collections::BTreeSet<KeyId>,
     space: KeySpace,
     conns: Vec<Conn>,
     timers: BinaryHeap<TimerEntry>,
@@ -181,7 +272,7 @@ struct Worker {
 
 impl Worker {
     fn new(plan: Plan) -> Worker {
-        let keys = plan.own_keys as usize + usize::from(plan.hot);
+        let keys = plan.keys.len();
         let mut conns =
             Vec::with_capacity((plan.listeners + plan.getters + plan.publishers) as usize);
         for local in 0..plan.listeners {
@@ -195,8 +286,11 @@ impl Worker {
         }
         let first_getter = plan.listeners as usize;
         let now = mono_ns();
+        let hosts = plan.servers.iter().map(|s| s.to_string()).collect();
         Worker {
             space: KeySpace::new(&plan.run),
+            hosts,
+            published: std::collections::BTreeSet::new(),
             conns,
             timers: BinaryHeap::new(),
             counters: Counters::default(),
@@ -262,19 +356,34 @@ impl Worker {
         }
     }
 
-    fn source_for(&self, i: usize) -> std::net::Ipv4Addr {
-        let global = match self.conns[i].role {
+    /// Connection `i`'s index among all connections of its role in the run.
+    fn global_index(&self, i: usize) -> usize {
+        match self.conns[i].role {
             Role::Listener { local } => (self.plan.listener_first + local) as usize,
-            _ => i + self.plan.worker as usize * 7919,
+            Role::Getter => self.plan.getter_first as usize + (i - self.first_getter),
+            Role::Publisher { local } => (self.plan.publisher_first + local) as usize,
+        }
+    }
+
+    fn source_for(&self, i: usize) -> std::net::Ipv4Addr {
+        let spread = match self.conns[i].role {
+            Role::Listener { .. } => 0,
+            _ => 7919,
         };
-        self.plan.sources[global % self.plan.sources.len()]
+        self.plan.sources[(self.global_index(i) + spread) % self.plan.sources.len()]
+    }
+
+    /// Which of the plan's servers connection `i` talks to.
+    pub(super) fn server_of(&self, i: usize) -> usize {
+        self.global_index(i) % self.plan.servers.len().max(1)
     }
 
     fn connect(&mut self, poll: &Poll, i: usize, now: u64) {
         let source = self.source_for(i);
+        let server = self.plan.servers[self.server_of(i)];
         let conn = &mut self.conns[i];
         conn.seq = conn.seq.wrapping_add(1);
-        match start_connect(source, self.plan.server) {
+        match start_connect(source, server) {
             Ok(mut stream) => {
                 if let Err(e) = poll.registry().register(
                     &mut stream,
@@ -374,6 +483,10 @@ impl Worker {
                 return;
             }
         };
+        if self.conns[i].phase == Phase::Stream {
+            self.on_stream_bytes(poll, i, now, closed);
+            return;
+        }
         while !self.conns[i].inbuf.is_empty() {
             match parse_response(&self.conns[i].inbuf) {
                 Ok(Parsed::Partial) => break,
@@ -409,329 +522,6 @@ impl Worker {
         }
     }
 
-    // ----- requests -----
-
-    /// Starts writing `conn.out` as the request of `phase`.
-    fn send(&mut self, poll: &Poll, i: usize, phase: Phase, now: u64) {
-        let conn = &mut self.conns[i];
-        conn.phase = phase;
-        conn.sent_ns = now;
-        conn.seq = conn.seq.wrapping_add(1);
-        let timeout_ms = match phase {
-            Phase::Listen => self.plan.poll_timeout_ms.max(10_000) * 3 / 2,
-            _ => self.plan.request_timeout_ms,
-        };
-        self.arm(now + timeout_ms * 1_000_000, i, TimerKind::Timeout);
-        if let Err(e) = self.conns[i].flush() {
-            self.fail(poll, i, now, format!("write: {e}"));
-        }
-    }
-
-    /// Issues whatever connection `i` should do next, given its role.
-    fn next_request(&mut self, poll: &Poll, i: usize, now: u64) {
-        if self.stopping || self.conns[i].stream.is_none() {
-            return;
-        }
-        match self.conns[i].role {
-            Role::Listener { local } => {
-                if let Some((key, _)) = self.conns[i].fetch_queue.first().copied() {
-                    self.counters.gets_after_wake += 1;
-                    proto::get_request(&self.plan.host, &self.space, key, &mut self.conns[i].out);
-                    self.send(poll, i, Phase::Fetch(key), now);
-                } else {
-                    let keys: Vec<(KeyId, Option<Md5Digest>)> = self
-                        .listener_keys(local)
-                        .into_iter()
-                        .zip(self.conns[i].md5s.iter().copied())
-                        .collect();
-                    self.counters.polls += 1;
-                    proto::listen_request(
-                        &self.plan.host,
-                        &self.space,
-                        &keys,
-                        self.plan.poll_timeout_ms,
-                        &mut self.conns[i].out,
-                    );
-                    self.send(poll, i, Phase::Listen, now);
-                }
-            }
-            Role::Getter => {
-                self.conns[i].phase = Phase::Idle;
-                if self.running {
-                    let key = KeyId::new(
-                        KeyKind::Get,
-                        (self.random() % u64::from(self.plan.get_keys.max(1))) as u32,
-                    );
-                    proto::get_request(&self.plan.host, &self.space, key, &mut self.conns[i].out);
-                    self.send(poll, i, Phase::Get, now);
-                }
-            }
-            Role::Publisher { local } => {
-                self.conns[i].phase = Phase::Idle;
-                if !self.running {
-                    return;
-                }
-                if self.plan.publish_rate > 0.0 {
-                    let interval_ns =
-                        (f64::from(self.plan.publishers) / self.plan.publish_rate * 1e9) as u64;
-                    let slot = &mut self.pace_next_ns[local as usize];
-                    if *slot > now {
-                        let at = *slot;
-                        self.arm(at, i, TimerKind::Next);
-                        return;
-                    }
-                    // Behind schedule: skip missed slots rather than bursting.
-                    *slot = (*slot + interval_ns).max(now);
-                }
-                self.publish(poll, i, local, now);
-            }
-        }
-    }
-
-    fn publish(&mut self, poll: &Poll, i: usize, local: u32, now: u64) {
-        let key = if self.plan.publish_to_listeners {
-            // Each listener key has exactly one publisher (listener j belongs to
-            // publisher j % publishers), so publishes of one key are ordered.
-            let stride = self.plan.publishers.max(1);
-            let owned = u64::from(self.plan.listeners.saturating_sub(local).div_ceil(stride));
-            if owned == 0 {
-                return;
-            }
-            let listener = local + (self.random() % owned) as u32 * stride;
-            KeyId::new(
-                KeyKind::Own,
-                (self.plan.listener_first + listener) * self.plan.own_keys,
-            )
-        } else {
-            KeyId::new(KeyKind::Pub, self.plan.publisher_first + local)
-        };
-        self.publish_seq += 1;
-        let content = proto::timestamped_content(self.publish_seq, now, self.plan.content_bytes);
-        let md5 = proto::md5_of(content.as_bytes());
-        proto::publish_request(
-            &self.plan.host,
-            &self.space,
-            key,
-            &content,
-            &mut self.conns[i].out,
-        );
-        self.send(poll, i, Phase::Publish(key, md5), now);
-    }
-
-    /// Keys of listener `local`, in the order of its `md5s`.
-    fn listener_keys(&self, local: u32) -> Vec<KeyId> {
-        let global = self.plan.listener_first + local;
-        let mut keys: Vec<KeyId> = (0..self.plan.own_keys)
-            .map(|j| KeyId::new(KeyKind::Own, global * self.plan.own_keys + j))
-            .collect();
-        if self.plan.hot {
-            keys.push(KeyId::new(KeyKind::Hot, 0));
-        }
-        keys
-    }
-
-    /// Slot of `key` in listener `local`'s `md5s`, if it listens to it.
-    fn slot_of(&self, local: u32, key: KeyId) -> Option<usize> {
-        let global = self.plan.listener_first + local;
-        match key.kind {
-            KeyKind::Own if self.plan.own_keys > 0 && key.idx / self.plan.own_keys == global => {
-                Some((key.idx % self.plan.own_keys) as usize)
-            }
-            KeyKind::Hot if self.plan.hot && key.idx == 0 => Some(self.plan.own_keys as usize),
-            _ => None,
-        }
-    }
-
-    /// Handles one response; `false` if the connection was closed meanwhile.
-    fn on_response(&mut self, poll: &Poll, i: usize, now: u64, resp: Response) -> bool {
-        let phase = self.conns[i].phase;
-        let started = self.conns[i].sent_ns;
-        let mut backoff = false;
-        match (phase, self.conns[i].role) {
-            (Phase::Listen, Role::Listener { local }) => {
-                backoff = !self.on_listen_reply(local, i, now, &resp)
-            }
-            (Phase::Fetch(key), Role::Listener { local }) => {
-                let floor = self.conns[i]
-                    .fetch_queue
-                    .iter()
-                    .find(|(k, _)| *k == key)
-                    .map_or(0, |(_, v)| *v);
-                self.conns[i].fetch_queue.retain(|(k, _)| *k != key);
-                backoff = !self.on_fetch_reply(local, i, key, floor, &resp);
-            }
-            (Phase::Get, _) => match resp.status {
-                200 => {
-                    self.counters.get_ok += 1;
-                    self.get_hist.record_between_ns(started, now);
-                }
-                404 => {
-                    self.counters.get_not_found += 1;
-                    self.get_hist.record_between_ns(started, now);
-                }
-                s => {
-                    self.counters.http_errors += 1;
-                    self.sample_error(format!("GET answered {s}"));
-                }
-            },
-            (Phase::Publish(key, md5), Role::Publisher { .. }) => {
-                if resp.status == 200 && resp.body == b"true" {
-                    self.counters.publish_ok += 1;
-                    self.publish_hist.record_between_ns(started, now);
-                    if self.plan.publish_to_listeners && self.plan.own_keys > 0 {
-                        let local = key.idx / self.plan.own_keys - self.plan.listener_first;
-                        self.last_acked.insert(local, md5);
-                    }
-                } else {
-                    self.counters.publish_errors += 1;
-                    let body = String::from_utf8_lossy(&resp.body)
-                        .chars()
-                        .take(120)
-                        .collect::<String>();
-                    self.sample_error(format!("publish answered {} {body:?}", resp.status));
-                    backoff = true;
-                }
-            }
-            _ => {
-                self.counters.protocol_errors += 1;
-                self.fail(
-                    poll,
-                    i,
-                    now,
-                    format!("unsolicited response {}", resp.status),
-                );
-                return false;
-            }
-        }
-        self.conns[i].phase = Phase::Idle;
-        self.conns[i].seq = self.conns[i].seq.wrapping_add(1);
-        if resp.close {
-            self.counters.server_closes += 1;
-            self.close(poll, i, now, 0);
-            return false;
-        }
-        if backoff {
-            self.arm(now + ERROR_BACKOFF_NS, i, TimerKind::Next);
-        } else {
-            self.next_request(poll, i, now);
-        }
-        true
-    }
-
-    /// A listener reply; `false` asks for a back-off before re-polling.
-    fn on_listen_reply(&mut self, local: u32, i: usize, now: u64, resp: &Response) -> bool {
-        if resp.status != 200 {
-            self.counters.http_errors += 1;
-            let body = String::from_utf8_lossy(&resp.body)
-                .chars()
-                .take(120)
-                .collect::<String>();
-            self.sample_error(format!("listener answered {} {body:?}", resp.status));
-            return false;
-        }
-        let changed = match proto::parse_listener_reply(&resp.body) {
-            Ok(c) => c,
-            Err(e) => {
-                self.counters.protocol_errors += 1;
-                self.sample_error(format!("listener reply: {e}"));
-                return false;
-            }
-        };
-        if changed.is_empty() {
-            self.counters.hold_expiries += 1;
-            return true;
-        }
-        self.conns[i].wake_ns = now;
-        let global = self.plan.listener_first + local;
-        for c in changed {
-            let key = self.space.key_of(&c.data_id, &c.group);
-            let slot = key.and_then(|k| self.slot_of(local, k));
-            let (Some(key), Some(slot), None) = (key, slot, c.tenant.as_ref()) else {
-                self.counters.foreign_keys += 1;
-                self.sample_error(format!(
-                    "listener {global} told of a key it does not listen to: {c:?}"
-                ));
-                continue;
-            };
-            self.counters.wakes += 1;
-            if self.plan.report_wakes {
-                self.pending.push(Event::Wake {
-                    conn: global,
-                    key,
-                    t_ns: now,
-                });
-            }
-            if self.plan.get_after_wake {
-                if !self.conns[i].fetch_queue.iter().any(|(k, _)| *k == key) {
-                    let floor = self.versions.get(&key).copied().unwrap_or(0);
-                    self.conns[i].fetch_queue.push((key, floor));
-                }
-            } else if let Some(v) = self.versions.get(&key) {
-                let content =
-                    proto::versioned_content(&self.space, key, *v, self.plan.content_bytes);
-                self.conns[i].md5s[slot] = Some(proto::md5_of(content.as_bytes()));
-            }
-        }
-        true
-    }
-
-    /// A GET after a wake-up; `false` asks for a back-off before re-polling.
-    fn on_fetch_reply(
-        &mut self,
-        local: u32,
-        i: usize,
-        key: KeyId,
-        floor: u64,
-        resp: &Response,
-    ) -> bool {
-        let Some(slot) = self.slot_of(local, key) else {
-            return true;
-        };
-        let md5 = match resp.status {
-            200 => Some(proto::md5_of(&resp.body)),
-            404 => None,
-            s => {
-                self.counters.http_errors += 1;
-                self.sample_error(format!("GET after wake-up answered {s}"));
-                return false;
-            }
-        };
-        if let Some(v) = self.versions.get(&key).copied() {
-            // Any version from the one announced at wake-up time to the
-            // newest is fresh: a later publish may land before the GET.
-            let fresh = (floor.min(v)..=v).any(|n| {
-                let c = proto::versioned_content(&self.space, key, n, self.plan.content_bytes);
-                md5 == Some(proto::md5_of(c.as_bytes()))
-            });
-            if !fresh {
-                self.counters.stale_reads += 1;
-                let got = match resp.status {
-                    200 => String::from_utf8_lossy(
-                        resp.body.split(|b| *b == b'\n').next().unwrap_or(b""),
-                    )
-                    .into_owned(),
-                    s => format!("status {s}"),
-                };
-                self.sample_error(format!(
-                    "GET {} after wake-up is not version {v}: got {got:?}",
-                    key.to_token()
-                ));
-            }
-        }
-        if self.plan.publish_to_listeners {
-            if let Some(t) = proto::content_timestamp(&resp.body) {
-                let wake = self.conns[i].wake_ns;
-                // A later publish may already have replaced the content; only
-                // a timestamp before the wake-up belongs to it.
-                if t <= wake {
-                    self.wake_hist.record_between_ns(t, wake);
-                }
-            }
-        }
-        self.conns[i].md5s[slot] = md5;
-        true
-    }
-
     // ----- timers, commands, reports -----
 
     fn fire_timers(&mut self, poll: &Poll, now: u64) {
@@ -752,7 +542,11 @@ impl Worker {
                 }
                 (
                     TimerKind::Timeout,
-                    Phase::Listen | Phase::Fetch(_) | Phase::Get | Phase::Publish(..),
+                    Phase::Listen
+                    | Phase::Fetch(_)
+                    | Phase::Get
+                    | Phase::Publish(..)
+                    | Phase::Stream,
                 ) => {
                     self.counters.client_timeouts += 1;
                     let what = format!(
@@ -791,13 +585,17 @@ impl Worker {
     }
 
     fn status(&self) -> Status {
-        let mut s = Status::default();
-        for c in &self.conns {
+        let mut s = Status {
+            parked_by_server: vec![0; self.plan.servers.len()],
+            ..Status::default()
+        };
+        for (i, c) in self.conns.iter().enumerate() {
             if !matches!(c.phase, Phase::Down | Phase::Connecting) {
                 s.open += 1;
             }
             if c.is_parked() {
                 s.parked += 1;
+                s.parked_by_server[self.server_of(i)] += 1;
             }
         }
         s.wakes = self.counters.wakes;
@@ -806,16 +604,18 @@ impl Worker {
         s
     }
 
-    fn maybe_status(&mut self, now: u64, out: &mut impl Write) -> Result<()> {
+    fn maybe_status(&mut self, now: u64, out: &mut dyn Sink) -> Result<()> {
         if now < self.last_census_ns + STATUS_INTERVAL_NS {
             return Ok(());
         }
         self.last_census_ns = now;
         let s = self.status();
         // Repeat an unchanged census once a second so the coordinator sees we live.
-        if self.last_status != Some(s) || now >= self.last_status_ns + 10 * STATUS_INTERVAL_NS {
-            writeln!(out, "{}", Event::Status(s).encode()).context("writing status")?;
-            self.last_status = Some(s);
+        if self.last_status.as_ref() != Some(&s)
+            || now >= self.last_status_ns + 10 * STATUS_INTERVAL_NS
+        {
+            self.last_status = Some(s.clone());
+            out.emit(Event::Status(s))?;
             self.last_status_ns = now;
         }
         Ok(())
@@ -835,6 +635,10 @@ impl Worker {
             wake: self.wake_hist.to_pairs(),
             stale_at_end: stale,
             keys_checked: self.last_acked.len() as u64,
+            published: self.published.iter().copied().collect(),
         }
     }
 }
+
+mod requests;
+mod watch;
