@@ -5,6 +5,7 @@
 //! Each test file uses only part of this module.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -30,10 +31,10 @@ pub fn vigil_command(data_dir: &Path, extra: &[&str]) -> Command {
     cmd
 }
 
-/// Asserts that nothing (not even EOF) arrives on `c` within `wait`: the
-/// poll on it is still parked.
-pub fn check_silent(c: &mut Conn, what: &str, wait: Duration) {
-    c.set_read_timeout(wait);
+/// Asserts that nothing (not even EOF) has arrived on `c` (read for 50 ms):
+/// the poll on it is still parked.
+pub fn check_silent(c: &mut Conn, what: &str) {
+    c.set_read_timeout(Duration::from_millis(50));
     let res = c.reader.fill_buf().map(|b| b.to_vec());
     c.set_read_timeout(Duration::from_secs(60));
     match res {
@@ -423,4 +424,190 @@ pub fn record(data_id: &str, group: &str, md5: &str, tenant: Option<&str>) -> St
         None => format!("{data_id}\u{2}{group}\u{2}{md5}\u{1}"),
         Some(t) => format!("{data_id}\u{2}{group}\u{2}{md5}\u{2}{t}\u{1}"),
     }
+}
+
+// ---------------------------------------------------------------------------
+// Long polls: parking, waiting for an answer, staying silent
+// ---------------------------------------------------------------------------
+
+/// An immediate answer or a wake-up must arrive within this bound. It is a
+/// safety net for a busy two-core machine, not a latency claim (latency is
+/// measured by the benches and the load tester).
+pub const PROMPT: Duration = Duration::from_secs(5);
+/// A parked poll must still be silent after this long.
+pub const SILENT: Duration = Duration::from_millis(1500);
+/// How long a test waits for the server's gauges to reach a state.
+pub const GAUGE_WAIT: Duration = Duration::from_secs(30);
+
+/// A GET of a config; the tenant parameter is left out when `None`.
+pub fn get_req(data_id: &str, group: &str, tenant: Option<&str>) -> Vec<u8> {
+    let mut pairs = vec![("dataId", data_id), ("group", group)];
+    if let Some(t) = tenant {
+        pairs.push(("tenant", t));
+    }
+    raw(
+        "GET",
+        &format!("/nacos/v1/cs/configs?{}", form(&pairs)),
+        &[],
+        None,
+    )
+}
+
+/// Parks a poll (`Long-Pulling-Timeout: 30000`) on a fresh connection.
+pub fn park(addr: SocketAddr, records: &str) -> Conn {
+    park_with(addr, records, &[])
+}
+
+/// Like [`park`], with extra request headers.
+pub fn park_with(addr: SocketAddr, records: &str, headers: &[(&str, &str)]) -> Conn {
+    let mut c = Conn::open(addr);
+    c.send(&listener_raw(records, Some("30000"), headers));
+    c
+}
+
+/// Waits until the server holds exactly `parked` parked polls (so a poll
+/// just sent is registered in the index), then asserts `c` is silent. Used
+/// before the event under test, so a "does not wake" check cannot pass
+/// because the poll was not parked yet.
+pub fn settle(addr: SocketAddr, c: &mut Conn, parked: u64, what: &str) {
+    wait_parked(addr, parked, what);
+    check_silent(c, what);
+}
+
+/// Waits until `parked` polls are parked, then [`SILENT`] more, and asserts
+/// `c` is still silent and the server still counts `parked` parked polls.
+pub fn expect_silent(addr: SocketAddr, c: &mut Conn, parked: u64, what: &str) {
+    wait_parked(addr, parked, what);
+    std::thread::sleep(SILENT);
+    check_silent(c, what);
+    let now = parked_polls(addr);
+    assert_eq!(now, parked, "{what}: parked polls on the server");
+}
+
+/// Reads a response that must be complete within `limit`.
+pub fn answer_within(c: &mut Conn, limit: Duration, what: &str) -> Response {
+    let t = Instant::now();
+    c.set_read_timeout(limit + Duration::from_millis(500));
+    let r = c
+        .try_read_response()
+        .unwrap_or_else(|e| panic!("{what}: no answer within {limit:?}: {e}"));
+    let el = t.elapsed();
+    c.set_read_timeout(Duration::from_secs(60));
+    assert!(
+        el <= limit,
+        "{what}: answered after {el:?}, expected within {limit:?}"
+    );
+    r
+}
+
+/// Sends a request on a new connection; the answer must come within [`PROMPT`].
+pub fn immediate(addr: SocketAddr, req: &[u8], what: &str) -> Response {
+    let mut c = Conn::open(addr);
+    c.send(req);
+    answer_within(&mut c, PROMPT, what)
+}
+
+/// A poll with `Long-Pulling-Timeout-No-Hangup: true`: answered at once.
+pub fn no_hangup(addr: SocketAddr, records: &str, what: &str) -> Response {
+    immediate(
+        addr,
+        &listener_raw(
+            records,
+            Some("30000"),
+            &[("Long-Pulling-Timeout-No-Hangup", "true")],
+        ),
+        what,
+    )
+}
+
+/// One key of a listener reply as it must appear on the wire; only for
+/// identifiers made of characters Java's `URLEncoder` keeps.
+pub fn wire_key(data_id: &str, group: &str, tenant: Option<&str>) -> String {
+    match tenant {
+        None => format!("{data_id}%02{group}%01"),
+        Some(t) => format!("{data_id}%02{group}%02{t}%01"),
+    }
+}
+
+/// A complete listener reply body naming one key (see [`wire_key`]).
+pub fn reply1(data_id: &str, group: &str, tenant: Option<&str>) -> String {
+    format!("{}\n", wire_key(data_id, group, tenant))
+}
+
+// ---------------------------------------------------------------------------
+// Metrics
+// ---------------------------------------------------------------------------
+
+/// The Prometheus exposition as `name{labels}` -> value.
+pub fn metrics(addr: SocketAddr) -> HashMap<String, u64> {
+    let r = request(addr, &get_raw("/nacos/actuator/prometheus"));
+    assert_eq!(r.status, 200, "metrics endpoint");
+    lossy(&r.body)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.parse::<f64>().ok()? as u64))
+        })
+        .collect()
+}
+
+pub fn metric(m: &HashMap<String, u64>, name: &str) -> u64 {
+    *m.get(name)
+        .unwrap_or_else(|| panic!("metric {name} missing"))
+}
+
+/// Polls the metrics until `ok` holds; panics with the last values after
+/// `limit`.
+pub fn wait_metrics(
+    addr: SocketAddr,
+    what: &str,
+    limit: Duration,
+    ok: impl Fn(&HashMap<String, u64>) -> bool,
+) -> HashMap<String, u64> {
+    let t = Instant::now();
+    loop {
+        let m = metrics(addr);
+        if ok(&m) {
+            return m;
+        }
+        if t.elapsed() > limit {
+            let mut shown: Vec<_> = m.iter().filter(|(k, _)| !k.contains("_bucket")).collect();
+            shown.sort();
+            panic!("waited {limit:?} for {what}; metrics now: {shown:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn parked_polls(addr: SocketAddr) -> u64 {
+    metric(&metrics(addr), "vigil_parked_polls")
+}
+
+/// Waits (up to [`GAUGE_WAIT`]) until exactly `n` polls are parked.
+pub fn wait_parked(addr: SocketAddr, n: u64, what: &str) {
+    wait_metrics(
+        addr,
+        &format!("{n} parked polls ({what})"),
+        GAUGE_WAIT,
+        |m| metric(m, "vigil_parked_polls") == n,
+    );
+}
+
+/// Asserts the server refused nothing and failed no write: every
+/// `vigil_rejected_total{..}` and `vigil_write_failures_total` is zero.
+/// Clients that retry failures silently (the SDKs) cannot hide one then.
+pub fn assert_no_failures(addr: SocketAddr, what: &str) {
+    let m = metrics(addr);
+    let mut bad: Vec<_> = m
+        .iter()
+        .filter(|(k, v)| {
+            **v > 0 && (k.starts_with("vigil_rejected_total") || *k == "vigil_write_failures_total")
+        })
+        .collect();
+    bad.sort();
+    assert!(
+        bad.is_empty(),
+        "{what}: the server counted refused requests or failed writes: {bad:?}"
+    );
 }
