@@ -26,6 +26,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CFG: &str = "/nacos/v1/cs/configs";
@@ -296,8 +298,13 @@ fn worker(addr: SocketAddr, round: usize, w: usize, seed: u64, mut keys: Model) 
 
 /// A long-polling client of two keys: poll, and on a wake GET the named keys
 /// and poll again with their new md5s. Returns the md5s it last knew and how
-/// often it was woken, once the server is gone.
-fn listener(addr: SocketAddr, mut keys: Vec<(Key, String)>) -> (Vec<(Key, String)>, usize) {
+/// often it was woken, once the server is gone; also counts its wake-ups in
+/// `woken`, shared with the test.
+fn listener(
+    addr: SocketAddr,
+    mut keys: Vec<(Key, String)>,
+    woken: Arc<AtomicUsize>,
+) -> (Vec<(Key, String)>, usize) {
     let mut wakes = 0;
     let Ok(mut c) = Client::open(addr, Duration::from_secs(40)) else {
         return (keys, wakes);
@@ -310,6 +317,7 @@ fn listener(addr: SocketAddr, mut keys: Vec<(Key, String)>) -> (Vec<(Key, String
         let changed = changed_keys(&r.body);
         if !changed.is_empty() {
             wakes += 1;
+            woken.fetch_add(1, Ordering::SeqCst);
         }
         for k in changed {
             let Some(slot) = keys.iter_mut().find(|(key, _)| *key == k) else {
@@ -422,7 +430,7 @@ fn listeners_converge(addr: SocketAddr, old: &[Vec<(Key, String)>], model: &Mode
             .call(&poll_req(keys, "30000", false))
             .expect("poll with old md5s");
         assert!(
-            t.elapsed() < Duration::from_secs(3),
+            t.elapsed() < Duration::from_secs(10),
             "a poll with an old md5 was held {:?}",
             t.elapsed()
         );
@@ -492,6 +500,7 @@ fn acknowledged_publishes_survive_kill9_at_random_moments() {
 
         let addr = s.addr;
         let mut start_md5s = Vec::new();
+        let woken = Arc::new(AtomicUsize::new(0));
         let listeners: Vec<_> = (0..WORKERS)
             .map(|w| {
                 let keys: Vec<(Key, String)> = (0..2)
@@ -506,7 +515,8 @@ fn acknowledged_publishes_survive_kill9_at_random_moments() {
                     })
                     .collect();
                 start_md5s.push(keys.clone());
-                std::thread::spawn(move || listener(addr, keys))
+                let woken = woken.clone();
+                std::thread::spawn(move || listener(addr, keys, woken))
             })
             .collect();
         let workers: Vec<_> = (0..WORKERS)
@@ -522,6 +532,17 @@ fn acknowledged_publishes_survive_kill9_at_random_moments() {
             .collect();
         let delay = 300 + rng.below(1200);
         std::thread::sleep(Duration::from_millis(delay));
+        // The listeners must be woken by the publishes of their keys: wait
+        // (bounded) for the first wake-up if none came yet.
+        let t = Instant::now();
+        while woken.load(Ordering::SeqCst) == 0 {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "round {}: no listener woken within {delay} ms + 30 s of publishing",
+                round + 1
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         s.kill9();
 
         let (mut acked, mut in_flight) = (0, 0);
@@ -545,6 +566,7 @@ fn acknowledged_publishes_survive_kill9_at_random_moments() {
             wakes += n;
             old_listeners.push(keys);
         }
+        assert!(wakes > 0, "round {}: no listener wake-up", round + 1);
         let rows = integrity_of_copy(&dir);
         println!(
             "round {}: killed after {delay} ms; {acked} publishes acknowledged, {in_flight} in \
