@@ -594,20 +594,28 @@ pub fn wait_parked(addr: SocketAddr, n: u64, what: &str) {
     );
 }
 
-/// Asserts the server refused nothing and failed no write: every
-/// `vigil_rejected_total{..}` and `vigil_write_failures_total` is zero.
+/// Asserts the server's refusal and write-failure counters (every
+/// `vigil_rejected_total{..}` and `vigil_write_failures_total`) are zero,
+/// except those named in `expected`, which must have exactly that value.
 /// Clients that retry failures silently (the SDKs) cannot hide one then.
-pub fn assert_no_failures(addr: SocketAddr, what: &str) {
+pub fn assert_failures(addr: SocketAddr, expected: &[(&str, u64)], what: &str) {
     let m = metrics(addr);
-    let mut bad: Vec<_> = m
+    let mut wrong: Vec<_> = m
         .iter()
-        .filter(|(k, v)| {
-            **v > 0 && (k.starts_with("vigil_rejected_total") || *k == "vigil_write_failures_total")
+        .filter(|(k, _)| {
+            k.starts_with("vigil_rejected_total") || *k == "vigil_write_failures_total"
+        })
+        .filter_map(|(k, v)| {
+            let want = expected
+                .iter()
+                .find(|(name, _)| name == k)
+                .map_or(0, |(_, n)| *n);
+            (*v != want).then(|| format!("{k} = {v}, expected {want}"))
         })
         .collect();
-    bad.sort();
+    wrong.sort();
     assert!(
-        bad.is_empty(),
-        "{what}: the server counted refused requests or failed writes: {bad:?}"
+        wrong.is_empty(),
+        "{what}: the server counted unexpected refusals or failed writes: {wrong:?}"
     );
 }
