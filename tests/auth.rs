@@ -726,6 +726,44 @@ fn a05_passwords_with_reserved_characters() {
 // A06, A08: rejections
 // ---------------------------------------------------------------------------
 
+/// README: "a long poll refused by auth is answered after 1 s so clients do
+/// not spin". The refusal is the same 403 a GET gets, only later.
+#[test]
+fn a06_refused_long_poll_is_answered_after_1_s() {
+    let s = auth_server(&[]);
+    let refused_get = get(s.addr, CFG, &key("poll", ""));
+    assert_status(&refused_get, 403, "anonymous GET");
+    let rec = record("poll", DG, "", None);
+    for (what, token) in [
+        ("anonymous poll", None),
+        ("poll with a bogus token", Some("x.y.z")),
+    ] {
+        let mut c = Conn::open(s.addr);
+        let mut body = form(&[("Listening-Configs", rec.as_str())]);
+        if let Some(t) = token {
+            body.push_str(&format!("&accessToken={t}"));
+        }
+        let t = Instant::now();
+        let r = c.roundtrip(&raw(
+            "POST",
+            "/nacos/v1/cs/configs/listener",
+            &[("Content-Type", FORM_CT), ("Long-Pulling-Timeout", "30000")],
+            Some(body.as_bytes()),
+        ));
+        let el = t.elapsed();
+        assert_status(&r, 403, what);
+        if token.is_none() {
+            assert_eq!(lossy(&r.body), lossy(&refused_get.body), "{what}: body");
+        }
+        // One 10 ms wheel tick of rounding below 1 s; the upper bound is a
+        // safety net for a busy machine.
+        assert!(
+            el >= Duration::from_millis(990) && el < Duration::from_secs(10),
+            "{what}: answered after {el:?}, expected 1 s"
+        );
+    }
+}
+
 #[test]
 fn a06_requests_without_credentials_are_403() {
     let s = auth_server(&[]);
@@ -990,15 +1028,23 @@ fn a06_token_of_another_server_is_403() {
 
 #[test]
 fn a06_expired_token_is_403() {
-    let s = auth_server(&["--auth-token-ttl-secs", "1"]);
+    // A token expires at the start of a whole second: with a TTL of 3 s it is
+    // valid for at least 2 s after the login, and expired 4.1 s after it.
+    let s = auth_server(&["--auth-token-ttl-secs", "3"]);
     let t = check_login(
         &login_go(s.addr, ADMIN, ADMIN_PW),
-        1,
+        3,
         true,
-        "login with a 1 s TTL",
+        "login with a 3 s TTL",
     );
+    let issued = Instant::now();
     publish_as(s.addr, &t, "exp", "", "v");
-    std::thread::sleep(Duration::from_millis(3000));
+    assert!(
+        issued.elapsed() < Duration::from_secs(2),
+        "the publish took {:?}; the token may have expired before it",
+        issued.elapsed()
+    );
+    std::thread::sleep(Duration::from_millis(4100).saturating_sub(issued.elapsed()));
     assert_status(&get_as(s.addr, &t, "exp", ""), 403, "expired token, query");
     let bearer = format!("Bearer {t}");
     assert_status(
@@ -1007,7 +1053,7 @@ fn a06_expired_token_is_403() {
         "expired token, Bearer",
     );
     // A fresh login works again.
-    let t2 = check_login(&login_go(s.addr, ADMIN, ADMIN_PW), 1, true, "login again");
+    let t2 = check_login(&login_go(s.addr, ADMIN, ADMIN_PW), 3, true, "login again");
     assert_content_as(s.addr, &t2, "exp", "", "v");
 }
 
