@@ -1,5 +1,5 @@
 //! Authentication and authorisation against the spec
-//! (`/work/shared/spec/nacos-v1-config.md`) §8 and the §13 rows A01-A09:
+//! (`spec/nacos-v1-config.md` in the project's shared folder) §8 and the §13 rows A01-A09:
 //! auth off (any credentials are ignored, login always answers a token),
 //! auth on (`--auth`): login in the Python, Java and Go styles, tokens in the
 //! query, the form body or an `Authorization: Bearer` header, Node-style
