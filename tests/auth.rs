@@ -11,8 +11,8 @@
 
 mod common;
 
+use common::{delete, get, get_h, lossy, raw, target};
 use common::{form, md5_hex, record, request, Conn, Response, Server};
-use common::{lossy, raw};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -109,28 +109,6 @@ impl Drop for Proc {
 // Requests
 // ---------------------------------------------------------------------------
 
-/// `path?k=v&...`, or `path` alone when there are no pairs.
-fn target(path: &str, pairs: &[(&str, &str)]) -> String {
-    if pairs.is_empty() {
-        path.to_string()
-    } else {
-        format!("{path}?{}", form(pairs))
-    }
-}
-
-fn get_h(
-    addr: SocketAddr,
-    path: &str,
-    pairs: &[(&str, &str)],
-    headers: &[(&str, &str)],
-) -> Response {
-    request(addr, &raw("GET", &target(path, pairs), headers, None))
-}
-
-fn get(addr: SocketAddr, path: &str, pairs: &[(&str, &str)]) -> Response {
-    get_h(addr, path, pairs, &[])
-}
-
 /// A form POST: `query` pairs in the query string, `body` pairs in the body.
 fn post(
     addr: SocketAddr,
@@ -150,10 +128,6 @@ fn post(
             Some(form(body).as_bytes()),
         ),
     )
-}
-
-fn delete(addr: SocketAddr, path: &str, pairs: &[(&str, &str)]) -> Response {
-    request(addr, &raw("DELETE", &target(path, pairs), &[], None))
 }
 
 fn assert_body(r: &Response, status: u16, body: &str, what: &str) {

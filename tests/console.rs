@@ -12,8 +12,8 @@
 mod common;
 
 use common::{answer_within, check_silent, expect_silent, park_with, reply1, settle, PROMPT};
+use common::{delete, get, get_h, lossy, raw};
 use common::{form, md5_hex, publish_ok, record, request, Conn, Response, Server};
-use common::{lossy, raw};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -30,23 +30,6 @@ const NOT_EXIST: &str = "config data not exist\n";
 // Request builders
 // ---------------------------------------------------------------------------
 
-/// GET `path?pairs` with extra headers.
-fn get_h(
-    addr: SocketAddr,
-    path: &str,
-    pairs: &[(&str, &str)],
-    headers: &[(&str, &str)],
-) -> Response {
-    request(
-        addr,
-        &raw("GET", &format!("{path}?{}", form(pairs)), headers, None),
-    )
-}
-
-fn get(addr: SocketAddr, path: &str, pairs: &[(&str, &str)]) -> Response {
-    get_h(addr, path, pairs, &[])
-}
-
 /// A form-body request (POST or PUT) with extra headers.
 fn send_form(
     addr: SocketAddr,
@@ -58,13 +41,6 @@ fn send_form(
     let mut h = vec![("Content-Type", FORM_CT)];
     h.extend_from_slice(headers);
     request(addr, &raw(method, path, &h, Some(form(pairs).as_bytes())))
-}
-
-fn delete(addr: SocketAddr, path: &str, pairs: &[(&str, &str)]) -> Response {
-    request(
-        addr,
-        &raw("DELETE", &format!("{path}?{}", form(pairs)), &[], None),
-    )
 }
 
 /// Publishes with these form parameters (and headers) and asserts `true`.

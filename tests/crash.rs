@@ -199,18 +199,9 @@ fn poll_req(keys: &[(Key, String)], timeout_ms: &str, no_hangup: bool) -> Vec<u8
 
 /// The keys a listener reply names, as (tenant, dataId).
 fn changed_keys(body: &[u8]) -> BTreeSet<Key> {
-    let text = String::from_utf8_lossy(body);
-    let decoded: String = form_urlencoded::parse(format!("x={}", text.trim_end()).as_bytes())
-        .map(|(_, v)| v.into_owned())
-        .collect();
-    decoded
-        .split('\u{1}')
-        .filter(|r| !r.is_empty())
-        .map(|r| {
-            let f: Vec<&str> = r.split('\u{2}').collect();
-            assert!(f.len() >= 2, "malformed listener reply {text:?}");
-            (f.get(2).unwrap_or(&"").to_string(), f[0].to_string())
-        })
+    common::reply_records(body)
+        .into_iter()
+        .map(|[data_id, _, tenant]| (tenant, data_id))
         .collect()
 }
 

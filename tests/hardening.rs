@@ -77,19 +77,6 @@ fn still_waiting(c: &mut Conn, wait: Duration) -> bool {
     r
 }
 
-/// The keys a listener reply names, as `dataId`s.
-fn woken_ids(body: &[u8]) -> Vec<String> {
-    let text = lossy(body);
-    let decoded: String = form_urlencoded::parse(format!("x={}", text.trim_end()).as_bytes())
-        .map(|(_, v)| v.into_owned())
-        .collect();
-    decoded
-        .split('\u{1}')
-        .filter(|r| !r.is_empty())
-        .map(|r| r.split('\u{2}').next().unwrap_or("").to_string())
-        .collect()
-}
-
 // ---------------------------------------------------------------------------
 // Disk trouble
 // ---------------------------------------------------------------------------
@@ -1004,17 +991,7 @@ fn start_with_fd_limit(nofile: u32, extra: &[&str]) -> Limited {
         ]);
         c
     };
-    cmd.args(["--bind", "127.0.0.1", "--port", "0", "--data-dir"])
-        .arg(tmp.path().join("data"))
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("VIGIL_") {
-            cmd.env_remove(k);
-        }
-    }
+    common::vigil_args(&mut cmd, &tmp.path().join("data"), extra);
     let mut child = cmd.spawn().expect("spawn limited vigil");
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let addr = loop {
@@ -1409,7 +1386,7 @@ mod storm {
                                 if body.is_empty() {
                                     c.empty_replies += 1;
                                 }
-                                for id in woken_ids(&body) {
+                                for [id, _, _] in common::reply_records(&body) {
                                     let Some(j) = (0..2).find(|&j| key_name(c.keys[j]) == id)
                                     else {
                                         problems.push(format!("woken for a foreign key {id}"));

@@ -17,6 +17,14 @@ use std::time::{Duration, Instant};
 /// inherited from the environment.
 pub fn vigil_command(data_dir: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    vigil_args(&mut cmd, data_dir, extra);
+    cmd
+}
+
+/// Adds to `cmd` (the binary, or a wrapper that execs it) what
+/// [`vigil_command`] sets: loopback, port 0, `data_dir`, `extra`, stdout
+/// piped and no inherited `VIGIL_*` variable.
+pub fn vigil_args(cmd: &mut Command, data_dir: &Path, extra: &[&str]) {
     cmd.args(["--bind", "127.0.0.1", "--port", "0", "--data-dir"])
         .arg(data_dir)
         .args(extra)
@@ -28,7 +36,6 @@ pub fn vigil_command(data_dir: &Path, extra: &[&str]) -> Command {
             cmd.env_remove(k);
         }
     }
-    cmd
 }
 
 /// Asserts that nothing (not even EOF) has arrived on `c` (read for 50 ms):
@@ -309,6 +316,54 @@ pub fn raw(method: &str, target: &str, headers: &[(&str, &str)], body: Option<&[
 /// A body as text, invalid UTF-8 shown as U+FFFD.
 pub fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// `path?k=v&...`, or `path` alone when there are no pairs.
+pub fn target(path: &str, pairs: &[(&str, &str)]) -> String {
+    if pairs.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", form(pairs))
+    }
+}
+
+/// GET `path?pairs` with extra headers, on a new connection.
+pub fn get_h(
+    addr: SocketAddr,
+    path: &str,
+    pairs: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> Response {
+    request(addr, &raw("GET", &target(path, pairs), headers, None))
+}
+
+/// GET `path?pairs` on a new connection.
+pub fn get(addr: SocketAddr, path: &str, pairs: &[(&str, &str)]) -> Response {
+    get_h(addr, path, pairs, &[])
+}
+
+/// DELETE `path?pairs` on a new connection.
+pub fn delete(addr: SocketAddr, path: &str, pairs: &[(&str, &str)]) -> Response {
+    request(addr, &raw("DELETE", &target(path, pairs), &[], None))
+}
+
+/// The keys a listener reply names, each as `[dataId, group, tenant]`
+/// (tenant empty for a 3-field key), decoded as a client does.
+pub fn reply_records(body: &[u8]) -> Vec<[String; 3]> {
+    let text = lossy(body);
+    let decoded: String = form_urlencoded::parse(format!("x={}", text.trim_end()).as_bytes())
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    decoded
+        .split('\u{1}')
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            let f: Vec<&str> = r.split('\u{2}').collect();
+            assert!(f.len() >= 2, "malformed listener reply {text:?}");
+            let field = |i: usize| f.get(i).copied().unwrap_or("").to_string();
+            [field(0), field(1), field(2)]
+        })
+        .collect()
 }
 
 /// Percent-encodes a form or query value (Java URLEncoder rules).
