@@ -1388,9 +1388,10 @@ fn read_permission_covers_long_polls_in_the_namespace() {
         &[("Content-Type", FORM_CT), ("Long-Pulling-Timeout", "30000")],
         Some(body.as_bytes()),
     ));
-    std::thread::sleep(Duration::from_millis(300));
+    // Parked first, so the answer below is a wake-up, not a stale-md5 reply.
+    common::wait_parked(s.addr, 1, "alice's poll");
     publish_as(s.addr, &admin, "lp", "dev", "v2");
-    c.set_read_timeout(Duration::from_secs(3));
+    c.set_read_timeout(Duration::from_secs(10));
     let r = c.try_read_response().expect("woken poll");
     assert_body(&r, 200, "lp%02DEFAULT_GROUP%02dev%01\n", "alice woken");
 }

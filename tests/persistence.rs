@@ -365,7 +365,7 @@ fn sigterm_answers_parked_poll_and_exits_0() {
     // A hold of 59.5 s: longer than the 30 s `sigterm` waits for the exit.
     let rec = record("parked.properties", DG, &md5_hex("v"), None);
     let mut c = common::start_poll(s.addr, &rec, "60000");
-    std::thread::sleep(Duration::from_millis(1000));
+    common::wait_parked(s.addr, 1, "the poll before SIGTERM");
     c.set_read_timeout(Duration::from_millis(50));
     match c.reader.fill_buf() {
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}

@@ -37,6 +37,7 @@ HOLD_MIN = HOLD - 0.5
 HOLD_MAX = HOLD + 1.0 + 8.0
 HOLD_WAIT = HOLD_MAX + 5.0
 HTTP_TIMEOUT = 10
+SDK_DEFAULT_TIMEOUT = 30
 LARGE_HTTP_TIMEOUT = 60
 
 # Content with every character class that tends to break form/query encoding:
@@ -215,6 +216,12 @@ class Env:
 
     def client(self, namespace=None, **kwargs):
         import nacos
+        import nacos.client
+        # The SDK's 3 s default request timeout also bounds the login its
+        # constructor does, which waits for a bcrypt check (deliberately slow,
+        # and slower still in a debug build on a loaded machine): raise it to a
+        # safety net. Calls that set their own timeout are unaffected.
+        nacos.client.DEFAULTS["TIMEOUT"] = SDK_DEFAULT_TIMEOUT
         c = nacos.NacosClient(server_addresses=self.addr, namespace=namespace,
                               logDir=self.log_dir, log_level=logging.INFO, **kwargs)
         self.clients.append(c)
