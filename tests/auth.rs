@@ -1,5 +1,5 @@
 //! Authentication and authorisation against the spec
-//! (`/work/shared/spec/nacos-v1-config.md`) §8 and the §13 rows A01-A09:
+//! (`spec/nacos-v1-config.md` in the project's shared folder) §8 and the §13 rows A01-A09:
 //! auth off (any credentials are ignored, login always answers a token),
 //! auth on (`--auth`): login in the Python, Java and Go styles, tokens in the
 //! query, the form body or an `Authorization: Bearer` header, Node-style
@@ -11,8 +11,8 @@
 
 mod common;
 
+use common::{delete, get, get_h, lossy, raw, target};
 use common::{form, md5_hex, record, request, Conn, Response, Server};
-use common::{lossy, raw};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -109,28 +109,6 @@ impl Drop for Proc {
 // Requests
 // ---------------------------------------------------------------------------
 
-/// `path?k=v&...`, or `path` alone when there are no pairs.
-fn target(path: &str, pairs: &[(&str, &str)]) -> String {
-    if pairs.is_empty() {
-        path.to_string()
-    } else {
-        format!("{path}?{}", form(pairs))
-    }
-}
-
-fn get_h(
-    addr: SocketAddr,
-    path: &str,
-    pairs: &[(&str, &str)],
-    headers: &[(&str, &str)],
-) -> Response {
-    request(addr, &raw("GET", &target(path, pairs), headers, None))
-}
-
-fn get(addr: SocketAddr, path: &str, pairs: &[(&str, &str)]) -> Response {
-    get_h(addr, path, pairs, &[])
-}
-
 /// A form POST: `query` pairs in the query string, `body` pairs in the body.
 fn post(
     addr: SocketAddr,
@@ -150,10 +128,6 @@ fn post(
             Some(form(body).as_bytes()),
         ),
     )
-}
-
-fn delete(addr: SocketAddr, path: &str, pairs: &[(&str, &str)]) -> Response {
-    request(addr, &raw("DELETE", &target(path, pairs), &[], None))
 }
 
 fn assert_body(r: &Response, status: u16, body: &str, what: &str) {
@@ -726,6 +700,44 @@ fn a05_passwords_with_reserved_characters() {
 // A06, A08: rejections
 // ---------------------------------------------------------------------------
 
+/// README: "a long poll refused by auth is answered after 1 s so clients do
+/// not spin". The refusal is the same 403 a GET gets, only later.
+#[test]
+fn a06_refused_long_poll_is_answered_after_1_s() {
+    let s = auth_server(&[]);
+    let refused_get = get(s.addr, CFG, &key("poll", ""));
+    assert_status(&refused_get, 403, "anonymous GET");
+    let rec = record("poll", DG, "", None);
+    for (what, token) in [
+        ("anonymous poll", None),
+        ("poll with a bogus token", Some("x.y.z")),
+    ] {
+        let mut c = Conn::open(s.addr);
+        let mut body = form(&[("Listening-Configs", rec.as_str())]);
+        if let Some(t) = token {
+            body.push_str(&format!("&accessToken={t}"));
+        }
+        let t = Instant::now();
+        let r = c.roundtrip(&raw(
+            "POST",
+            "/nacos/v1/cs/configs/listener",
+            &[("Content-Type", FORM_CT), ("Long-Pulling-Timeout", "30000")],
+            Some(body.as_bytes()),
+        ));
+        let el = t.elapsed();
+        assert_status(&r, 403, what);
+        if token.is_none() {
+            assert_eq!(lossy(&r.body), lossy(&refused_get.body), "{what}: body");
+        }
+        // One 10 ms wheel tick of rounding below 1 s; the upper bound is a
+        // safety net for a busy machine.
+        assert!(
+            el >= Duration::from_millis(990) && el < Duration::from_secs(10),
+            "{what}: answered after {el:?}, expected 1 s"
+        );
+    }
+}
+
 #[test]
 fn a06_requests_without_credentials_are_403() {
     let s = auth_server(&[]);
@@ -990,15 +1002,23 @@ fn a06_token_of_another_server_is_403() {
 
 #[test]
 fn a06_expired_token_is_403() {
-    let s = auth_server(&["--auth-token-ttl-secs", "1"]);
+    // A token expires at the start of a whole second: with a TTL of 3 s it is
+    // valid for at least 2 s after the login, and expired 4.1 s after it.
+    let s = auth_server(&["--auth-token-ttl-secs", "3"]);
     let t = check_login(
         &login_go(s.addr, ADMIN, ADMIN_PW),
-        1,
+        3,
         true,
-        "login with a 1 s TTL",
+        "login with a 3 s TTL",
     );
+    let issued = Instant::now();
     publish_as(s.addr, &t, "exp", "", "v");
-    std::thread::sleep(Duration::from_millis(3000));
+    assert!(
+        issued.elapsed() < Duration::from_secs(2),
+        "the publish took {:?}; the token may have expired before it",
+        issued.elapsed()
+    );
+    std::thread::sleep(Duration::from_millis(4100).saturating_sub(issued.elapsed()));
     assert_status(&get_as(s.addr, &t, "exp", ""), 403, "expired token, query");
     let bearer = format!("Bearer {t}");
     assert_status(
@@ -1007,7 +1027,7 @@ fn a06_expired_token_is_403() {
         "expired token, Bearer",
     );
     // A fresh login works again.
-    let t2 = check_login(&login_go(s.addr, ADMIN, ADMIN_PW), 1, true, "login again");
+    let t2 = check_login(&login_go(s.addr, ADMIN, ADMIN_PW), 3, true, "login again");
     assert_content_as(s.addr, &t2, "exp", "", "v");
 }
 
@@ -1368,9 +1388,10 @@ fn read_permission_covers_long_polls_in_the_namespace() {
         &[("Content-Type", FORM_CT), ("Long-Pulling-Timeout", "30000")],
         Some(body.as_bytes()),
     ));
-    std::thread::sleep(Duration::from_millis(300));
+    // Parked first, so the answer below is a wake-up, not a stale-md5 reply.
+    common::wait_parked(s.addr, 1, "alice's poll");
     publish_as(s.addr, &admin, "lp", "dev", "v2");
-    c.set_read_timeout(Duration::from_secs(3));
+    c.set_read_timeout(Duration::from_secs(10));
     let r = c.try_read_response().expect("woken poll");
     assert_body(&r, 200, "lp%02DEFAULT_GROUP%02dev%01\n", "alice woken");
 }

@@ -1,21 +1,27 @@
-//! Wire-level conformance tests against the §13 checklist of
-//! `/work/shared/spec/nacos-v1-config.md`: every MUST row of the transport (T),
-//! get (G), publish (P), delete (D) and listener (L) areas, the auth-off rows
-//! A01-A03, E02, and the SHOULD rows T04, T13, T14, G04, G05, G08-G10, P03-P07,
-//! P10, L06, L18-L25, L27, L28, L30, L32, X01 and X02. Each test starts its own
+//! Wire-level conformance tests against the §13 checklist of the wire spec
+//! (`spec/nacos-v1-config.md` in the project's shared folder): every MUST row
+//! of the transport (T), get (G), publish (P), delete (D) and listener (L)
+//! areas, the auth-off rows A01-A03, E02, and the SHOULD rows T04, T13, T14,
+//! G04, G05, G08, P03, P05, P06, P10, L06, L20, L22-L25, L27, L28, L30, L32,
+//! X01 and X02. The pure validation rows G09, G10, P04, P07, L18, L19 and L21
+//! are a table of in-process cases in `validation.rs`. Each test starts its own
 //! `vigil` process and talks raw HTTP/1.1 over real sockets, asserting exact
 //! status codes, exact body bytes and exact response-header-name case (§1.4).
 //! Timing assertions are only the semantic ones the spec demands: an immediate
-//! answer or a wake-up arrives within 2 s, a parked poll stays silent for 1.5 s,
-//! and hold times follow `max(10 s, min(L, 120 s) - 500 ms)`. P10 (appName
+//! answer or a wake-up arrives (within a 5 s safety net), a poll that must not
+//! wake is first seen parked on the server's `vigil_parked_polls` gauge and then
+//! stays silent for 1.5 s, and hold times follow `max(10 s, min(L, 120 s) -
+//! 500 ms)` (never shorter; up to 3 s longer on a busy machine). P10 (appName
 //! kept on update) is not visible over HTTP on this server, which answers 501
 //! to `show=all` and search, so that one test reads the §9.2 `config_info` row
 //! from the data file.
 
 mod common;
 
+use common::{answer_within, check_silent, expect_silent, get_req, immediate, no_hangup};
 use common::{enc, form, md5_hex, publish_ok, record, request, Conn, Response, Server};
 use common::{lossy, raw};
+use common::{park, reply1, settle, wait_parked, wire_key, PROMPT, SILENT};
 use std::collections::BTreeSet;
 use std::io::{BufRead, ErrorKind};
 use std::net::{Shutdown, SocketAddr};
@@ -25,10 +31,6 @@ const CFG: &str = "/nacos/v1/cs/configs";
 const LISTENER: &str = "/nacos/v1/cs/configs/listener";
 const DG: &str = "DEFAULT_GROUP";
 const FORM_CT: &str = "application/x-www-form-urlencoded;charset=UTF-8";
-/// An immediate answer or a wake-up must arrive within this bound.
-const PROMPT: Duration = Duration::from_secs(2);
-/// A parked poll must still be silent after this long.
-const SILENT: Duration = Duration::from_millis(1500);
 /// A well-formed md5 that matches nothing the tests publish.
 const STALE: &str = "0123456789abcdef0123456789abcdef";
 const EXPIRES: &str = "Thu, 01 Jan 1970 00:00:00 GMT";
@@ -45,15 +47,6 @@ fn form_post(target: &str, body: &str) -> Vec<u8> {
         &[("Content-Type", FORM_CT)],
         Some(body.as_bytes()),
     )
-}
-
-/// GET config request for a key; the tenant parameter is left out when `None`.
-fn get_req(data_id: &str, group: &str, tenant: Option<&str>) -> Vec<u8> {
-    let mut pairs = vec![("dataId", data_id), ("group", group)];
-    if let Some(t) = tenant {
-        pairs.push(("tenant", t));
-    }
-    raw("GET", &format!("{CFG}?{}", form(&pairs)), &[], None)
 }
 
 fn get_with(addr: SocketAddr, pairs: &[(&str, &str)]) -> Response {
@@ -124,75 +117,6 @@ fn assert_absent(addr: SocketAddr, data_id: &str, group: &str, tenant: Option<&s
 /// A listener request with `Long-Pulling-Timeout: 30000` and extra headers.
 fn listen(records: &str, headers: &[(&str, &str)]) -> Vec<u8> {
     common::listener_raw(records, Some("30000"), headers)
-}
-
-/// Parks a poll (`Long-Pulling-Timeout: 30000`) on a fresh connection.
-fn park(addr: SocketAddr, records: &str) -> Conn {
-    common::start_poll(addr, records, "30000")
-}
-
-/// Asserts that nothing (not even EOF) has arrived on `c` yet.
-fn check_silent(c: &mut Conn, what: &str) {
-    common::check_silent(c, what, Duration::from_millis(10));
-}
-
-/// Gives a just-sent poll time to register, then asserts it is parked; used
-/// before the event under test, where registration is all that matters.
-fn settle(c: &mut Conn, what: &str) {
-    std::thread::sleep(Duration::from_millis(300));
-    check_silent(c, what);
-}
-
-/// Waits [`SILENT`] and asserts the poll is still parked.
-fn expect_silent(c: &mut Conn, what: &str) {
-    std::thread::sleep(SILENT);
-    check_silent(c, what);
-}
-
-/// Reads a response that must be complete within `limit`.
-fn answer_within(c: &mut Conn, limit: Duration, what: &str) -> Response {
-    let t = Instant::now();
-    c.set_read_timeout(limit + Duration::from_millis(500));
-    let r = c
-        .try_read_response()
-        .unwrap_or_else(|e| panic!("{what}: no answer within {limit:?}: {e}"));
-    let el = t.elapsed();
-    c.set_read_timeout(Duration::from_secs(60));
-    assert!(
-        el <= limit,
-        "{what}: answered after {el:?}, expected within {limit:?}"
-    );
-    r
-}
-
-/// Sends a request on a new connection; the answer must come within [`PROMPT`].
-fn immediate(addr: SocketAddr, req: &[u8], what: &str) -> Response {
-    let mut c = Conn::open(addr);
-    c.send(req);
-    answer_within(&mut c, PROMPT, what)
-}
-
-/// A poll with `Long-Pulling-Timeout-No-Hangup: true`: answered at once.
-fn no_hangup(addr: SocketAddr, records: &str, what: &str) -> Response {
-    immediate(
-        addr,
-        &listen(records, &[("Long-Pulling-Timeout-No-Hangup", "true")]),
-        what,
-    )
-}
-
-/// One key of a listener reply as it must appear on the wire; only for
-/// identifiers made of characters Java's `URLEncoder` keeps.
-fn wire_key(data_id: &str, group: &str, tenant: Option<&str>) -> String {
-    match tenant {
-        None => format!("{data_id}%02{group}%01"),
-        Some(t) => format!("{data_id}%02{group}%02{t}%01"),
-    }
-}
-
-/// A complete listener reply body for one key.
-fn reply1(data_id: &str, group: &str, tenant: Option<&str>) -> String {
-    format!("{}\n", wire_key(data_id, group, tenant))
 }
 
 /// The set of encoded keys in a listener reply (each still ending in `%01`).
@@ -468,7 +392,7 @@ fn t09_request_header_names_in_odd_case() {
         )
         .as_bytes(),
     );
-    expect_silent(&mut c, "poll with `Long-pulling-timeout`");
+    expect_silent(s.addr, &mut c, 1, "poll with `Long-pulling-timeout`");
     publish_ok(s.addr, "t09", DG, "", "two");
     let r = answer_within(&mut c, PROMPT, "woken Python-style poll");
     assert_reply(&r, &reply1("t09", DG, None), "woken Python-style poll");
@@ -866,53 +790,6 @@ fn g08_missing_group_is_400_or_default_group() {
 }
 
 #[test]
-fn g09_invalid_data_id_is_400() {
-    let s = Server::start();
-    let r = get_with(s.addr, &[("dataId", "a/b"), ("group", DG)]);
-    assert_status_body(&r, 400, "caused: invalid dataId : a/b;", "GET dataId=a/b");
-    let r = get_with(s.addr, &[("dataId", "g09"), ("group", "G/1")]);
-    assert_status_body(&r, 400, "caused: invalid group : G/1;", "GET group=G/1");
-}
-
-#[test]
-fn g10_invalid_or_too_long_tenant_is_400() {
-    let s = Server::start();
-    let r = get_with(
-        s.addr,
-        &[("dataId", "g10"), ("group", DG), ("tenant", "dev$1")],
-    );
-    assert_status_body(&r, 400, "caused: invalid tenant;", "tenant with `$`");
-    let long = "t".repeat(129);
-    let r = get_with(
-        s.addr,
-        &[("dataId", "g10"), ("group", DG), ("tenant", &long)],
-    );
-    assert_status_body(
-        &r,
-        400,
-        "caused: too long tag, over 128;",
-        "129-char tenant",
-    );
-    let max = "t".repeat(128);
-    let r = get_with(
-        s.addr,
-        &[("dataId", "g10"), ("group", DG), ("tenant", &max)],
-    );
-    assert_status_body(
-        &r,
-        404,
-        "config data not exist\n",
-        "128-char tenant is valid",
-    );
-    // GET checks the tenant before dataId and group (§2.2).
-    let r = get_with(
-        s.addr,
-        &[("dataId", "a/b"), ("group", DG), ("tenant", "dev$1")],
-    );
-    assert_status_body(&r, 400, "caused: invalid tenant;", "tenant checked first");
-}
-
-#[test]
 fn g11_cjk_data_id_round_trips() {
     let s = Server::start();
     publish_ok(s.addr, "配置.yaml", "组", "", "名字: 值\n");
@@ -1039,39 +916,6 @@ fn p03_blank_content_is_400() {
 }
 
 #[test]
-fn p04_invalid_data_id_is_400() {
-    let s = Server::start();
-    for id in ["a b", "a/b", "a+b", "a%b", "a@b"] {
-        let r = publish_with(s.addr, &[("dataId", id), ("group", DG), ("content", "x")]);
-        assert_status_body(
-            &r,
-            400,
-            &format!("caused: invalid dataId : {id};"),
-            "invalid dataId",
-        );
-    }
-    let r = publish_with(
-        s.addr,
-        &[("dataId", "p04"), ("group", "G 1"), ("content", "x")],
-    );
-    assert_status_body(&r, 400, "caused: invalid group : G 1;", "invalid group");
-    // dataId is checked before content (§2.2).
-    let r = publish_with(
-        s.addr,
-        &[("dataId", "a/b"), ("group", DG), ("content", " ")],
-    );
-    assert_status_body(
-        &r,
-        400,
-        "caused: invalid dataId : a/b;",
-        "dataId checked first",
-    );
-    // Allowed punctuation and non-ASCII letters.
-    publish_ok(s.addr, "p04_a-b.c:d", DG, "", "ok");
-    publish_ok(s.addr, "Ünïcödé-данные", DG, "", "ok");
-}
-
-#[test]
 fn p05_unknown_type_is_stored_as_text() {
     let s = Server::start();
     let r = publish_with(
@@ -1119,36 +963,6 @@ fn p06_content_over_the_limit_is_400() {
 }
 
 #[test]
-fn p07_metadata_limits() {
-    let s = Server::start();
-    let base = [("dataId", "p07"), ("group", DG), ("content", "x")];
-    let with = |k: &str, v: &str| {
-        let mut pairs = base.to_vec();
-        pairs.push((k, v));
-        publish_with(s.addr, &pairs)
-    };
-    let r = with("config_tags", "t1,t2,t3,t4,t5,t6");
-    assert_status_body(
-        &r,
-        400,
-        "caused: too much config_tags, over 5;",
-        "6 config_tags",
-    );
-    let r = with("config_tags", &format!("ok,{}", "x".repeat(65)));
-    assert_status_body(
-        &r,
-        400,
-        "caused: too long tag, over 64;",
-        "65-char config tag",
-    );
-    let r = with("desc", &"d".repeat(129));
-    assert_status_body(&r, 400, "caused: too long desc, over 128;", "129-char desc");
-    assert_absent(s.addr, "p07", DG, None);
-    assert_true(&with("config_tags", "t1,t2,t3,t4,t5"), "5 config_tags");
-    assert_true(&with("desc", &"d".repeat(128)), "128-char desc");
-}
-
-#[test]
 fn p08_publish_into_unknown_tenant() {
     let s = Server::start();
     publish_ok(s.addr, "p08", DG, "p08-never-created", "in tenant");
@@ -1161,11 +975,10 @@ fn p09_identical_republish_is_true_and_wakes_nobody() {
     let s = Server::start();
     publish_ok(s.addr, "p09", DG, "dev", "same");
     let mut c = park(s.addr, &record("p09", DG, &md5_hex("same"), Some("dev")));
-    std::thread::sleep(Duration::from_millis(300));
-    check_silent(&mut c, "poll before re-publish");
+    settle(s.addr, &mut c, 1, "poll before re-publish");
     let r = publish(s.addr, "p09", "dev", "same");
     assert_true(&r, "identical re-publish");
-    expect_silent(&mut c, "poll after identical re-publish");
+    expect_silent(s.addr, &mut c, 1, "poll after identical re-publish");
     assert_content(s.addr, "p09", DG, Some("dev"), "same");
 }
 
@@ -1341,7 +1154,7 @@ fn l03_four_field_record_with_empty_tenant_is_public() {
     let r = no_hangup(s.addr, &record("l03", DG, &md5_hex("v1"), Some("")), "poll");
     assert_ok_empty(&r, "current 4-field record, empty tenant");
     let mut c = park(s.addr, &record("l03", DG, &md5_hex("v1"), Some("")));
-    settle(&mut c, "parked Python-style poll");
+    settle(s.addr, &mut c, 1, "parked Python-style poll");
     publish_ok(s.addr, "l03", DG, "", "v2");
     let r = answer_within(&mut c, PROMPT, "wake-up");
     assert_reply(&r, "l03%02DEFAULT_GROUP%01\n", "wake-up without tenant");
@@ -1353,7 +1166,7 @@ fn l04_equal_md5_is_held_then_empty() {
     publish_ok(s.addr, "l04", DG, "", "v");
     let t = Instant::now();
     let mut c = common::start_poll(s.addr, &record("l04", DG, &md5_hex("v"), None), "10000");
-    expect_silent(&mut c, "held poll");
+    expect_silent(s.addr, &mut c, 1, "held poll");
     let r = c.read_response();
     let el = t.elapsed();
     assert_ok_empty(&r, "expired poll");
@@ -1363,8 +1176,8 @@ fn l04_equal_md5_is_held_then_empty() {
         "expired poll framing"
     );
     assert!(
-        el >= Duration::from_millis(9500) && el <= Duration::from_secs(11),
-        "held {el:?}, expected about 10 s"
+        el >= Duration::from_millis(9500) && el <= Duration::from_secs(13),
+        "held {el:?}, expected about 10 s (up to 13 s on a busy machine)"
     );
 }
 
@@ -1379,8 +1192,8 @@ fn l05_hold_for_30000_is_about_29_5_s() {
     assert_ok_empty(&r, "expired poll");
     assert_eq!(r.header_exact("Content-Length"), Some("0"));
     assert!(
-        el >= Duration::from_secs(29) && el <= Duration::from_secs(31),
-        "held {el:?}, expected 29.5 s"
+        el >= Duration::from_secs(29) && el <= Duration::from_secs(33),
+        "held {el:?}, expected 29.5 s (up to 33 s on a busy machine)"
     );
 }
 
@@ -1393,8 +1206,8 @@ fn l06_hold_for_5000_is_the_10_s_floor() {
     let el = t.elapsed();
     assert_ok_empty(&r, "expired poll");
     assert!(
-        el >= Duration::from_millis(9500) && el <= Duration::from_secs(11),
-        "held {el:?}, expected about 10 s"
+        el >= Duration::from_millis(9500) && el <= Duration::from_secs(13),
+        "held {el:?}, expected about 10 s (up to 13 s on a busy machine)"
     );
 }
 
@@ -1429,7 +1242,7 @@ fn l07_no_hangup_answers_at_once() {
         &record("l07", DG, &md5_hex("v"), None),
         &[("Long-Pulling-Timeout-No-Hangup", "false")],
     ));
-    expect_silent(&mut c, "No-Hangup: false is held");
+    expect_silent(s.addr, &mut c, 1, "No-Hangup: false is held");
 }
 
 #[test]
@@ -1437,7 +1250,7 @@ fn l08_publish_wakes_parked_poll() {
     let s = Server::start();
     publish_ok(s.addr, "l08.yaml", DG, "", "a: 1\n");
     let mut c = park(s.addr, &record("l08.yaml", DG, &md5_hex("a: 1\n"), None));
-    settle(&mut c, "parked poll");
+    settle(s.addr, &mut c, 1, "parked poll");
     publish_ok(s.addr, "l08.yaml", DG, "", "a: 2\n");
     let r = answer_within(&mut c, PROMPT, "wake-up");
     assert_reply(&r, &reply1("l08.yaml", DG, None), "wake-up body");
@@ -1452,7 +1265,7 @@ fn l09_other_key_or_tenant_does_not_wake() {
     publish_ok(s.addr, "l09", DG, "dev", "v");
     let mut public = park(s.addr, &record("l09", DG, &md5_hex("v"), None));
     let mut dev = park(s.addr, &record("l09", DG, &md5_hex("v"), Some("dev")));
-    std::thread::sleep(Duration::from_millis(300));
+    wait_parked(s.addr, 2, "public and dev polls");
     check_silent(&mut public, "public poll");
     check_silent(&mut dev, "dev poll");
     publish_ok(s.addr, "l09-other", DG, "", "x");
@@ -1462,14 +1275,17 @@ fn l09_other_key_or_tenant_does_not_wake() {
     publish_ok(s.addr, "l09", "default_group", "", "x");
     publish_ok(s.addr, "L09", DG, "", "x");
     publish_ok(s.addr, "l09", DG, "other-tenant", "x");
-    std::thread::sleep(SILENT);
-    check_silent(&mut public, "public poll after changes elsewhere");
+    expect_silent(
+        s.addr,
+        &mut public,
+        2,
+        "public poll after changes elsewhere",
+    );
     check_silent(&mut dev, "dev poll after changes elsewhere");
     publish_ok(s.addr, "l09", DG, "dev", "changed in dev");
     let r = answer_within(&mut dev, PROMPT, "dev poll");
     assert_reply(&r, "l09%02DEFAULT_GROUP%02dev%01\n", "dev poll wake-up");
-    std::thread::sleep(Duration::from_millis(300));
-    check_silent(&mut public, "public poll after the dev change");
+    settle(s.addr, &mut public, 1, "public poll after the dev change");
     publish_ok(s.addr, "l09", DG, "", "changed in public");
     let r = answer_within(&mut public, PROMPT, "public poll");
     assert_reply(&r, &reply1("l09", DG, None), "public poll wake-up");
@@ -1480,7 +1296,7 @@ fn l10_identical_republish_does_not_wake() {
     let s = Server::start();
     publish_ok(s.addr, "l10", DG, "", "same");
     let mut c = park(s.addr, &record("l10", DG, &md5_hex("same"), None));
-    std::thread::sleep(Duration::from_millis(300));
+    settle(s.addr, &mut c, 1, "parked poll");
     publish_ok(s.addr, "l10", DG, "", "same");
     publish_ok(s.addr, "l10", DG, "", "same");
     // Metadata-only changes leave the md5 alone (§6.6).
@@ -1496,7 +1312,7 @@ fn l10_identical_republish_does_not_wake() {
         ],
     );
     assert_true(&r, "metadata-only re-publish");
-    expect_silent(&mut c, "after identical re-publishes");
+    expect_silent(s.addr, &mut c, 1, "after identical re-publishes");
     publish_ok(s.addr, "l10", DG, "", "different");
     let r = answer_within(&mut c, PROMPT, "real change");
     assert_reply(&r, &reply1("l10", DG, None), "real change wakes");
@@ -1507,7 +1323,7 @@ fn l11_delete_wakes_parked_poll() {
     let s = Server::start();
     publish_ok(s.addr, "l11", DG, "dev", "v");
     let mut c = park(s.addr, &record("l11", DG, &md5_hex("v"), Some("dev")));
-    settle(&mut c, "parked poll");
+    settle(s.addr, &mut c, 1, "parked poll");
     let r = common::delete_config(s.addr, "l11", DG, "dev");
     assert_true(&r, "delete");
     let r = answer_within(&mut c, PROMPT, "wake-up on delete");
@@ -1526,11 +1342,10 @@ fn l11_delete_wakes_parked_poll() {
 fn l12_absent_key_with_empty_md5_is_held() {
     let s = Server::start();
     let mut c = park(s.addr, &record("l12.yaml", DG, "", None));
-    std::thread::sleep(Duration::from_millis(300));
-    check_silent(&mut c, "poll on an absent key");
+    settle(s.addr, &mut c, 1, "poll on an absent key");
     let r = common::delete_config(s.addr, "l12.yaml", DG, "");
     assert_true(&r, "delete of the absent key");
-    expect_silent(&mut c, "poll on an absent key after deleting it");
+    expect_silent(s.addr, &mut c, 1, "poll on an absent key after deleting it");
     publish_ok(s.addr, "l12.yaml", DG, "", "first");
     let r = answer_within(&mut c, PROMPT, "first publish");
     assert_reply(&r, &reply1("l12.yaml", DG, None), "first publish wakes");
@@ -1565,7 +1380,7 @@ fn l14_only_the_changed_key_is_returned() {
     publish_ok(s.addr, "l14-b", DG, "", "b");
     let recs = record("l14-a", DG, &md5_hex("a"), None) + &record("l14-b", DG, &md5_hex("b"), None);
     let mut c = park(s.addr, &recs);
-    settle(&mut c, "two keys parked");
+    settle(s.addr, &mut c, 1, "two keys parked");
     publish_ok(s.addr, "l14-b", DG, "", "b2");
     let r = answer_within(&mut c, PROMPT, "wake-up");
     assert_reply(&r, &reply1("l14-b", DG, None), "exactly the changed key");
@@ -1577,7 +1392,7 @@ fn l15_all_parked_clients_are_woken() {
     publish_ok(s.addr, "l15", DG, "", "v");
     let rec = record("l15", DG, &md5_hex("v"), None);
     let mut polls: Vec<Conn> = (0..64).map(|_| park(s.addr, &rec)).collect();
-    std::thread::sleep(SILENT);
+    wait_parked(s.addr, 64, "64 polls on one key");
     for (i, c) in polls.iter_mut().enumerate() {
         check_silent(c, &format!("poll {i}"));
     }
@@ -1588,8 +1403,9 @@ fn l15_all_parked_clients_are_woken() {
         assert_reply(&r, &reply1("l15", DG, None), &format!("poll {i}"));
     }
     assert!(
-        t.elapsed() <= Duration::from_secs(3),
-        "all woken within about 2 s"
+        t.elapsed() <= PROMPT,
+        "all woken within {PROMPT:?} (safety net; took {:?})",
+        t.elapsed()
     );
 }
 
@@ -1651,7 +1467,7 @@ fn l17_tenant_public_is_echoed() {
     );
     assert_ok_empty(&r, "tenant `public` compares against the public namespace");
     let mut c = park(s.addr, &record("l17", DG, &md5_hex("v1"), Some("Public")));
-    settle(&mut c, "parked `Public` poll");
+    settle(s.addr, &mut c, 1, "parked `Public` poll");
     publish_ok(s.addr, "l17", DG, "", "v2");
     let r = answer_within(&mut c, PROMPT, "wake-up");
     assert_reply(
@@ -1661,8 +1477,7 @@ fn l17_tenant_public_is_echoed() {
     );
     // And a publish through an alias wakes a 3-field (public) poll.
     let mut c = park(s.addr, &record("l17", DG, &md5_hex("v2"), None));
-    std::thread::sleep(Duration::from_millis(300));
-    check_silent(&mut c, "parked 3-field poll");
+    settle(s.addr, &mut c, 1, "parked 3-field poll");
     publish_ok(s.addr, "l17", DG, "NULL", "v3");
     let r = answer_within(&mut c, PROMPT, "wake-up through alias");
     assert_reply(
@@ -1670,45 +1485,6 @@ fn l17_tenant_public_is_echoed() {
         &reply1("l17", DG, None),
         "3-field wake-up has no tenant",
     );
-}
-
-#[test]
-fn l18_missing_listening_configs_is_400() {
-    let s = Server::start();
-    let req = raw(
-        "POST",
-        LISTENER,
-        &[("Content-Type", FORM_CT), ("Long-Pulling-Timeout", "30000")],
-        Some(b"tenant=dev".as_slice()),
-    );
-    let r = immediate(s.addr, &req, "no Listening-Configs");
-    assert_status_body(
-        &r,
-        400,
-        "caused: invalid probeModify;",
-        "no Listening-Configs",
-    );
-    let req = common::listener_raw("", Some("30000"), &[]);
-    let r = immediate(s.addr, &req, "empty Listening-Configs");
-    assert_status_body(
-        &r,
-        400,
-        "caused: invalid probeModify;",
-        "empty Listening-Configs",
-    );
-}
-
-#[test]
-fn l19_malformed_records_are_400() {
-    let s = Server::start();
-    for (recs, what) in [
-        ("l19-no-separator\u{1}", "record without WS"),
-        ("l19\u{2}only-group\u{1}", "record with one WS"),
-        ("a\u{2}b\u{2}c\u{2}d\u{2}e\u{1}", "record with four WS"),
-    ] {
-        let r = immediate(s.addr, &listen(recs, &[]), what);
-        assert_status_body(&r, 400, "caused: invalid probeModify;", what);
-    }
 }
 
 #[test]
@@ -1731,31 +1507,15 @@ fn l20_more_than_10000_keys_is_400() {
 }
 
 #[test]
-fn l21_non_numeric_timeout_is_400() {
-    let s = Server::start();
-    let r = immediate(
-        s.addr,
-        &common::listener_raw(&record("l21", DG, "", None), Some("abc"), &[]),
-        "Long-Pulling-Timeout: abc",
-    );
-    assert_eq!(
-        r.status,
-        400,
-        "Long-Pulling-Timeout: abc: body {:?}",
-        lossy(&r.body)
-    );
-}
-
-#[test]
 fn l22_no_timeout_header_is_answered_at_once() {
     let s = Server::start();
     publish_ok(s.addr, "l22", DG, "", "v");
     let req = common::listener_raw(&record("l22", DG, &md5_hex("v"), None), None, &[]);
     let r = immediate(s.addr, &req, "short poll, nothing changed");
-    assert_eq!(r.status, 200, "short poll: {:?}", lossy(&r.body));
+    assert_ok_empty(&r, "short poll, nothing changed");
     let req = common::listener_raw(&record("l22", DG, STALE, None), None, &[]);
     let r = immediate(s.addr, &req, "short poll, changed");
-    assert_eq!(r.status, 200, "short poll: {:?}", lossy(&r.body));
+    assert_reply(&r, &reply1("l22", DG, None), "short poll, changed");
 }
 
 #[test]
@@ -1786,7 +1546,7 @@ fn l23_listening_configs_in_query_string() {
         &hdrs,
         Some(b"".as_slice()),
     ));
-    expect_silent(&mut c, "query poll with the current md5 is held");
+    expect_silent(s.addr, &mut c, 1, "query poll with the current md5 is held");
 }
 
 #[test]
@@ -1831,11 +1591,11 @@ fn l27_closed_parked_connection_is_released() {
     let gone: Vec<Conn> = (0..20).map(|_| park(s.addr, &rec)).collect();
     // One whose client half-closes: the server sees EOF but we can still read.
     let mut half = park(s.addr, &rec);
-    std::thread::sleep(Duration::from_millis(300));
-    check_silent(&mut half, "half-closing poll before EOF");
+    settle(s.addr, &mut half, 21, "half-closing poll before EOF");
     drop(gone);
     half.stream().shutdown(Shutdown::Write).expect("shutdown");
-    std::thread::sleep(Duration::from_millis(500));
+    // Every poll whose client went away or half-closed is released.
+    wait_parked(s.addr, 0, "closed and half-closed polls released");
     // Whatever the server did on EOF happened before the change...
     half.set_read_timeout(Duration::from_millis(50));
     if let Ok(b) = half.reader.fill_buf() {
@@ -1854,7 +1614,7 @@ fn l27_closed_parked_connection_is_released() {
     }
     // The server is still fine.
     let mut fresh = park(s.addr, &record("l27", DG, &md5_hex("v2"), None));
-    settle(&mut fresh, "a new poll");
+    settle(s.addr, &mut fresh, 1, "a new poll");
     publish_ok(s.addr, "l27", DG, "", "v3");
     let r = answer_within(&mut fresh, PROMPT, "new poll wake-up");
     assert_reply(&r, &reply1("l27", DG, None), "new poll wake-up");
@@ -2196,32 +1956,38 @@ fn e02_well_formed_polls_are_never_answered_with_a_fast_4xx() {
         (name, c)
     })
     .collect();
+    wait_parked(s.addr, 5, "five well-formed polls");
     std::thread::sleep(SILENT);
     for (name, c) in conns.iter_mut() {
         check_silent(c, &format!("well-formed {name} poll"));
     }
     publish_ok(s.addr, "e02.yaml", DG, "", "a: 2\n");
     publish_ok(s.addr, "e02.properties", DG, "dev", "k=v2\n");
+    let dev_key = reply1("e02.properties", DG, Some("dev"));
+    let pub_key = reply1("e02.yaml", DG, None);
     for (name, c) in conns.iter_mut().filter(|(n, _)| *n != "odd") {
         let r = answer_within(c, PROMPT, name);
-        assert_eq!(
-            r.status,
-            200,
-            "{name} poll woken with 200: {:?}",
-            lossy(&r.body)
-        );
+        let expected = match *name {
+            "java" | "go" => &dev_key,
+            _ => &pub_key,
+        };
+        assert_reply(&r, expected, &format!("{name} poll woken"));
     }
+    // The odd keys changed nothing: that poll stays parked.
+    let (_, odd) = conns.last_mut().expect("the odd poll");
+    check_silent(odd, "odd-keys poll after other changes");
 }
 
 #[test]
-fn x01_liveness_and_readiness() {
+fn x01_liveness_readiness_and_config_health() {
     let s = Server::start();
-    for path in [
-        "/nacos/v1/console/health/liveness",
-        "/nacos/v1/console/health/readiness",
+    for (path, body) in [
+        ("/nacos/v1/console/health/liveness", "OK"),
+        ("/nacos/v1/console/health/readiness", "OK"),
+        ("/nacos/v1/cs/health", "UP"),
     ] {
         let r = request(s.addr, &raw("GET", path, &[], None));
-        assert_status_body(&r, 200, "OK", path);
+        assert_status_body(&r, 200, body, path);
     }
 }
 
@@ -2244,5 +2010,12 @@ fn x02_server_state() {
         Some(&serde_json::json!("standalone")),
         "{v}"
     );
+    assert!(
+        obj.get("version")
+            .and_then(|x| x.as_str())
+            .is_some_and(|x| !x.is_empty()),
+        "version must not be empty: {v}"
+    );
     assert!(obj.contains_key("function_mode"), "function_mode key: {v}");
+    assert_eq!(obj["function_mode"], serde_json::Value::Null, "{v}");
 }

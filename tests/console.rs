@@ -1,6 +1,6 @@
-//! Console and ops endpoints against the spec (`/work/shared/spec/nacos-v1-config.md`)
+//! Console and ops endpoints against the spec (`spec/nacos-v1-config.md` in the project's shared folder)
 //! §4.4-§4.10, §6.4, §6.5 and the §13 rows S01-S04, H01-H03, N01-N03,
-//! X01-X03, G13, G14, P12, P13, D04 and L29: search, detail, catalog,
+//! X03, G13, G14, P12, P13, D04 and L29: search, detail, catalog,
 //! history and rollback, namespaces, listener status, beta (gray) and tag
 //! variants, health and server state. Each test starts its own `vigil`
 //! process and speaks raw HTTP/1.1, asserting exact statuses, bodies and JSON
@@ -11,8 +11,9 @@
 
 mod common;
 
+use common::{answer_within, check_silent, expect_silent, park_with, reply1, settle, PROMPT};
+use common::{delete, get, get_h, lossy, raw};
 use common::{form, md5_hex, publish_ok, record, request, Conn, Response, Server};
-use common::{lossy, raw};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -23,32 +24,11 @@ const HISTORY: &str = "/nacos/v1/cs/history";
 const NS: &str = "/nacos/v1/console/namespaces";
 const DG: &str = "DEFAULT_GROUP";
 const FORM_CT: &str = "application/x-www-form-urlencoded;charset=UTF-8";
-/// An immediate answer or a wake-up must arrive within this bound.
-const PROMPT: Duration = Duration::from_secs(2);
-/// A parked poll must still be silent after this long.
-const SILENT: Duration = Duration::from_millis(1500);
 const NOT_EXIST: &str = "config data not exist\n";
 
 // ---------------------------------------------------------------------------
 // Request builders
 // ---------------------------------------------------------------------------
-
-/// GET `path?pairs` with extra headers.
-fn get_h(
-    addr: SocketAddr,
-    path: &str,
-    pairs: &[(&str, &str)],
-    headers: &[(&str, &str)],
-) -> Response {
-    request(
-        addr,
-        &raw("GET", &format!("{path}?{}", form(pairs)), headers, None),
-    )
-}
-
-fn get(addr: SocketAddr, path: &str, pairs: &[(&str, &str)]) -> Response {
-    get_h(addr, path, pairs, &[])
-}
 
 /// A form-body request (POST or PUT) with extra headers.
 fn send_form(
@@ -61,13 +41,6 @@ fn send_form(
     let mut h = vec![("Content-Type", FORM_CT)];
     h.extend_from_slice(headers);
     request(addr, &raw(method, path, &h, Some(form(pairs).as_bytes())))
-}
-
-fn delete(addr: SocketAddr, path: &str, pairs: &[(&str, &str)]) -> Response {
-    request(
-        addr,
-        &raw("DELETE", &format!("{path}?{}", form(pairs)), &[], None),
-    )
 }
 
 /// Publishes with these form parameters (and headers) and asserts `true`.
@@ -193,44 +166,6 @@ fn assert_iso_time(v: &Value, what: &str) {
 // ---------------------------------------------------------------------------
 // Long-poll helpers
 // ---------------------------------------------------------------------------
-
-/// Parks a poll (`Long-Pulling-Timeout: 30000`) with extra headers.
-fn park(addr: SocketAddr, records: &str, headers: &[(&str, &str)]) -> Conn {
-    let mut c = Conn::open(addr);
-    c.send(&common::listener_raw(records, Some("30000"), headers));
-    c
-}
-
-/// Asserts that nothing (not even EOF) has arrived on `c` yet.
-fn check_silent(c: &mut Conn, what: &str) {
-    common::check_silent(c, what, Duration::from_millis(50));
-}
-
-fn expect_silent(c: &mut Conn, what: &str) {
-    std::thread::sleep(SILENT);
-    check_silent(c, what);
-}
-
-/// Reads a response that must be complete within `limit`.
-fn answer_within(c: &mut Conn, limit: Duration, what: &str) -> Response {
-    let t = Instant::now();
-    c.set_read_timeout(limit + Duration::from_millis(500));
-    let r = c
-        .try_read_response()
-        .unwrap_or_else(|e| panic!("{what}: no answer within {limit:?}: {e}"));
-    let el = t.elapsed();
-    c.set_read_timeout(Duration::from_secs(60));
-    assert!(
-        el <= limit,
-        "{what}: answered after {el:?}, expected within {limit:?}"
-    );
-    r
-}
-
-/// The listener reply naming exactly one key (no tenant).
-fn reply1(data_id: &str, group: &str) -> String {
-    format!("{data_id}%02{group}%01\n")
-}
 
 fn assert_woken(c: &mut Conn, expected: &str, what: &str) {
     let r = answer_within(c, PROMPT, what);
@@ -542,45 +477,6 @@ fn s03_page_past_the_end() {
         p,
         json!({"totalCount":5,"pageNumber":4,"pagesAvailable":3,"pageItems":[]}),
         "page past the end"
-    );
-}
-
-#[test]
-fn s_search_paging_parameters_are_required_and_positive() {
-    let s = Server::start();
-    publish_ok(s.addr, "x", DG, "", "x");
-    let base = [("search", "accurate"), ("dataId", ""), ("group", "")];
-    let with = |extra: &[(&str, &str)]| {
-        let mut p = base.to_vec();
-        p.extend_from_slice(extra);
-        get(s.addr, CFG, &p).status
-    };
-    assert_eq!(with(&[("pageSize", "10")]), 400, "pageNo missing");
-    assert_eq!(with(&[("pageNo", "1")]), 400, "pageSize missing");
-    assert_eq!(
-        with(&[("pageNo", "0"), ("pageSize", "10")]),
-        400,
-        "pageNo 0"
-    );
-    assert_eq!(
-        with(&[("pageNo", "1"), ("pageSize", "0")]),
-        400,
-        "pageSize 0"
-    );
-    assert_eq!(
-        with(&[("pageNo", "-1"), ("pageSize", "10")]),
-        400,
-        "pageNo -1"
-    );
-    assert_eq!(
-        with(&[("pageNo", "x"), ("pageSize", "10")]),
-        400,
-        "pageNo not a number"
-    );
-    assert_eq!(
-        with(&[("pageNo", "1"), ("pageSize", "10")]),
-        200,
-        "valid paging"
     );
 }
 
@@ -1088,10 +984,14 @@ fn h_rollback_publishes_old_content_and_wakes_listeners() {
     let old_content = old["content"].as_str().expect("content").to_string();
     assert_eq!(old_content, "good=1\n");
 
-    let mut poll = park(s.addr, &record("rb", DG, &md5_hex("bad=1\n"), None), &[]);
-    expect_silent(&mut poll, "poll before rollback");
+    let mut poll = park_with(s.addr, &record("rb", DG, &md5_hex("bad=1\n"), None), &[]);
+    expect_silent(s.addr, &mut poll, 1, "poll before rollback");
     publish_ok(s.addr, "rb", DG, "", &old_content);
-    assert_woken(&mut poll, &reply1("rb", DG), "rollback wakes the listener");
+    assert_woken(
+        &mut poll,
+        &reply1("rb", DG, None),
+        "rollback wakes the listener",
+    );
     assert_get(s.addr, &[("dataId", "rb"), ("group", DG)], &[], "good=1\n");
     let page = history_list(s.addr, "rb", "", &[]);
     assert_eq!(page["totalCount"], json!(3), "{page}");
@@ -1364,32 +1264,6 @@ fn n03_delete_keeps_configs_readable() {
 // X: health, state, listener status
 // ---------------------------------------------------------------------------
 
-#[test]
-fn x01_liveness_and_readiness() {
-    let s = Server::start();
-    for p in [
-        "/nacos/v1/console/health/liveness",
-        "/nacos/v1/console/health/readiness",
-    ] {
-        let r = request(s.addr, &raw("GET", p, &[], None));
-        assert_body(&r, 200, "OK", p);
-    }
-}
-
-#[test]
-fn x02_server_state() {
-    let s = Server::start();
-    let r = request(
-        s.addr,
-        &raw("GET", "/nacos/v1/console/server/state", &[], None),
-    );
-    let v = json_ok(&r, "state");
-    assert!(v["version"].as_str().is_some_and(|v| !v.is_empty()), "{v}");
-    assert_eq!(v["standalone_mode"], json!("standalone"), "{v}");
-    assert!(v.as_object().unwrap().contains_key("function_mode"), "{v}");
-    assert_eq!(v["function_mode"], Value::Null, "{v}");
-}
-
 const KEY_STATUS: &str = "/nacos/v1/cs/configs/listener";
 const IP_STATUS: &str = "/nacos/v1/cs/listener";
 
@@ -1402,7 +1276,7 @@ fn x03_listener_status_by_key() {
     let s = Server::start();
     publish_ok(s.addr, "ls.yaml", DG, "", "v1");
     let md5 = md5_hex("v1");
-    let _poll = park(s.addr, &record("ls.yaml", DG, &md5, None), &[]);
+    let _poll = park_with(s.addr, &record("ls.yaml", DG, &md5, None), &[]);
     eventually_json(
         s.addr,
         KEY_STATUS,
@@ -1432,7 +1306,7 @@ fn x03_listener_status_by_key() {
 fn x03_listener_status_reports_the_md5_the_client_sent_and_forgets_answered_polls() {
     let s = Server::start();
     // The client claims an md5 of nothing: absent key, md5 "".
-    let _absent = park(s.addr, &record("nothing", DG, "", Some("dev")), &[]);
+    let _absent = park_with(s.addr, &record("nothing", DG, "", Some("dev")), &[]);
     eventually_json(
         s.addr,
         KEY_STATUS,
@@ -1440,7 +1314,7 @@ fn x03_listener_status_reports_the_md5_the_client_sent_and_forgets_answered_poll
         &status_of(json!({"127.0.0.1": ""})),
     );
     publish_ok(s.addr, "w", DG, "", "a");
-    let mut poll = park(s.addr, &record("w", DG, &md5_hex("a"), None), &[]);
+    let mut poll = park_with(s.addr, &record("w", DG, &md5_hex("a"), None), &[]);
     eventually_json(
         s.addr,
         KEY_STATUS,
@@ -1448,7 +1322,7 @@ fn x03_listener_status_reports_the_md5_the_client_sent_and_forgets_answered_poll
         &status_of(json!({"127.0.0.1": md5_hex("a")})),
     );
     publish_ok(s.addr, "w", DG, "", "b");
-    assert_woken(&mut poll, &reply1("w", DG), "publish wakes");
+    assert_woken(&mut poll, &reply1("w", DG, None), "publish wakes");
     // An answered poll is no longer listed.
     assert_eq!(
         status_json(s.addr, KEY_STATUS, &[("dataId", "w"), ("group", DG)]),
@@ -1468,7 +1342,7 @@ fn x03_listener_status_by_ip() {
         record("k1", DG, &m1, None),
         record("k2", DG, &m2, Some("dev"))
     );
-    let _poll = park(s.addr, &records, &[]);
+    let _poll = park_with(s.addr, &records, &[]);
     // all=true: every key.
     eventually_json(
         s.addr,
@@ -1502,12 +1376,12 @@ fn x03_listener_status_names_proxied_requesters() {
     let s = Server::start_args(&["--trust-proxy-headers"]);
     publish_ok(s.addr, "px", DG, "", "v");
     let m = md5_hex("v");
-    let _a = park(
+    let _a = park_with(
         s.addr,
         &record("px", DG, &m, None),
         &[("X-Forwarded-For", "10.0.0.7")],
     );
-    let _b = park(
+    let _b = park_with(
         s.addr,
         &record("px", DG, &m, None),
         &[("X-Forwarded-For", "10.0.0.8, 192.168.0.1")],
@@ -1687,9 +1561,9 @@ fn l29_beta_publish_wakes_only_listed_requesters() {
     publish_ok(s.addr, "l29", DG, "", "formal");
     let formal = md5_hex("formal");
     let rec = record("l29", DG, &formal, None);
-    let mut listed = park(s.addr, &rec, &[(XFF, "10.0.0.7")]);
-    let mut other = park(s.addr, &rec, &[(XFF, "10.0.0.9")]);
-    let mut local = park(s.addr, &rec, &[]);
+    let mut listed = park_with(s.addr, &rec, &[(XFF, "10.0.0.7")]);
+    let mut other = park_with(s.addr, &rec, &[(XFF, "10.0.0.9")]);
+    let mut local = park_with(s.addr, &rec, &[]);
     eventually_json(
         s.addr,
         KEY_STATUS,
@@ -1703,36 +1577,36 @@ fn l29_beta_publish_wakes_only_listed_requesters() {
     );
     assert_woken(
         &mut listed,
-        &reply1("l29", DG),
+        &reply1("l29", DG, None),
         "listed requester woken by the beta publish",
     );
-    expect_silent(&mut other, "unlisted requester not woken");
+    expect_silent(s.addr, &mut other, 2, "unlisted requester not woken");
     check_silent(&mut local, "unlisted local requester not woken");
     // The woken client reads the beta content and listens with its md5: held.
     assert_get(s.addr, &key("l29"), &[(XFF, "10.0.0.7")], "beta");
-    let mut again = park(
+    let mut again = park_with(
         s.addr,
         &record("l29", DG, &md5_hex("beta"), None),
         &[(XFF, "10.0.0.7")],
     );
-    expect_silent(&mut again, "beta client up to date");
+    expect_silent(s.addr, &mut again, 3, "beta client up to date");
     // A listed client that still has the formal md5 is answered at once.
-    let mut stale = park(s.addr, &rec, &[(XFF, "10.0.0.7")]);
+    let mut stale = park_with(s.addr, &rec, &[(XFF, "10.0.0.7")]);
     assert_woken(
         &mut stale,
-        &reply1("l29", DG),
+        &reply1("l29", DG, None),
         "beta md5 differs from the formal md5 it sent",
     );
     // An unlisted client with the formal md5 is held.
-    let mut fresh = park(s.addr, &rec, &[(XFF, "10.0.0.10")]);
-    expect_silent(&mut fresh, "unlisted client up to date");
+    let mut fresh = park_with(s.addr, &rec, &[(XFF, "10.0.0.10")]);
+    expect_silent(s.addr, &mut fresh, 4, "unlisted client up to date");
     // A second beta publish wakes the listed client again, nobody else.
     publish_with(
         s.addr,
         &[("dataId", "l29"), ("group", DG), ("content", "beta2")],
         &[("betaIps", "10.0.0.7")],
     );
-    assert_woken(&mut again, &reply1("l29", DG), "second beta publish");
+    assert_woken(&mut again, &reply1("l29", DG, None), "second beta publish");
     check_silent(&mut other, "unlisted requester still not woken");
     check_silent(&mut fresh, "unlisted requester still not woken");
 }
@@ -1746,17 +1620,17 @@ fn beta_stop_wakes_beta_requesters_who_then_read_formal() {
         &[("dataId", "stop"), ("group", DG), ("content", "beta")],
         &[("betaIps", "10.0.0.7")],
     );
-    let mut beta_poll = park(
+    let mut beta_poll = park_with(
         s.addr,
         &record("stop", DG, &md5_hex("beta"), None),
         &[(XFF, "10.0.0.7")],
     );
-    let mut formal_poll = park(
+    let mut formal_poll = park_with(
         s.addr,
         &record("stop", DG, &md5_hex("formal"), None),
         &[(XFF, "10.0.0.9")],
     );
-    expect_silent(&mut beta_poll, "beta poll up to date");
+    expect_silent(s.addr, &mut beta_poll, 2, "beta poll up to date");
     check_silent(&mut formal_poll, "formal poll up to date");
 
     let r = delete(
@@ -1768,10 +1642,15 @@ fn beta_stop_wakes_beta_requesters_who_then_read_formal() {
     assert_eq!(v, json!({"code":200,"message":"stop beta ok","data":true}));
     assert_woken(
         &mut beta_poll,
-        &reply1("stop", DG),
+        &reply1("stop", DG, None),
         "stop beta wakes the beta address",
     );
-    expect_silent(&mut formal_poll, "formal reader not woken by stop beta");
+    expect_silent(
+        s.addr,
+        &mut formal_poll,
+        1,
+        "formal reader not woken by stop beta",
+    );
     let r = assert_get(s.addr, &key("stop"), &[(XFF, "10.0.0.7")], "formal");
     assert_eq!(r.header("isBeta"), None, "no isBeta after stop");
     let none = json_ok(
@@ -1959,34 +1838,46 @@ fn tag_listeners_compare_against_the_tag_variant() {
     tag_publish(s.addr, "tl", "gray", "t1");
     let vip = [("Vipserver-Tag", "gray")];
     // A tagged poll with the formal md5 is answered at once.
-    let mut c = park(s.addr, &record("tl", DG, &md5_hex("formal"), None), &vip);
-    assert_woken(&mut c, &reply1("tl", DG), "tagged poll with the formal md5");
+    let mut c = park_with(s.addr, &record("tl", DG, &md5_hex("formal"), None), &vip);
+    assert_woken(
+        &mut c,
+        &reply1("tl", DG, None),
+        "tagged poll with the formal md5",
+    );
     // Up-to-date polls of both kinds park.
-    let mut tagged = park(s.addr, &record("tl", DG, &md5_hex("t1"), None), &vip);
-    let mut plain = park(s.addr, &record("tl", DG, &md5_hex("formal"), None), &[]);
-    expect_silent(&mut tagged, "tagged poll up to date");
+    let mut tagged = park_with(s.addr, &record("tl", DG, &md5_hex("t1"), None), &vip);
+    let mut plain = park_with(s.addr, &record("tl", DG, &md5_hex("formal"), None), &[]);
+    expect_silent(s.addr, &mut tagged, 2, "tagged poll up to date");
     check_silent(&mut plain, "plain poll up to date");
     // A tag publish wakes the tagged poll only.
     tag_publish(s.addr, "tl", "gray", "t2");
     assert_woken(
         &mut tagged,
-        &reply1("tl", DG),
+        &reply1("tl", DG, None),
         "tag publish wakes the tagged poll",
     );
-    expect_silent(&mut plain, "tag publish does not wake untagged polls");
+    expect_silent(
+        s.addr,
+        &mut plain,
+        1,
+        "tag publish does not wake untagged polls",
+    );
     // Another tag's publish does not wake a gray poll.
-    let mut tagged = park(s.addr, &record("tl", DG, &md5_hex("t2"), None), &vip);
+    let mut tagged = park_with(s.addr, &record("tl", DG, &md5_hex("t2"), None), &vip);
+    settle(s.addr, &mut tagged, 2, "gray poll parked");
     tag_publish(s.addr, "tl", "blue", "b");
-    expect_silent(&mut tagged, "another tag's publish");
+    expect_silent(s.addr, &mut tagged, 2, "another tag's publish");
     // A formal publish wakes the plain poll, not the tagged one.
     publish_ok(s.addr, "tl", DG, "", "formal2");
     assert_woken(
         &mut plain,
-        &reply1("tl", DG),
+        &reply1("tl", DG, None),
         "formal publish wakes the plain poll",
     );
     expect_silent(
+        s.addr,
         &mut tagged,
+        1,
         "formal publish does not change the tag variant",
     );
     // Deleting the tag variant wakes the tagged poll (it now reads formal).
@@ -1998,13 +1889,15 @@ fn tag_listeners_compare_against_the_tag_variant() {
     assert_body(&r, 200, "true", "tag delete");
     assert_woken(
         &mut tagged,
-        &reply1("tl", DG),
+        &reply1("tl", DG, None),
         "tag delete wakes the tagged poll",
     );
     assert_get(s.addr, &key("tl"), &vip, "formal2");
-    let mut settled = park(s.addr, &record("tl", DG, &md5_hex("formal2"), None), &vip);
+    let mut settled = park_with(s.addr, &record("tl", DG, &md5_hex("formal2"), None), &vip);
     expect_silent(
+        s.addr,
         &mut settled,
+        1,
         "tagged poll with the formal md5 after the tag is gone",
     );
 }
@@ -2019,22 +1912,22 @@ fn beta_ip_list_change_wakes_requesters_whose_variant_changed() {
         &[("betaIps", "10.0.0.7")],
     );
     // 10.0.0.7 reads beta, 10.0.0.9 reads formal; both up to date.
-    let mut was_beta = park(
+    let mut was_beta = park_with(
         s.addr,
         &record("bl", DG, &md5_hex("beta"), None),
         &[(XFF, "10.0.0.7")],
     );
-    let mut now_beta = park(
+    let mut now_beta = park_with(
         s.addr,
         &record("bl", DG, &md5_hex("formal"), None),
         &[(XFF, "10.0.0.9")],
     );
-    let mut untouched = park(
+    let mut untouched = park_with(
         s.addr,
         &record("bl", DG, &md5_hex("formal"), None),
         &[(XFF, "10.0.0.10")],
     );
-    expect_silent(&mut was_beta, "beta reader up to date");
+    expect_silent(s.addr, &mut was_beta, 3, "beta reader up to date");
     check_silent(&mut now_beta, "formal reader up to date");
     // The same beta content, now for 10.0.0.9 only.
     publish_with(
@@ -2046,15 +1939,15 @@ fn beta_ip_list_change_wakes_requesters_whose_variant_changed() {
     assert_get(s.addr, &key("bl"), &[(XFF, "10.0.0.7")], "formal");
     assert_woken(
         &mut now_beta,
-        &reply1("bl", DG),
+        &reply1("bl", DG, None),
         "newly listed requester must learn of the beta content",
     );
     assert_woken(
         &mut was_beta,
-        &reply1("bl", DG),
+        &reply1("bl", DG, None),
         "requester dropped from the list must learn it reads formal again",
     );
-    expect_silent(&mut untouched, "requester in neither list");
+    expect_silent(s.addr, &mut untouched, 1, "requester in neither list");
 }
 
 #[test]
@@ -2066,20 +1959,25 @@ fn formal_publish_during_a_beta_wakes_only_formal_readers() {
         &[("dataId", "fb"), ("group", DG), ("content", "beta")],
         &[("betaIps", "10.0.0.7")],
     );
-    let mut beta = park(
+    let mut beta = park_with(
         s.addr,
         &record("fb", DG, &md5_hex("beta"), None),
         &[(XFF, "10.0.0.7")],
     );
-    let mut formal = park(
+    let mut formal = park_with(
         s.addr,
         &record("fb", DG, &md5_hex("formal1"), None),
         &[(XFF, "10.0.0.9")],
     );
-    expect_silent(&mut beta, "beta reader up to date");
+    expect_silent(s.addr, &mut beta, 2, "beta reader up to date");
     publish_ok(s.addr, "fb", DG, "", "formal2");
-    assert_woken(&mut formal, &reply1("fb", DG), "formal reader woken");
-    expect_silent(&mut beta, "beta reader still reads the same beta content");
+    assert_woken(&mut formal, &reply1("fb", DG, None), "formal reader woken");
+    expect_silent(
+        s.addr,
+        &mut beta,
+        1,
+        "beta reader still reads the same beta content",
+    );
     assert_get(s.addr, &key("fb"), &[(XFF, "10.0.0.7")], "beta");
     assert_get(s.addr, &key("fb"), &[(XFF, "10.0.0.9")], "formal2");
     // Beta wins over a Vipserver-Tag for a listed requester (spec §3.3).
@@ -2415,17 +2313,17 @@ fn beta_tag_and_namespaces_survive_a_restart() {
     );
     assert_get(s.addr, &key("stopped"), &[(XFF, "10.0.0.7")], "formal");
     // Polls compare against the reloaded variants.
-    let mut beta = park(
+    let mut beta = park_with(
         s.addr,
         &record("rs", DG, &md5_hex("beta"), None),
         &[(XFF, "10.0.0.7")],
     );
-    let mut tagged = park(
+    let mut tagged = park_with(
         s.addr,
         &record("rs", DG, &md5_hex("tagged"), None),
         &[(XFF, "10.0.0.9"), ("Vipserver-Tag", "t1")],
     );
-    expect_silent(&mut beta, "beta reader after restart");
+    expect_silent(s.addr, &mut beta, 2, "beta reader after restart");
     check_silent(&mut tagged, "tag reader after restart");
     assert_eq!(ns_exists(s.addr, "dev"), "true");
     drop(s);

@@ -26,6 +26,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CFG: &str = "/nacos/v1/cs/configs";
@@ -197,18 +199,9 @@ fn poll_req(keys: &[(Key, String)], timeout_ms: &str, no_hangup: bool) -> Vec<u8
 
 /// The keys a listener reply names, as (tenant, dataId).
 fn changed_keys(body: &[u8]) -> BTreeSet<Key> {
-    let text = String::from_utf8_lossy(body);
-    let decoded: String = form_urlencoded::parse(format!("x={}", text.trim_end()).as_bytes())
-        .map(|(_, v)| v.into_owned())
-        .collect();
-    decoded
-        .split('\u{1}')
-        .filter(|r| !r.is_empty())
-        .map(|r| {
-            let f: Vec<&str> = r.split('\u{2}').collect();
-            assert!(f.len() >= 2, "malformed listener reply {text:?}");
-            (f.get(2).unwrap_or(&"").to_string(), f[0].to_string())
-        })
+    common::reply_records(body)
+        .into_iter()
+        .map(|[data_id, _, tenant]| (tenant, data_id))
         .collect()
 }
 
@@ -296,8 +289,13 @@ fn worker(addr: SocketAddr, round: usize, w: usize, seed: u64, mut keys: Model) 
 
 /// A long-polling client of two keys: poll, and on a wake GET the named keys
 /// and poll again with their new md5s. Returns the md5s it last knew and how
-/// often it was woken, once the server is gone.
-fn listener(addr: SocketAddr, mut keys: Vec<(Key, String)>) -> (Vec<(Key, String)>, usize) {
+/// often it was woken, once the server is gone; also counts its wake-ups in
+/// `woken`, shared with the test.
+fn listener(
+    addr: SocketAddr,
+    mut keys: Vec<(Key, String)>,
+    woken: Arc<AtomicUsize>,
+) -> (Vec<(Key, String)>, usize) {
     let mut wakes = 0;
     let Ok(mut c) = Client::open(addr, Duration::from_secs(40)) else {
         return (keys, wakes);
@@ -310,6 +308,7 @@ fn listener(addr: SocketAddr, mut keys: Vec<(Key, String)>) -> (Vec<(Key, String
         let changed = changed_keys(&r.body);
         if !changed.is_empty() {
             wakes += 1;
+            woken.fetch_add(1, Ordering::SeqCst);
         }
         for k in changed {
             let Some(slot) = keys.iter_mut().find(|(key, _)| *key == k) else {
@@ -422,7 +421,7 @@ fn listeners_converge(addr: SocketAddr, old: &[Vec<(Key, String)>], model: &Mode
             .call(&poll_req(keys, "30000", false))
             .expect("poll with old md5s");
         assert!(
-            t.elapsed() < Duration::from_secs(3),
+            t.elapsed() < Duration::from_secs(10),
             "a poll with an old md5 was held {:?}",
             t.elapsed()
         );
@@ -492,6 +491,7 @@ fn acknowledged_publishes_survive_kill9_at_random_moments() {
 
         let addr = s.addr;
         let mut start_md5s = Vec::new();
+        let woken = Arc::new(AtomicUsize::new(0));
         let listeners: Vec<_> = (0..WORKERS)
             .map(|w| {
                 let keys: Vec<(Key, String)> = (0..2)
@@ -506,9 +506,13 @@ fn acknowledged_publishes_survive_kill9_at_random_moments() {
                     })
                     .collect();
                 start_md5s.push(keys.clone());
-                std::thread::spawn(move || listener(addr, keys))
+                let woken = woken.clone();
+                std::thread::spawn(move || listener(addr, keys, woken))
             })
             .collect();
+        // Every listener holds current md5s, so each parks; a poll answered
+        // after this is a wake-up by a publish, not an immediate answer.
+        common::wait_parked(addr, WORKERS as u64, "every listener parked");
         let workers: Vec<_> = (0..WORKERS)
             .map(|w| {
                 let mine: Model = model
@@ -522,6 +526,19 @@ fn acknowledged_publishes_survive_kill9_at_random_moments() {
             .collect();
         let delay = 300 + rng.below(1200);
         std::thread::sleep(Duration::from_millis(delay));
+        // The parked listeners must be woken by the publishes of their keys:
+        // wait (bounded) for the first wake-up if none came yet. The bound
+        // stays below the 29.5 s hold, after which a re-poll with an old md5
+        // would be answered at once without any wake-up.
+        let t = Instant::now();
+        while woken.load(Ordering::SeqCst) == 0 {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "round {}: no parked listener woken within {delay} ms + 20 s of publishing",
+                round + 1
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         s.kill9();
 
         let (mut acked, mut in_flight) = (0, 0);
@@ -545,6 +562,7 @@ fn acknowledged_publishes_survive_kill9_at_random_moments() {
             wakes += n;
             old_listeners.push(keys);
         }
+        assert!(wakes > 0, "round {}: no listener wake-up", round + 1);
         let rows = integrity_of_copy(&dir);
         println!(
             "round {}: killed after {delay} ms; {acked} publishes acknowledged, {in_flight} in \

@@ -16,11 +16,11 @@
 
 mod common;
 
-use common::lossy;
 use common::{
     enc, form, get_config, get_raw, listener_raw, md5_hex, post_raw, publish, publish_ok, record,
     request, start_poll, Conn, Response, Server,
 };
+use common::{lossy, metric, metrics, parked_polls, wait_metrics, GAUGE_WAIT};
 use std::collections::HashMap;
 use std::io::{BufRead, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -33,57 +33,8 @@ const LISTENER: &str = "/nacos/v1/cs/configs/listener";
 const DG: &str = "DEFAULT_GROUP";
 
 // ---------------------------------------------------------------------------
-// Metrics and /proc helpers
+// /proc helpers
 // ---------------------------------------------------------------------------
-
-/// The Prometheus exposition as `name{labels}` -> value.
-fn metrics(addr: SocketAddr) -> HashMap<String, u64> {
-    let r = request(addr, &get_raw("/nacos/actuator/prometheus"));
-    assert_eq!(r.status, 200, "metrics endpoint");
-    lossy(&r.body)
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_string(), v.parse::<f64>().ok()? as u64))
-        })
-        .collect()
-}
-
-fn metric(m: &HashMap<String, u64>, name: &str) -> u64 {
-    *m.get(name)
-        .unwrap_or_else(|| panic!("metric {name} missing"))
-}
-
-/// Polls the metrics until `ok` holds; panics with the last values after
-/// `limit`.
-fn wait_metrics(
-    addr: SocketAddr,
-    what: &str,
-    limit: Duration,
-    ok: impl Fn(&HashMap<String, u64>) -> bool,
-) -> HashMap<String, u64> {
-    let t = Instant::now();
-    loop {
-        let m = metrics(addr);
-        if ok(&m) {
-            return m;
-        }
-        if t.elapsed() > limit {
-            let mut shown: Vec<_> = m
-                .iter()
-                .filter(|(k, _)| !k.contains("_bucket") && !k.contains("_total"))
-                .collect();
-            shown.sort();
-            panic!("waited {limit:?} for {what}; gauges now: {shown:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn parked_polls(addr: SocketAddr) -> u64 {
-    metric(&metrics(addr), "vigil_parked_polls")
-}
 
 /// Resident set size of a process, in kB.
 fn rss_kb(pid: u32) -> u64 {
@@ -124,19 +75,6 @@ fn still_waiting(c: &mut Conn, wait: Duration) -> bool {
     );
     c.set_read_timeout(Duration::from_secs(60));
     r
-}
-
-/// The keys a listener reply names, as `dataId`s.
-fn woken_ids(body: &[u8]) -> Vec<String> {
-    let text = lossy(body);
-    let decoded: String = form_urlencoded::parse(format!("x={}", text.trim_end()).as_bytes())
-        .map(|(_, v)| v.into_owned())
-        .collect();
-    decoded
-        .split('\u{1}')
-        .filter(|r| !r.is_empty())
-        .map(|r| r.split('\u{2}').next().unwrap_or("").to_string())
-        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -302,7 +240,7 @@ fn database_locked_by_another_process_fails_publishes_with_5xx_then_recovers() {
     publish_ok(addr, "locked.properties", DG, "", "v1");
     let rec = record("locked.properties", DG, &md5_hex("v1"), None);
     let mut parked = start_poll(addr, &rec, "30000");
-    wait_metrics(addr, "the poll to park", Duration::from_secs(5), |m| {
+    wait_metrics(addr, "the poll to park", GAUGE_WAIT, |m| {
         metric(m, "vigil_parked_polls") == 1
     });
 
@@ -402,7 +340,7 @@ impl Scene {
         publish_ok(s.addr, "watched.properties", DG, "", "w1");
         let rec = record("watched.properties", DG, &md5_hex("w1"), None);
         let parked = start_poll(s.addr, &rec, "30000");
-        wait_metrics(s.addr, "the poll to park", Duration::from_secs(5), |m| {
+        wait_metrics(s.addr, "the poll to park", GAUGE_WAIT, |m| {
             metric(m, "vigil_parked_polls") == 1
         });
         Scene { s, parked }
@@ -492,7 +430,7 @@ fn large_requests_past_the_global_buffer_budget_get_503() {
     wait_metrics(
         s.addr,
         "the first large request buffered",
-        Duration::from_secs(5),
+        GAUGE_WAIT,
         |m| metric(m, "vigil_buffered_request_bytes") >= 500_000,
     );
     let mut b = Conn::open(s.addr);
@@ -529,7 +467,7 @@ fn large_requests_past_the_global_buffer_budget_get_503() {
     wait_metrics(
         s.addr,
         "buffered bytes back to (next to) zero",
-        Duration::from_secs(5),
+        GAUGE_WAIT,
         // The metrics request itself is buffered while it is answered.
         |m| metric(m, "vigil_buffered_request_bytes") < 1024,
     );
@@ -648,7 +586,7 @@ fn chunk_without_its_crlf_gets_400() {
 /// the status (0 when the connection closed without an answer).
 fn status_when_split(addr: SocketAddr, first: &[u8], rest: &[u8]) -> u16 {
     let mut c = Conn::open(addr);
-    c.set_read_timeout(Duration::from_secs(5));
+    c.set_read_timeout(Duration::from_secs(15));
     c.send(first);
     std::thread::sleep(Duration::from_millis(300));
     let _ = c.stream().write_all(rest);
@@ -668,6 +606,7 @@ fn chunk_size_line_outcome_does_not_depend_on_how_it_is_split() {
     );
     let raw = raw.as_bytes();
     let whole = status_when_split(s.addr, raw, b"");
+    assert_ne!(whole, 0, "no answer to the request sent in one read");
     // Cut 10 bytes before the end of the size line: over 1 KiB of it unterminated.
     let line_end = raw.len() - body.len() - "\r\n\r\n0\r\n\r\n".len();
     let cut = line_end - 10;
@@ -795,21 +734,23 @@ fn slowloris_headers_get_408_and_close() {
             _ => break, // data, EOF or reset: the server acted
         }
         assert!(
-            t.elapsed() < Duration::from_secs(5),
+            t.elapsed() < Duration::from_secs(15),
             "the server still waits for a request started {:?} ago",
             t.elapsed()
         );
     }
     let acted = t.elapsed();
     assert!(sent < req.len(), "the whole slow request was accepted");
-    c.set_read_timeout(Duration::from_secs(3));
-    match c.try_read_response() {
-        Ok(r) => {
-            assert_eq!(r.status, 408, "slowloris answer {r:?}");
-            assert!(c.is_closed(Duration::from_secs(3)), "not closed after 408");
-        }
-        Err(e) => println!("slowloris connection closed without a response: {e}"),
-    }
+    c.set_read_timeout(Duration::from_secs(10));
+    let r = c
+        .try_read_response()
+        .unwrap_or_else(|e| panic!("slowloris connection closed without a 408: {e}"));
+    assert_eq!(r.status, 408, "slowloris answer {r:?}");
+    assert!(c.is_closed(Duration::from_secs(10)), "not closed after 408");
+    assert!(
+        acted >= Duration::from_millis(1000),
+        "the server acted after {acted:?}, before the 1 s request timeout"
+    );
     println!(
         "slowloris: server acted after {acted:?}, {sent} of {} bytes sent",
         req.len()
@@ -848,22 +789,24 @@ fn many_slowloris_connections_do_not_starve_others() {
         }
     }
     for c in slow.iter_mut() {
-        c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut buf = Vec::new();
         match c.read_to_end(&mut buf) {
             Ok(_) => {
                 let text = lossy(&buf);
                 assert!(
-                    text.is_empty() || text.starts_with("HTTP/1.1 408"),
-                    "slow connection got {text:?}"
+                    text.starts_with("HTTP/1.1 408"),
+                    "slow connection got {text:?}, expected a 408 and a close"
                 );
                 closed += 1;
             }
+            // It kept sending after the 408 and the close: the kernel may
+            // drop the unread 408 on the reset that answers those bytes.
             Err(e) if e.kind() == ErrorKind::ConnectionReset => closed += 1,
-            Err(e) => panic!("slow connection still open 3 s later: {e}"),
+            Err(e) => panic!("slow connection not answered 408 and closed: {e}"),
         }
     }
-    println!("{closed} of 200 slowloris connections closed by the server");
+    println!("{closed} of 200 slowloris connections answered 408 and closed by the server");
 }
 
 #[test]
@@ -936,7 +879,7 @@ fn pipelined_gets_never_read_leave_the_server_responsive_with_bounded_memory() {
         max_rss / 1024
     );
     drop(hogs);
-    wait_metrics(addr, "the hogs to be closed", Duration::from_secs(5), |m| {
+    wait_metrics(addr, "the hogs to be closed", GAUGE_WAIT, |m| {
         metric(m, "vigil_connections") <= 1
     });
 }
@@ -946,13 +889,13 @@ fn two_thousand_parked_clients_vanishing_leave_nothing_behind() {
     let s = Server::start();
     let addr = s.addr;
     publish_ok(addr, "real.properties", DG, "", "r");
-    wait_metrics(addr, "a quiet server", Duration::from_secs(5), |m| {
+    wait_metrics(addr, "a quiet server", GAUGE_WAIT, |m| {
         metric(m, "vigil_connections") == 1 && metric(m, "vigil_parked_polls") == 0
     });
     // Per-reactor gauges settle asynchronously after the publish: read the
     // baseline again once they have had time to.
     std::thread::sleep(Duration::from_millis(300));
-    let base = wait_metrics(addr, "a quiet server", Duration::from_secs(5), |m| {
+    let base = wait_metrics(addr, "a quiet server", GAUGE_WAIT, |m| {
         metric(m, "vigil_connections") == 1 && metric(m, "vigil_parked_polls") == 0
     });
     let base_keys = metric(&base, "vigil_indexed_keys");
@@ -983,7 +926,7 @@ fn two_thousand_parked_clients_vanishing_leave_nothing_behind() {
     let m = wait_metrics(
         addr,
         "every trace of the vanished clients to go",
-        Duration::from_secs(5),
+        GAUGE_WAIT,
         |m| {
             metric(m, "vigil_parked_polls") == 0
                 && metric(m, "vigil_index_waiters") == 0
@@ -1048,17 +991,7 @@ fn start_with_fd_limit(nofile: u32, extra: &[&str]) -> Limited {
         ]);
         c
     };
-    cmd.args(["--bind", "127.0.0.1", "--port", "0", "--data-dir"])
-        .arg(tmp.path().join("data"))
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("VIGIL_") {
-            cmd.env_remove(k);
-        }
-    }
+    common::vigil_args(&mut cmd, &tmp.path().join("data"), extra);
     let mut child = cmd.spawn().expect("spawn limited vigil");
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let addr = loop {
@@ -1115,7 +1048,7 @@ fn health_ok(c: &mut Conn) -> bool {
 fn flood_a_limited_server(extra: &[&str], label: &str) {
     const EXISTING: usize = 50;
     const FLOOD: usize = 400;
-    const SHED_WITHIN: Duration = Duration::from_secs(5);
+    const SHED_WITHIN: Duration = Duration::from_secs(10);
     let srv = start_with_fd_limit(256, extra);
     let addr = srv.addr;
     let pid = srv.child.id();
@@ -1453,7 +1386,7 @@ mod storm {
                                 if body.is_empty() {
                                     c.empty_replies += 1;
                                 }
-                                for id in woken_ids(&body) {
+                                for [id, _, _] in common::reply_records(&body) {
                                     let Some(j) = (0..2).find(|&j| key_name(c.keys[j]) == id)
                                     else {
                                         problems.push(format!("woken for a foreign key {id}"));
@@ -1603,12 +1536,9 @@ fn publish_storm_wakes_each_of_10000_parked_listeners_for_every_change_of_its_ke
     let (rep_tx, rep_rx) = mpsc::channel();
     let initial = latest.clone();
     let driver = std::thread::spawn(move || storm::run(streams, initial, cmd_rx, rep_tx));
-    let m = wait_metrics(
-        addr,
-        "10,000 parked listeners",
-        Duration::from_secs(20),
-        |m| metric(m, "vigil_parked_polls") == LISTENERS as u64,
-    );
+    let m = wait_metrics(addr, "10,000 parked listeners", GAUGE_WAIT, |m| {
+        metric(m, "vigil_parked_polls") == LISTENERS as u64
+    });
     println!(
         "10,000 listeners parked after {:?}: {} waiters, {} connections",
         t_all.elapsed(),
@@ -1677,12 +1607,9 @@ fn publish_storm_wakes_each_of_10000_parked_listeners_for_every_change_of_its_ke
                 )
             });
         assert!(rep.ok, "wave {}: {:?}", n + 1, rep.problems);
-        wait_metrics(
-            addr,
-            "every listener to park again",
-            Duration::from_secs(10),
-            |m| metric(m, "vigil_parked_polls") == LISTENERS as u64,
-        );
+        wait_metrics(addr, "every listener to park again", GAUGE_WAIT, |m| {
+            metric(m, "vigil_parked_polls") == LISTENERS as u64
+        });
         println!(
             "wave {}: {} keys x{times} published; all listeners woken and re-parked on the latest \
              md5s in {:?} (wake-ups so far {}, GETs {})",
@@ -1712,7 +1639,7 @@ fn publish_storm_wakes_each_of_10000_parked_listeners_for_every_change_of_its_ke
 
 #[test]
 fn sigterm_mid_traffic_commits_acknowledged_publishes_answers_parked_polls_and_exits_0() {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Arc;
     let mut s = Server::start();
     let tmp = s.take_tmp().unwrap();
@@ -1727,7 +1654,7 @@ fn sigterm_mid_traffic_commits_acknowledged_publishes_answers_parked_polls_and_e
             start_poll(addr, &rec, "60000")
         })
         .collect();
-    wait_metrics(addr, "40 parked polls", Duration::from_secs(5), |m| {
+    wait_metrics(addr, "40 parked polls", GAUGE_WAIT, |m| {
         metric(m, "vigil_parked_polls") == 40
     });
 
@@ -1779,9 +1706,12 @@ fn sigterm_mid_traffic_commits_acknowledged_publishes_answers_parked_polls_and_e
             })
         })
         .collect();
-    // Listeners that follow the hot keys like real clients.
+    // Listeners that follow the hot keys like real clients; each counts the
+    // polls answered with its key.
+    let woken: Arc<[AtomicUsize; 4]> = Arc::new(Default::default());
     let followers: Vec<_> = (0..4)
         .map(|w| {
+            let woken = woken.clone();
             std::thread::spawn(move || {
                 let mut c = Conn::open(addr);
                 c.set_read_timeout(Duration::from_secs(20));
@@ -1803,6 +1733,7 @@ fn sigterm_mid_traffic_commits_acknowledged_publishes_answers_parked_polls_and_e
                     if r.body.is_empty() {
                         continue;
                     }
+                    woken[w].fetch_add(1, Ordering::SeqCst);
                     let g = get_raw(&format!("{CFG}?dataId=hot-{w}&group={DG}"));
                     if c.stream().write_all(&g).is_err() {
                         return answered;
@@ -1816,13 +1747,22 @@ fn sigterm_mid_traffic_commits_acknowledged_publishes_answers_parked_polls_and_e
         })
         .collect();
 
+    // Stop mid-traffic, once every follower has been woken at least once.
     std::thread::sleep(Duration::from_millis(700));
+    let t = Instant::now();
+    while woken.iter().any(|n| n.load(Ordering::SeqCst) == 0) {
+        assert!(
+            t.elapsed() < GAUGE_WAIT,
+            "followers not all woken by the publishes of their keys: {woken:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let st = s.sigterm();
     stop.store(true, Ordering::SeqCst);
     assert_eq!(st.code(), Some(0), "exit status after SIGTERM: {st}");
 
     for (i, mut c) in parked.into_iter().enumerate() {
-        c.set_read_timeout(Duration::from_secs(5));
+        c.set_read_timeout(Duration::from_secs(15));
         let r = c
             .try_read_response()
             .unwrap_or_else(|e| panic!("parked poll {i} got no answer before the exit: {e}"));
@@ -1863,8 +1803,9 @@ fn sigterm_mid_traffic_commits_acknowledged_publishes_answers_parked_polls_and_e
     println!(
         "SIGTERM mid-traffic: {acked} publishes acknowledged, {} keys checked after restart: \
          {found} at their acknowledged value, {landed} in-flight landed; 40 parked polls answered \
-         200; followers got {answered} poll answers",
-        ledger.len()
+         200; followers got {answered} poll answers, {:?} of them naming their key",
+        ledger.len(),
+        woken
     );
     drop(s2);
     drop(tmp);

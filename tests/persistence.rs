@@ -8,9 +8,8 @@
 mod common;
 
 use common::lossy;
-use common::{form, md5_hex, publish_ok, record, request, Conn, Response, Server};
+use common::{form, md5_hex, no_hangup, publish_ok, record, request, Conn, Response, Server};
 use std::io::{BufRead, ErrorKind, Write};
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,8 +30,7 @@ fn publish_req(pairs: &[(&str, &str)]) -> Vec<u8> {
 }
 
 fn get_req(data_id: &str, group: &str, tenant: &str) -> Vec<u8> {
-    let q = form(&[("dataId", data_id), ("group", group), ("tenant", tenant)]);
-    format!("GET {CFG}?{q} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes()
+    common::get_req(data_id, group, Some(tenant))
 }
 
 /// One config the restart test publishes and later expects back.
@@ -94,25 +92,6 @@ impl Cfg {
         let tenant = (!self.tenant.is_empty()).then_some(self.tenant.as_str());
         record(&self.data_id, &self.group, md5, tenant)
     }
-}
-
-/// A listener poll that must be answered within 2 s.
-fn no_hangup(addr: SocketAddr, records: &str) -> Response {
-    let req = common::listener_raw(
-        records,
-        Some("30000"),
-        &[("Long-Pulling-Timeout-No-Hangup", "true")],
-    );
-    let mut c = Conn::open(addr);
-    c.set_read_timeout(Duration::from_secs(3));
-    let t = Instant::now();
-    c.send(&req);
-    let r = c.read_response();
-    assert!(
-        t.elapsed() <= Duration::from_secs(2),
-        "no-hang-up poll was held"
-    );
-    r
 }
 
 fn assert_exit_0(s: &mut Server) {
@@ -196,14 +175,14 @@ fn restart_after_sigterm_keeps_configs_byte_exact() {
         .iter()
         .map(|c| c.record(&md5_hex(&c.content)))
         .collect();
-    let r = no_hangup(s.addr, &current);
+    let r = no_hangup(s.addr, &current, "current md5s after restart");
     assert_eq!(
         (r.status, lossy(&r.body).as_str()),
         (200, ""),
         "every md5 current after restart"
     );
     let stale = cfgs[1].record(&md5_hex("k: old\n"));
-    let r = no_hangup(s.addr, &stale);
+    let r = no_hangup(s.addr, &stale, "a stale md5 after restart");
     assert_eq!(
         lossy(&r.body),
         "tenant.yaml%02APP_GROUP%02dev%01\n",
@@ -306,15 +285,22 @@ fn kill9_keeps_every_acknowledged_publish() {
         .collect();
 
     // Kill in the middle of the stream of publishes, at a point that varies
-    // from run to run.
-    let kill_after = 50
-        + std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos() as usize
-            % 250;
+    // from run to run (set `KILL_AFTER` to replay one).
+    let kill_after = std::env::var("KILL_AFTER")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            50 + std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos() as usize
+                % 250
+        });
+    println!(
+        "kill -9 after {kill_after} acknowledged publishes (replay with KILL_AFTER={kill_after})"
+    );
     let t = Instant::now();
-    while ledger.lock().unwrap().acked.len() < kill_after && t.elapsed() < Duration::from_secs(4) {
+    while ledger.lock().unwrap().acked.len() < kill_after && t.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(10));
     }
     killed.store(true, Ordering::SeqCst);
@@ -379,7 +365,7 @@ fn sigterm_answers_parked_poll_and_exits_0() {
     // A hold of 59.5 s: longer than the 30 s `sigterm` waits for the exit.
     let rec = record("parked.properties", DG, &md5_hex("v"), None);
     let mut c = common::start_poll(s.addr, &rec, "60000");
-    std::thread::sleep(Duration::from_millis(1000));
+    common::wait_parked(s.addr, 1, "the poll before SIGTERM");
     c.set_read_timeout(Duration::from_millis(50));
     match c.reader.fill_buf() {
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}

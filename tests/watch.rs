@@ -8,19 +8,17 @@ mod common;
 use common::sse::{Event, Stream};
 use common::*;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
 const QUIET: Duration = Duration::from_millis(500);
 
-/// Waits until a metric reaches `want` (the server's own count, so "quiet"
+/// Waits until a gauge reaches `want` (the server's own count, so "quiet"
 /// checks start only once the stream is really open).
 fn wait_metric(addr: SocketAddr, name: &str, want: u64) {
-    let deadline = Instant::now() + WAIT;
-    while metric(addr, name) != want {
-        assert!(Instant::now() < deadline, "{name} never reached {want}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_metrics(addr, &format!("{name} = {want}"), WAIT, |m| {
+        metric(m, name) == want
+    });
 }
 
 fn change(ev: &Event) -> (String, String, String) {
@@ -359,7 +357,10 @@ fn a_stalled_reader_is_closed_and_a_vanished_one_unlinked() {
         publish_ok(s.addr, "big", "G", "", &format!("{i}{big}"));
     }
     wait_metric(s.addr, "vigil_watch_streams", 0);
-    assert_eq!(metric(s.addr, "vigil_watch_streams_lagging_total"), 1);
+    assert_eq!(
+        metric(&metrics(s.addr), "vigil_watch_streams_lagging_total"),
+        1
+    );
     let growth = rss_bytes(s.pid()).saturating_sub(before);
     println!("stalled stream: server RSS growth {} KB", growth >> 10);
     assert!(

@@ -7,6 +7,7 @@
 
 pub mod sse;
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -18,6 +19,14 @@ use std::time::{Duration, Instant};
 /// inherited from the environment.
 pub fn vigil_command(data_dir: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    vigil_args(&mut cmd, data_dir, extra);
+    cmd
+}
+
+/// Adds to `cmd` (the binary, or a wrapper that execs it) what
+/// [`vigil_command`] sets: loopback, port 0, `data_dir`, `extra`, stdout
+/// piped and no inherited `VIGIL_*` variable.
+pub fn vigil_args(cmd: &mut Command, data_dir: &Path, extra: &[&str]) {
     cmd.args(["--bind", "127.0.0.1", "--port", "0", "--data-dir"])
         .arg(data_dir)
         .args(extra)
@@ -29,13 +38,12 @@ pub fn vigil_command(data_dir: &Path, extra: &[&str]) -> Command {
             cmd.env_remove(k);
         }
     }
-    cmd
 }
 
-/// Asserts that nothing (not even EOF) arrives on `c` within `wait`: the
-/// poll on it is still parked.
-pub fn check_silent(c: &mut Conn, what: &str, wait: Duration) {
-    c.set_read_timeout(wait);
+/// Asserts that nothing (not even EOF) has arrived on `c` (read for 50 ms):
+/// the poll on it is still parked.
+pub fn check_silent(c: &mut Conn, what: &str) {
+    c.set_read_timeout(Duration::from_millis(50));
     let res = c.reader.fill_buf().map(|b| b.to_vec());
     c.set_read_timeout(Duration::from_secs(60));
     match res {
@@ -312,6 +320,54 @@ pub fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// `path?k=v&...`, or `path` alone when there are no pairs.
+pub fn target(path: &str, pairs: &[(&str, &str)]) -> String {
+    if pairs.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", form(pairs))
+    }
+}
+
+/// GET `path?pairs` with extra headers, on a new connection.
+pub fn get_h(
+    addr: SocketAddr,
+    path: &str,
+    pairs: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> Response {
+    request(addr, &raw("GET", &target(path, pairs), headers, None))
+}
+
+/// GET `path?pairs` on a new connection.
+pub fn get(addr: SocketAddr, path: &str, pairs: &[(&str, &str)]) -> Response {
+    get_h(addr, path, pairs, &[])
+}
+
+/// DELETE `path?pairs` on a new connection.
+pub fn delete(addr: SocketAddr, path: &str, pairs: &[(&str, &str)]) -> Response {
+    request(addr, &raw("DELETE", &target(path, pairs), &[], None))
+}
+
+/// The keys a listener reply names, each as `[dataId, group, tenant]`
+/// (tenant empty for a 3-field key), decoded as a client does.
+pub fn reply_records(body: &[u8]) -> Vec<[String; 3]> {
+    let text = lossy(body);
+    let decoded: String = form_urlencoded::parse(format!("x={}", text.trim_end()).as_bytes())
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    decoded
+        .split('\u{1}')
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            let f: Vec<&str> = r.split('\u{2}').collect();
+            assert!(f.len() >= 2, "malformed listener reply {text:?}");
+            let field = |i: usize| f.get(i).copied().unwrap_or("").to_string();
+            [field(0), field(1), field(2)]
+        })
+        .collect()
+}
+
 /// Percent-encodes a form or query value (Java URLEncoder rules).
 pub fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
@@ -439,12 +495,196 @@ pub fn rss_bytes(pid: u32) -> u64 {
         * 1024
 }
 
-/// One value of the server's Prometheus metrics.
-pub fn metric(addr: SocketAddr, name: &str) -> u64 {
+// ---------------------------------------------------------------------------
+// Long polls: parking, waiting for an answer, staying silent
+// ---------------------------------------------------------------------------
+
+/// An immediate answer or a wake-up must arrive within this bound. It is a
+/// safety net for a busy two-core machine, not a latency claim (latency is
+/// measured by the benches and the load tester).
+pub const PROMPT: Duration = Duration::from_secs(5);
+/// A parked poll must still be silent after this long.
+pub const SILENT: Duration = Duration::from_millis(1500);
+/// How long a test waits for the server's gauges to reach a state.
+pub const GAUGE_WAIT: Duration = Duration::from_secs(30);
+
+/// A GET of a config; the tenant parameter is left out when `None`.
+pub fn get_req(data_id: &str, group: &str, tenant: Option<&str>) -> Vec<u8> {
+    let mut pairs = vec![("dataId", data_id), ("group", group)];
+    if let Some(t) = tenant {
+        pairs.push(("tenant", t));
+    }
+    raw(
+        "GET",
+        &format!("/nacos/v1/cs/configs?{}", form(&pairs)),
+        &[],
+        None,
+    )
+}
+
+/// Parks a poll (`Long-Pulling-Timeout: 30000`) on a fresh connection.
+pub fn park(addr: SocketAddr, records: &str) -> Conn {
+    park_with(addr, records, &[])
+}
+
+/// Like [`park`], with extra request headers.
+pub fn park_with(addr: SocketAddr, records: &str, headers: &[(&str, &str)]) -> Conn {
+    let mut c = Conn::open(addr);
+    c.send(&listener_raw(records, Some("30000"), headers));
+    c
+}
+
+/// Waits until the server holds exactly `parked` parked polls (so a poll
+/// just sent is registered in the index), then asserts `c` is silent. Used
+/// before the event under test, so a "does not wake" check cannot pass
+/// because the poll was not parked yet.
+pub fn settle(addr: SocketAddr, c: &mut Conn, parked: u64, what: &str) {
+    wait_parked(addr, parked, what);
+    check_silent(c, what);
+}
+
+/// Waits until `parked` polls are parked, then [`SILENT`] more, and asserts
+/// `c` is still silent and the server still counts `parked` parked polls.
+pub fn expect_silent(addr: SocketAddr, c: &mut Conn, parked: u64, what: &str) {
+    wait_parked(addr, parked, what);
+    std::thread::sleep(SILENT);
+    check_silent(c, what);
+    let now = parked_polls(addr);
+    assert_eq!(now, parked, "{what}: parked polls on the server");
+}
+
+/// Reads a response that must be complete within `limit`.
+pub fn answer_within(c: &mut Conn, limit: Duration, what: &str) -> Response {
+    let t = Instant::now();
+    c.set_read_timeout(limit + Duration::from_millis(500));
+    let r = c
+        .try_read_response()
+        .unwrap_or_else(|e| panic!("{what}: no answer within {limit:?}: {e}"));
+    let el = t.elapsed();
+    c.set_read_timeout(Duration::from_secs(60));
+    assert!(
+        el <= limit,
+        "{what}: answered after {el:?}, expected within {limit:?}"
+    );
+    r
+}
+
+/// Sends a request on a new connection; the answer must come within [`PROMPT`].
+pub fn immediate(addr: SocketAddr, req: &[u8], what: &str) -> Response {
+    let mut c = Conn::open(addr);
+    c.send(req);
+    answer_within(&mut c, PROMPT, what)
+}
+
+/// A poll with `Long-Pulling-Timeout-No-Hangup: true`: answered at once.
+pub fn no_hangup(addr: SocketAddr, records: &str, what: &str) -> Response {
+    immediate(
+        addr,
+        &listener_raw(
+            records,
+            Some("30000"),
+            &[("Long-Pulling-Timeout-No-Hangup", "true")],
+        ),
+        what,
+    )
+}
+
+/// One key of a listener reply as it must appear on the wire; only for
+/// identifiers made of characters Java's `URLEncoder` keeps.
+pub fn wire_key(data_id: &str, group: &str, tenant: Option<&str>) -> String {
+    match tenant {
+        None => format!("{data_id}%02{group}%01"),
+        Some(t) => format!("{data_id}%02{group}%02{t}%01"),
+    }
+}
+
+/// A complete listener reply body naming one key (see [`wire_key`]).
+pub fn reply1(data_id: &str, group: &str, tenant: Option<&str>) -> String {
+    format!("{}\n", wire_key(data_id, group, tenant))
+}
+
+// ---------------------------------------------------------------------------
+// Metrics
+// ---------------------------------------------------------------------------
+
+/// The Prometheus exposition as `name{labels}` -> value.
+pub fn metrics(addr: SocketAddr) -> HashMap<String, u64> {
     let r = request(addr, &get_raw("/nacos/actuator/prometheus"));
-    r.text()
+    assert_eq!(r.status, 200, "metrics endpoint");
+    lossy(&r.body)
         .lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no metric {name}"))
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.parse::<f64>().ok()? as u64))
+        })
+        .collect()
+}
+
+pub fn metric(m: &HashMap<String, u64>, name: &str) -> u64 {
+    *m.get(name)
+        .unwrap_or_else(|| panic!("metric {name} missing"))
+}
+
+/// Polls the metrics until `ok` holds; panics with the last values after
+/// `limit`.
+pub fn wait_metrics(
+    addr: SocketAddr,
+    what: &str,
+    limit: Duration,
+    ok: impl Fn(&HashMap<String, u64>) -> bool,
+) -> HashMap<String, u64> {
+    let t = Instant::now();
+    loop {
+        let m = metrics(addr);
+        if ok(&m) {
+            return m;
+        }
+        if t.elapsed() > limit {
+            let mut shown: Vec<_> = m.iter().filter(|(k, _)| !k.contains("_bucket")).collect();
+            shown.sort();
+            panic!("waited {limit:?} for {what}; metrics now: {shown:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn parked_polls(addr: SocketAddr) -> u64 {
+    metric(&metrics(addr), "vigil_parked_polls")
+}
+
+/// Waits (up to [`GAUGE_WAIT`]) until exactly `n` polls are parked.
+pub fn wait_parked(addr: SocketAddr, n: u64, what: &str) {
+    wait_metrics(
+        addr,
+        &format!("{n} parked polls ({what})"),
+        GAUGE_WAIT,
+        |m| metric(m, "vigil_parked_polls") == n,
+    );
+}
+
+/// Asserts the server's refusal and write-failure counters (every
+/// `vigil_rejected_total{..}` and `vigil_write_failures_total`) are zero,
+/// except those named in `expected`, which must have exactly that value.
+/// Clients that retry failures silently (the SDKs) cannot hide one then.
+pub fn assert_failures(addr: SocketAddr, expected: &[(&str, u64)], what: &str) {
+    let m = metrics(addr);
+    let mut wrong: Vec<_> = m
+        .iter()
+        .filter(|(k, _)| {
+            k.starts_with("vigil_rejected_total") || *k == "vigil_write_failures_total"
+        })
+        .filter_map(|(k, v)| {
+            let want = expected
+                .iter()
+                .find(|(name, _)| name == k)
+                .map_or(0, |(_, n)| *n);
+            (*v != want).then(|| format!("{k} = {v}, expected {want}"))
+        })
+        .collect();
+    wrong.sort();
+    assert!(
+        wrong.is_empty(),
+        "{what}: the server counted unexpected refusals or failed writes: {wrong:?}"
+    );
 }

@@ -3,7 +3,8 @@
 //
 // Usage:     node node_client.js HOST:PORT SCENARIO
 // Scenarios: basic, group_tenant, content, many, auth, hold, auth_on (see SCENARIOS at
-// the bottom; auth_on needs a server with auth on and INTEROP_AUTH_PASSWORD).
+// the bottom; auth_on needs a server with auth on and INTEROP_AUTH_PASSWORD; hold reads
+// the server's hold of a 30 s poll from INTEROP_HOLD_MS, 29500 by default).
 // Environment: NODE_PATH must point at the node_modules of an install of the pinned SDK
 // (tests/interop/node/package-lock.json); INTEROP_SDK_VERSION (optional) is the version
 // that must be found there. Run it from a scratch working directory (snapshots go to
@@ -30,7 +31,10 @@ const MANY_TIMEOUT_MS = 25000;
 const QUIET_MS = 3000;
 const SCRIPT_TIMEOUT_MS = 110000;
 const REQUEST_TIMEOUT_MS = 20000;
-const HOLD_QUIET_MS = 33000;
+// The server's hold of an idle 30 s poll (INTEROP_HOLD_MS; 29.5 s by default). The
+// quiet window outlasts one hold by 3 s, so a poll must have expired inside it.
+const HOLD_MS = Number(process.env.INTEROP_HOLD_MS || 29500);
+const HOLD_QUIET_MS = HOLD_MS + 3000;
 
 // See py_client.py: every character class that tends to break form/query encoding.
 const SPECIAL =
@@ -424,8 +428,10 @@ async function authOn(env) {
 
 async function hold(env) {
   // One full long-poll hold with nothing changing: the SDK asks for 30 s and gives up
-  // reading after 40 s; the server should answer an empty 200 after 29.5 s, and the
-  // SDK (which emits an 'error' event on a failed poll) must carry on silently.
+  // reading after 40 s; the server should answer an empty 200 after HOLD_MS, and the
+  // SDK (which emits an 'error' event on a failed poll) must carry on silently. The
+  // SDK cannot show that the hold expired (a later publish would end it too): the
+  // Rust side asserts the server counted an expired poll.
   const c = await env.open();
   const d = 'interop.hold.properties';
   const g = 'DEFAULT_GROUP';
