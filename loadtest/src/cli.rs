@@ -13,13 +13,15 @@ use std::time::Duration;
     version,
     about = "Load tester for Nacos 1.x compatible configuration servers (speaks only the HTTP wire protocol)",
     long_about = "Load tester for Nacos 1.x compatible configuration servers.\n\n\
-        It speaks only the public HTTP protocol (GET / publish / long-polling listener under /nacos), \
+        It speaks only the public HTTP protocol (GET / publish / long-polling listener, and with --sse \
+        the watch streams, under /nacos), \
         so it can drive any Nacos-1.x-compatible server. Client sockets are spread over --procs worker \
         processes (this binary re-executed) and over --sources loopback source addresses, so runs can \
         exceed one process's open-file limit and one address's ephemeral ports.\n\n\
         Output: a progress line on a terminal (stderr), a summary table, then one line of JSON on \
         stdout (the last line). Exit status 0 when every check passed, 2 when a check failed \
-        (lost / duplicate / spurious wake-ups, errors), 1 on a fatal error.\n\n\
+        (lost / duplicate / spurious wake-ups, errors), 1 on a fatal error. --report FILE.html also \
+        draws the run; --compare A.json B.json draws saved runs on the same axes.\n\n\
         Only loopback addresses are ever contacted."
 )]
 pub struct Cli {

@@ -41,6 +41,8 @@ const PALETTE: [RGBColor; 8] = [
 struct Series {
     label: String,
     points: Vec<(f64, f64)>,
+    /// Which run it belongs to (in a comparison, a run has one colour).
+    run: usize,
 }
 
 /// The page for `runs` (label, report JSON); one run is a plain report.
@@ -123,13 +125,14 @@ fn charts(runs: &[(&str, Value)]) -> Vec<(String, String)> {
     let mut rounds = Vec::new();
     let mut cpu = Vec::new();
     let mut rss = Vec::new();
-    for (label, run) in runs {
+    for (ri, (label, run)) in runs.iter().enumerate() {
         if let Some(hists) = run["hists"].as_object() {
             for h in hists.values() {
                 if let Some(points) = cdf(&h["hist"]) {
                     latency.push(Series {
                         label: name(label, &text_of(&h["title"])),
                         points,
+                        run: ri,
                     });
                 }
             }
@@ -140,6 +143,7 @@ fn charts(runs: &[(&str, Value)]) -> Vec<(String, String)> {
                 rounds.push(Series {
                     label: name(label, &format!("round {}", r["round"])),
                     points,
+                    run: ri,
                 });
             }
         }
@@ -150,10 +154,12 @@ fn charts(runs: &[(&str, Value)]) -> Vec<(String, String)> {
         let (c, m) = server_series(&run["server_samples"], &servers);
         cpu.extend(c.into_iter().map(|mut s| {
             s.label = name(label, &s.label);
+            s.run = ri;
             s
         }));
         rss.extend(m.into_iter().map(|mut s| {
             s.label = name(label, &s.label);
+            s.run = ri;
             s
         }));
     }
@@ -266,14 +272,19 @@ where
                 .y_label_formatter(&|v| short(*v))
                 .light_line_style(RGBColor(235, 235, 235))
                 .draw();
+            let compared = series.iter().any(|s| s.run > 0);
             for (i, s) in series.iter().enumerate() {
-                let color = PALETTE[i % PALETTE.len()];
-                if let Ok(a) =
-                    chart.draw_series(LineSeries::new(s.points.clone(), color.stroke_width(2)))
-                {
-                    a.label(s.label.clone()).legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-                    });
+                let style = if compared {
+                    // One colour per run, fading over its series.
+                    let nth = series[..i].iter().filter(|o| o.run == s.run).count();
+                    let alpha = (1.0 - 0.15 * nth as f64).max(0.35);
+                    PALETTE[s.run % PALETTE.len()].mix(alpha).stroke_width(2)
+                } else {
+                    PALETTE[i % PALETTE.len()].stroke_width(2)
+                };
+                if let Ok(a) = chart.draw_series(LineSeries::new(s.points.clone(), style)) {
+                    a.label(s.label.clone())
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
                 }
             }
             let _ = chart
@@ -398,10 +409,12 @@ fn server_series(samples: &Value, servers: &[String]) -> (Vec<Series>, Vec<Serie
         cpu.push(Series {
             label: name.clone(),
             points: c,
+            run: 0,
         });
         rss.push(Series {
             label: name,
             points: m,
+            run: 0,
         });
     }
     (cpu, rss)
