@@ -97,6 +97,11 @@ pub struct Settings {
     #[arg(long, env = "VIGIL_WATCH_MAX_UNSENT_BYTES", default_value_t = 1 << 20)]
     pub watch_max_unsent_bytes: usize,
 
+    /// How often an idle watch stream gets a comment line, in milliseconds
+    /// (proxies close connections that stay silent).
+    #[arg(long, env = "VIGIL_WATCH_HEARTBEAT_MS", default_value_t = 15_000)]
+    pub watch_heartbeat_ms: u64,
+
     /// Days history rows are kept (0: forever).
     #[arg(long, env = "VIGIL_HISTORY_RETENTION_DAYS", default_value_t = 30)]
     pub history_retention_days: u64,

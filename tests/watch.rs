@@ -395,3 +395,33 @@ fn bad_watch_requests_get_a_clear_400() {
         assert!(body.contains(want), "{query}: {body}");
     }
 }
+
+#[test]
+fn a_silent_stream_gets_heartbeats() {
+    use std::io::{BufRead, BufReader, Write};
+    let s = Server::start_args(&["--watch-heartbeat-ms", "300"]);
+    let mut sock = std::net::TcpStream::connect(s.addr).unwrap();
+    sock.write_all(b"GET /nacos/v1/cs/configs/watch?group=G HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    sock.set_read_timeout(Some(WAIT)).unwrap();
+    let mut r = BufReader::new(sock);
+    // Comment lines (":") arrive while nothing changes.
+    let mut comments = 0;
+    let mut line = String::new();
+    while comments < 2 {
+        line.clear();
+        assert!(r.read_line(&mut line).unwrap() > 0, "stream ended");
+        if line == ":\n" {
+            comments += 1;
+        }
+    }
+    // And events still arrive between them.
+    publish_ok(s.addr, "k", "G", "", "v");
+    loop {
+        line.clear();
+        assert!(r.read_line(&mut line).unwrap() > 0, "stream ended");
+        if line.starts_with("event: change") {
+            break;
+        }
+    }
+}

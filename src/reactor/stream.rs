@@ -15,8 +15,6 @@ use crate::protocol::parse_group_key;
 use crate::streams::{event_bytes, visible, EventOf, StreamId};
 use std::sync::Arc;
 
-/// How often an idle stream gets a comment line (proxies keep it open).
-pub(super) const HEARTBEAT_MS: u64 = 15_000;
 /// The reconnect delay suggested to clients.
 const RETRY_MS: u64 = 3_000;
 /// Snapshot events are added while the unsent output is below this.
@@ -86,7 +84,7 @@ impl Reactor {
         self.conns[key].state = State::Streaming(Box::new(state));
         Metrics::inc(&self.metrics.streams_opened);
         self.refill_snapshot(key);
-        let t = self.now_tick + self.ticks(HEARTBEAT_MS);
+        let t = self.now_tick + self.ticks(self.settings.watch_heartbeat_ms);
         self.set_deadline(key, t);
         self.flush(key);
         self.pump_snapshot(key);
@@ -217,6 +215,7 @@ impl Reactor {
     /// bytes pass the bound is closed (its client resumes from its last id).
     fn send_event(&mut self, key: usize, bytes: &Arc<[u8]>, seq: u64) {
         let max = self.settings.watch_max_unsent_bytes;
+        let heartbeat = self.ticks(self.settings.watch_heartbeat_ms);
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
@@ -225,6 +224,9 @@ impl Reactor {
         };
         s.last_id = seq;
         c.out.push_bytes(bytes);
+        // An event is as good as a heartbeat: the next one is due a full
+        // interval later (the armed timer fires, sees this, and re-arms).
+        c.deadline_tick = self.now_tick + heartbeat;
         Metrics::inc(&self.metrics.stream_events);
         if c.out.pending() > max {
             log::debug!("{}: watch stream too far behind, closing", c.peer);
@@ -240,7 +242,7 @@ impl Reactor {
         if let Some(c) = self.conns.get_mut(key) {
             c.out.push(b":\n\n");
         }
-        let t = self.now_tick + self.ticks(HEARTBEAT_MS);
+        let t = self.now_tick + self.ticks(self.settings.watch_heartbeat_ms);
         self.set_deadline(key, t);
         self.flush(key);
     }
