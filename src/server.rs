@@ -7,10 +7,9 @@
 
 use crate::metrics::Metrics;
 use crate::msg::{Published, ReactorLink, ToReactor};
-use crate::query::Reader;
 use crate::reactor::{bind_listener, Reactor};
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::store::Backend;
 use anyhow::Context;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -22,13 +21,10 @@ const QUERY_QUEUE: usize = 1024;
 /// Runs the server until a termination signal has been handled.
 pub fn run(settings: Settings) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
-    let mut store = Store::open(&settings.data_dir, settings.sync)?;
+    let mut store = Backend::open(settings.store.as_deref(), &settings.data_dir, settings.sync)?;
+    let location = store.describe();
     let entries = store.load_all()?;
-    log::info!(
-        "loaded {} keys from {}",
-        entries.len(),
-        store.path().display()
-    );
+    log::info!("loaded {} keys from {location}", entries.len());
     let auth = if settings.auth {
         store.ensure_admin(
             &settings.auth_admin_user,
@@ -39,12 +35,13 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     } else {
         None
     };
-    let reader = Reader::open(store.path(), auth.as_ref().map(|(k, _)| (**k).clone()))?;
+    let reader = store.reader(auth.as_ref().map(|(k, _)| (**k).clone()))?;
 
     let threads = settings.threads();
     let addr = SocketAddr::new(settings.bind, settings.port);
     let first = bind_listener(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let bound = first.local_addr()?;
+    store.set_advertise(settings.advertise(bound));
     let mut listeners = vec![first];
     for _ in 1..threads {
         listeners.push(bind_listener(bound).with_context(|| format!("cannot listen on {bound}"))?);
@@ -86,6 +83,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     drop(entries);
 
     let published = Arc::new(Published::default());
+    published.set(store.loaded_seq());
     for reactor in &mut reactors {
         reactor.set_peers(links.clone());
         reactor.set_published(published.clone());
@@ -117,10 +115,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     ])?;
     println!("vigil listening on {bound}");
     std::io::stdout().flush()?;
-    log::info!(
-        "{threads} reactors, up to {max_conns} connections, data in {}",
-        settings.data_dir.display()
-    );
+    log::info!("{threads} reactors, up to {max_conns} connections, data in {location}");
 
     if let Some(sig) = signals.forever().next() {
         log::info!("signal {sig}: draining");

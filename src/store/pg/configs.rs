@@ -1,0 +1,380 @@
+//! Config rows on PostgreSQL: formal, beta and tag variants, their history,
+//! the start-up load and what a key holds now (the entry a change carries).
+//! The same rows and rules as the SQLite store's `configs`.
+
+use super::{OpError, Outcome};
+use crate::model::{Beta, Change, Config, Entry};
+use crate::msg::{Key, PublishOp, WriteOp, Written};
+use crate::protocol::{normalize_type, Md5Hex};
+use postgres::{Error, GenericClient, Row};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A formal, beta or tag row as read: the key, the sixth column (beta IPs
+/// or tag name), and the rest of a [`Config`].
+fn config_of(r: &Row, key: &Key, config_type: &'static str) -> Result<Config, Error> {
+    Ok(Config::new(
+        r.try_get("id")?,
+        key.data_id.clone(),
+        key.group.clone(),
+        key.tenant.clone(),
+        r.try_get("content")?,
+        config_type,
+        r.try_get("app_name")?,
+        r.try_get("gmt_modified")?,
+    ))
+}
+
+fn key_of(r: &Row) -> Result<Key, Error> {
+    Ok(Key {
+        data_id: r.try_get("data_id")?,
+        group: r.try_get("group_id")?,
+        tenant: r.try_get("tenant_id")?,
+    })
+}
+
+fn type_of(r: &Row) -> Result<&'static str, Error> {
+    Ok(normalize_type(
+        r.try_get::<_, Option<String>>("type")?.as_deref(),
+    ))
+}
+
+/// Every stored entry, by groupKey (run it inside the snapshot that also
+/// reads the change sequence).
+pub(super) fn load_all(c: &mut impl GenericClient) -> Result<Vec<(String, Arc<Entry>)>, Error> {
+    let mut entries: HashMap<String, Entry> = HashMap::new();
+    let mut types: HashMap<String, &'static str> = HashMap::new();
+    for r in c.query(
+        "SELECT id, data_id, group_id, tenant_id, content, type, app_name, gmt_modified FROM config_info",
+        &[],
+    )? {
+        let key = key_of(&r)?;
+        let t = type_of(&r)?;
+        let gk = key.group_key();
+        types.insert(gk.clone(), t);
+        entries.entry(gk).or_default().formal = Some(Arc::new(config_of(&r, &key, t)?));
+    }
+    for r in c.query(
+        "SELECT id, data_id, group_id, tenant_id, content, beta_ips, app_name, gmt_modified FROM config_info_beta",
+        &[],
+    )? {
+        let key = key_of(&r)?;
+        let gk = key.group_key();
+        let t = types.get(&gk).copied().unwrap_or("text");
+        let ips: Option<String> = r.try_get("beta_ips")?;
+        let beta = Beta::new(config_of(&r, &key, t)?, ips.unwrap_or_default());
+        entries.entry(gk).or_default().beta = Some(Arc::new(beta));
+    }
+    for r in c.query(
+        "SELECT id, data_id, group_id, tenant_id, content, tag_id, app_name, gmt_modified FROM config_info_tag ORDER BY tag_id",
+        &[],
+    )? {
+        let key = key_of(&r)?;
+        let gk = key.group_key();
+        let t = types.get(&gk).copied().unwrap_or("text");
+        let tag: String = r.try_get("tag_id")?;
+        let config = Arc::new(config_of(&r, &key, t)?);
+        entries.entry(gk).or_default().tags.push((tag, config));
+    }
+    Ok(entries.into_iter().map(|(k, e)| (k, Arc::new(e))).collect())
+}
+
+/// Everything stored under a key now, as the change to broadcast (its
+/// `seq` is set by the caller).
+pub(super) fn change_of(c: &mut impl GenericClient, key: &Key) -> Result<Change, Error> {
+    let args: [&(dyn postgres::types::ToSql + Sync); 3] = [&key.data_id, &key.group, &key.tenant];
+    let formal = c.query_opt(
+        "SELECT id, content, type, app_name, gmt_modified FROM config_info WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3",
+        &args,
+    )?;
+    let config_type = match &formal {
+        Some(r) => type_of(r)?,
+        None => "text",
+    };
+    let mut entry = Entry::default();
+    if let Some(r) = formal {
+        entry.formal = Some(Arc::new(config_of(&r, key, config_type)?));
+    }
+    if let Some(r) = c.query_opt(
+        "SELECT id, content, beta_ips, app_name, gmt_modified FROM config_info_beta WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3",
+        &args,
+    )? {
+        let ips: Option<String> = r.try_get("beta_ips")?;
+        entry.beta = Some(Arc::new(Beta::new(
+            config_of(&r, key, config_type)?,
+            ips.unwrap_or_default(),
+        )));
+    }
+    for r in c.query(
+        "SELECT id, tag_id, content, app_name, gmt_modified FROM config_info_tag WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3 ORDER BY tag_id",
+        &args,
+    )? {
+        let tag: String = r.try_get("tag_id")?;
+        entry
+            .tags
+            .push((tag, Arc::new(config_of(&r, key, config_type)?)));
+    }
+    Ok(Change {
+        seq: 0,
+        group_key: key.group_key().into(),
+        entry: (!entry.is_empty()).then(|| Arc::new(entry)),
+    })
+}
+
+struct Current {
+    id: i64,
+    content: String,
+    md5: Option<String>,
+    app_name: Option<String>,
+}
+
+/// The formal row of `key`, locked until the transaction ends.
+fn current(c: &mut impl GenericClient, key: &Key) -> Result<Option<Current>, Error> {
+    c.query_opt(
+        "SELECT id, content, md5, app_name FROM config_info WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3 FOR UPDATE",
+        &[&key.data_id, &key.group, &key.tenant],
+    )?
+    .map(|r| {
+        Ok(Current {
+            id: r.try_get(0)?,
+            content: r.try_get(1)?,
+            md5: r.try_get(2)?,
+            app_name: r.try_get(3)?,
+        })
+    })
+    .transpose()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn history(
+    c: &mut impl GenericClient,
+    id: i64,
+    key: &Key,
+    app_name: Option<&str>,
+    content: &str,
+    md5: &str,
+    now: i64,
+    src_user: Option<&str>,
+    src_ip: &str,
+    op: &str,
+) -> Result<(), Error> {
+    c.execute(
+        "INSERT INTO his_config_info (id, data_id, group_id, tenant_id, app_name, content, md5, gmt_create, gmt_modified, src_user, src_ip, op_type)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11)",
+        &[&id, &key.data_id, &key.group, &key.tenant, &app_name, &content, &md5, &now, &src_user, &src_ip, &op],
+    )?;
+    Ok(())
+}
+
+fn stored_md5(c: &Current) -> String {
+    c.md5
+        .clone()
+        .unwrap_or_else(|| Md5Hex::of(c.content.as_bytes()).as_str().to_owned())
+}
+
+fn replace_tags(c: &mut impl GenericClient, id: i64, key: &Key, tags: &str) -> Result<(), Error> {
+    c.execute("DELETE FROM config_tags_relation WHERE id = $1", &[&id])?;
+    for tag in tags.split(',').filter(|t| !t.is_empty()) {
+        c.execute(
+            "INSERT INTO config_tags_relation (id, tag_name, tag_type, data_id, group_id, tenant_id) VALUES ($1, $2, '', $3, $4, $5)
+             ON CONFLICT DO NOTHING",
+            &[&id, &tag, &key.data_id, &key.group, &key.tenant],
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes a formal publish. Two nodes creating the same key at once: the
+/// loser's insert does nothing, and it updates the winner's row instead.
+fn publish_formal(c: &mut impl GenericClient, p: &PublishOp, now: i64) -> Result<(), Error> {
+    let md5 = Md5Hex::of(p.content.as_bytes());
+    let key = &p.key;
+    let id = match current(c, key)? {
+        None => {
+            let inserted = c.query_opt(
+                "INSERT INTO config_info (data_id, group_id, tenant_id, content, md5, gmt_create, gmt_modified, src_user, src_ip, app_name, c_desc, c_use, effect, type, c_schema)
+                 VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                 ON CONFLICT (data_id, group_id, tenant_id) DO NOTHING RETURNING id",
+                &[
+                    &key.data_id, &key.group, &key.tenant, &p.content, &md5.as_str(), &now, &p.src_user, &p.src_ip,
+                    &p.app_name, &p.meta.desc, &p.meta.use_, &p.meta.effect, &p.config_type, &p.meta.schema,
+                ],
+            )?;
+            match inserted {
+                Some(r) => {
+                    let id: i64 = r.try_get(0)?;
+                    let app = p.app_name.as_deref();
+                    let user = p.src_user.as_deref();
+                    history(
+                        c,
+                        id,
+                        key,
+                        app,
+                        &p.content,
+                        md5.as_str(),
+                        now,
+                        user,
+                        &p.src_ip,
+                        "I",
+                    )?;
+                    id
+                }
+                None => return publish_formal(c, p, now),
+            }
+        }
+        Some(old) => {
+            let user = p.src_user.as_deref();
+            let old_md5 = stored_md5(&old);
+            let old_app = old.app_name.as_deref();
+            history(
+                c,
+                old.id,
+                key,
+                old_app,
+                &old.content,
+                &old_md5,
+                now,
+                user,
+                &p.src_ip,
+                "U",
+            )?;
+            let app_name = p.app_name.clone().or(old.app_name);
+            c.execute(
+                "UPDATE config_info SET content = $2, md5 = $3, gmt_modified = $4, src_user = $5, src_ip = $6, app_name = $7,
+                 c_desc = COALESCE($8, c_desc), c_use = COALESCE($9, c_use), effect = COALESCE($10, effect), type = $11, c_schema = COALESCE($12, c_schema)
+                 WHERE id = $1",
+                &[
+                    &old.id, &p.content, &md5.as_str(), &now, &p.src_user, &p.src_ip, &app_name,
+                    &p.meta.desc, &p.meta.use_, &p.meta.effect, &p.config_type, &p.meta.schema,
+                ],
+            )?;
+            old.id
+        }
+    };
+    if let Some(tags) = &p.meta.config_tags {
+        replace_tags(c, id, key, tags)?;
+    }
+    Ok(())
+}
+
+fn delete_formal(
+    c: &mut impl GenericClient,
+    key: &Key,
+    now: i64,
+    src_ip: &str,
+    src_user: Option<&str>,
+) -> Result<bool, Error> {
+    let Some(old) = current(c, key)? else {
+        return Ok(false);
+    };
+    let old_md5 = stored_md5(&old);
+    let old_app = old.app_name.as_deref();
+    history(
+        c,
+        old.id,
+        key,
+        old_app,
+        &old.content,
+        &old_md5,
+        now,
+        src_user,
+        src_ip,
+        "D",
+    )?;
+    c.execute("DELETE FROM config_info WHERE id = $1", &[&old.id])?;
+    c.execute("DELETE FROM config_tags_relation WHERE id = $1", &[&old.id])?;
+    Ok(true)
+}
+
+/// Applies one config write inside the open transaction. The outcome lists
+/// the keys that changed; their entries are read after the whole batch.
+pub(super) fn apply(
+    c: &mut impl GenericClient,
+    op: &WriteOp,
+    now: i64,
+) -> Result<Outcome, OpError> {
+    let keys = match op {
+        WriteOp::Publish(p) => {
+            publish_formal(c, p, now)?;
+            vec![p.key.clone()]
+        }
+        WriteOp::PublishBeta(p, ips) => {
+            let key = &p.key;
+            let md5 = Md5Hex::of(p.content.as_bytes());
+            c.execute(
+                "INSERT INTO config_info_beta AS b (data_id, group_id, tenant_id, app_name, content, beta_ips, md5, gmt_create, gmt_modified, src_user, src_ip)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)
+                 ON CONFLICT (data_id, group_id, tenant_id) DO UPDATE SET
+                   app_name = COALESCE(excluded.app_name, b.app_name), content = excluded.content, beta_ips = excluded.beta_ips,
+                   md5 = excluded.md5, gmt_modified = excluded.gmt_modified, src_user = excluded.src_user, src_ip = excluded.src_ip",
+                &[&key.data_id, &key.group, &key.tenant, &p.app_name, &p.content, ips, &md5.as_str(), &now, &p.src_user, &p.src_ip],
+            )?;
+            vec![key.clone()]
+        }
+        WriteOp::PublishTag(p, tag) => {
+            let key = &p.key;
+            let md5 = Md5Hex::of(p.content.as_bytes());
+            c.execute(
+                "INSERT INTO config_info_tag AS t (data_id, group_id, tenant_id, tag_id, app_name, content, md5, gmt_create, gmt_modified, src_user, src_ip)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)
+                 ON CONFLICT (data_id, group_id, tenant_id, tag_id) DO UPDATE SET
+                   app_name = COALESCE(excluded.app_name, t.app_name), content = excluded.content,
+                   md5 = excluded.md5, gmt_modified = excluded.gmt_modified, src_user = excluded.src_user, src_ip = excluded.src_ip",
+                &[&key.data_id, &key.group, &key.tenant, tag, &p.app_name, &p.content, &md5.as_str(), &now, &p.src_user, &p.src_ip],
+            )?;
+            vec![key.clone()]
+        }
+        WriteOp::Delete {
+            key,
+            src_ip,
+            src_user,
+        } => {
+            if delete_formal(c, key, now, src_ip, src_user.as_deref())? {
+                vec![key.clone()]
+            } else {
+                Vec::new()
+            }
+        }
+        WriteOp::DeleteTag { key, tag } => {
+            let n = c.execute(
+                "DELETE FROM config_info_tag WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3 AND tag_id = $4",
+                &[&key.data_id, &key.group, &key.tenant, tag],
+            )?;
+            if n > 0 {
+                vec![key.clone()]
+            } else {
+                Vec::new()
+            }
+        }
+        WriteOp::StopBeta { key } => {
+            let n = c.execute(
+                "DELETE FROM config_info_beta WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3",
+                &[&key.data_id, &key.group, &key.tenant],
+            )?;
+            let keys = if n > 0 { vec![key.clone()] } else { Vec::new() };
+            return Ok(Outcome::new(Written::BetaStopped, keys));
+        }
+        WriteOp::DeleteIds {
+            ids,
+            src_ip,
+            src_user,
+        } => {
+            let mut keys = Vec::new();
+            for id in ids {
+                let row = c.query_opt(
+                    "SELECT data_id, group_id, tenant_id FROM config_info WHERE id = $1",
+                    &[id],
+                )?;
+                if let Some(r) = row {
+                    let key = key_of(&r)?;
+                    if delete_formal(c, &key, now, src_ip, src_user.as_deref())? {
+                        keys.push(key);
+                    }
+                }
+            }
+            return Ok(Outcome::new(Written::IdsDeleted, keys));
+        }
+        _ => return super::accounts::apply(c, op, now),
+    };
+    Ok(Outcome::new(Written::Done, keys))
+}

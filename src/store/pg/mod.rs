@@ -1,0 +1,225 @@
+//! Cluster mode: any number of vigil nodes sharing one PostgreSQL database.
+//!
+//! Each node keeps the SQLite store's shape: one writer thread owns a
+//! connection and commits everything pending in one transaction; a reader
+//! thread answers console queries on a connection of its own; a listener
+//! thread holds a third connection that `LISTEN`s for change numbers.
+//!
+//! What differs is where the reactors' changes come from. Every committed
+//! write appends rows to `vigil_change_log`, numbered by a counter row that
+//! orders numbers as commits are ordered (the proof is in `feed`). The
+//! writer is the only thread that broadcasts changes: it applies the log
+//! strictly by number, its own commits and other nodes' alike, through the
+//! same inbox messages (`ToReactor::Change`, then `Published`) the SQLite
+//! writer sends. So the reactors, the wake path and the published-sequence
+//! invariant do not know which store is underneath.
+//!
+//! Rooms: `schema` (tables), `configs` and `accounts` (rows, as in the
+//! SQLite store), `feed` (the writer loop, the change log, the listener,
+//! membership and purge), `query` (the reader thread).
+//!
+//! Invariant: only `store` and `query` name `postgres`, as for `rusqlite`.
+
+mod accounts;
+mod configs;
+mod feed;
+mod query;
+mod schema;
+
+pub use query::PgReader;
+
+use crate::auth::{AuthKeys, AuthState};
+use crate::model::Entry;
+use crate::msg::{Key, Written};
+use crate::store::StoreError;
+use crossbeam_channel::Receiver;
+use postgres::{Client, Config, IsolationLevel, NoTls};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Longest a connection attempt may take before PostgreSQL counts as down.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The shared database, as the writer thread will own it.
+pub struct PgStore {
+    config: Config,
+    /// `host:port/dbname` for messages (never the password).
+    target: String,
+    client: Client,
+    /// The last change number this node's cache includes.
+    applied: u64,
+    /// Hints from the listener thread that the log may have grown.
+    pokes: Receiver<()>,
+    /// This node's id in `vigil_nodes`, and the address peers reach it at.
+    node_id: String,
+    advertise: Option<String>,
+}
+
+/// What one applied write produced: its outcome and the keys it changed
+/// (their entries are read once the whole batch is applied).
+pub(super) struct Outcome {
+    written: Written,
+    keys: Vec<Key>,
+    /// Users, roles or permissions changed.
+    auth_changed: bool,
+}
+
+impl Outcome {
+    fn new(written: Written, keys: Vec<Key>) -> Outcome {
+        Outcome {
+            written,
+            keys,
+            auth_changed: false,
+        }
+    }
+
+    fn auth(written: Written) -> Outcome {
+        Outcome {
+            written,
+            keys: Vec::new(),
+            auth_changed: true,
+        }
+    }
+}
+
+/// Why one write failed.
+#[derive(Debug)]
+pub(super) enum OpError {
+    Db(postgres::Error),
+    Other(String),
+}
+
+impl From<postgres::Error> for OpError {
+    fn from(e: postgres::Error) -> OpError {
+        OpError::Db(e)
+    }
+}
+
+impl std::fmt::Display for OpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpError::Db(e) => write!(f, "{e}"),
+            OpError::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Parses a `postgres://` URL (or key=value string) with our timeouts.
+fn parse_config(url: &str) -> Result<Config, StoreError> {
+    let mut config = Config::from_str(url)
+        .map_err(|e| StoreError(format!("cannot parse the PostgreSQL address: {e}")))?;
+    config
+        .connect_timeout(CONNECT_TIMEOUT)
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .application_name("vigil");
+    Ok(config)
+}
+
+fn describe(config: &Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(name) => name.clone(),
+            postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres://{}:{port}/{}",
+        hosts.join(","),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+impl PgStore {
+    /// Connects, creates the schema if needed (one node at a time, under
+    /// an advisory lock), and starts the listener thread: it `LISTEN`s
+    /// before this returns, so before the caller loads anything.
+    pub fn open(url: &str) -> Result<PgStore, StoreError> {
+        let config = parse_config(url)?;
+        let target = describe(&config);
+        let fail = |what: &str, e: postgres::Error| StoreError(format!("{what} {target}: {e}"));
+        let mut client = config
+            .connect(NoTls)
+            .map_err(|e| fail("cannot connect to", e))?;
+        let mut tx = client.transaction().map_err(|e| fail("cannot use", e))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::LOCK_SCHEMA])
+            .map_err(|e| fail("cannot lock the schema of", e))?;
+        tx.batch_execute(schema::SCHEMA)
+            .map_err(|e| fail("cannot create the schema in", e))?;
+        tx.commit()
+            .map_err(|e| fail("cannot create the schema in", e))?;
+        let pokes = feed::start_listener(&config, &target)?;
+        let mut id = [0u8; 8];
+        getrandom::getrandom(&mut id).map_err(|e| StoreError(format!("no randomness: {e}")))?;
+        Ok(PgStore {
+            config,
+            target,
+            client,
+            applied: 0,
+            pokes,
+            node_id: id.iter().map(|b| format!("{b:02x}")).collect(),
+            advertise: None,
+        })
+    }
+
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The address other nodes reach this one at (for cluster-wide
+    /// listener queries); set before the writer starts.
+    pub fn set_advertise(&mut self, addr: String) {
+        self.advertise = Some(addr);
+    }
+
+    /// The last change number the loaded entries include.
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// Every stored entry and the change number they are current to, read
+    /// in one snapshot: replaying the log after that number brings the
+    /// cache up to date, and nothing before it is needed.
+    pub fn load_all(&mut self) -> Result<Vec<(String, Arc<Entry>)>, StoreError> {
+        let fail = |e: postgres::Error| {
+            StoreError(format!("cannot read configs from {}: {e}", self.target))
+        };
+        let mut tx = self
+            .client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(fail)?;
+        let seq: i64 = tx
+            .query_one("SELECT seq FROM vigil_change_seq WHERE id = 1", &[])
+            .and_then(|r| r.try_get(0))
+            .map_err(fail)?;
+        let entries = configs::load_all(&mut tx).map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        self.applied = u64::try_from(seq).unwrap_or(0);
+        Ok(entries)
+    }
+
+    pub fn auth_keys(&mut self, ttl_secs: u64) -> Result<AuthKeys, StoreError> {
+        accounts::auth_keys(&mut self.client, ttl_secs)
+    }
+
+    pub fn ensure_admin(&mut self, user: &str, password: Option<&str>) -> Result<(), StoreError> {
+        accounts::ensure_admin(&mut self.client, user, password)
+    }
+
+    pub fn auth_state(&mut self) -> Result<AuthState, StoreError> {
+        accounts::load_auth_state(&mut self.client)
+            .map_err(|e| StoreError(format!("cannot read users from {}: {e}", self.target)))
+    }
+
+    /// A reader on a connection of its own.
+    pub fn reader(&self, keys: Option<AuthKeys>) -> Result<PgReader, StoreError> {
+        PgReader::open(self.config.clone(), self.target.clone(), keys)
+    }
+}

@@ -1,0 +1,283 @@
+//! Cluster mode: real vigil nodes sharing one real, throwaway PostgreSQL
+//! (`cluster/pg.rs`), spoken to over real loopback sockets. Each test has
+//! its own PostgreSQL server, so tests run in parallel.
+
+mod common;
+#[path = "cluster/pg.rs"]
+mod pg;
+
+use common::{check_silent, get_config, md5_hex, publish, publish_ok, record, start_poll, Server};
+use pg::Postgres;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const G: &str = "DEFAULT_GROUP";
+
+/// A node of the cluster on `url` with its own (unused) data directory.
+fn node(url: &str) -> Server {
+    Server::start_args(&["--store", url, "--threads", "2"])
+}
+
+fn cluster(pg: &Postgres, n: usize) -> (String, Vec<Server>) {
+    let url = pg.database("vigil");
+    let nodes = (0..n).map(|_| node(&url)).collect();
+    (url, nodes)
+}
+
+/// Polls `GET` on `addr` until it returns `want` (or 404 when `None`).
+fn await_content(addr: SocketAddr, data_id: &str, want: Option<&str>, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let r = get_config(addr, data_id, G, "");
+        let got = (r.status == 200).then(|| r.text());
+        if got.as_deref() == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{addr}: {data_id} is {got:?} (status {}), expected {want:?}",
+            r.status
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_publish_on_one_node_wakes_a_poll_on_another() {
+    let pg = Postgres::start();
+    let (_, nodes) = cluster(&pg, 3);
+    let (a, b, c) = (nodes[0].addr, nodes[1].addr, nodes[2].addr);
+    let mut poll = start_poll(c, &record("k", G, "", None), "30000");
+    check_silent(
+        &mut poll,
+        "poll on C before any publish",
+        Duration::from_millis(300),
+    );
+    publish_ok(a, "k", G, "", "v1");
+    poll.set_read_timeout(Duration::from_secs(10));
+    let r = poll.read_response();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "k%02DEFAULT_GROUP%01\n");
+    // The woken client reads the new content on the node it polls, and
+    // every other node serves it too.
+    assert_eq!(get_config(c, "k", G, "").text(), "v1");
+    await_content(b, "k", Some("v1"), Duration::from_secs(10));
+    let again = start_poll(c, &record("k", G, &md5_hex("v1"), None), "30000");
+    let mut again = again;
+    check_silent(
+        &mut again,
+        "up-to-date poll on C",
+        Duration::from_millis(300),
+    );
+    drop(publish(b, "k", G, "", "v1"));
+    check_silent(
+        &mut again,
+        "identical re-publish on B",
+        Duration::from_millis(500),
+    );
+}
+
+/// Publishes `prefix-0`, `prefix-1`, ... on `addr` with content `v{i}` until
+/// `stop` is set or the node stops answering. Returns the acknowledged
+/// keys, how many were refused with 503, and whether the node went away.
+fn publish_until(
+    addr: SocketAddr,
+    prefix: String,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<(Vec<String>, usize, bool)> {
+    std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        let mut refused = 0;
+        let mut i = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let data_id = format!("{prefix}-{i}");
+            let answered = std::panic::catch_unwind(|| publish(addr, &data_id, G, "", "v"));
+            match answered {
+                Ok(r) if r.status == 200 && r.body == b"true" => acked.push(data_id),
+                Ok(r) => {
+                    assert_eq!(r.status, 503, "{data_id}: {}", r.text());
+                    refused += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                // The node is gone (killed): connect or read failed.
+                Err(_) => return (acked, refused, true),
+            }
+            i += 1;
+        }
+        (acked, refused, false)
+    })
+}
+
+/// Every acknowledged key reads `v` on every node.
+fn assert_all_present(nodes: &[SocketAddr], keys: &[String]) {
+    for &addr in nodes {
+        for k in keys {
+            await_content(addr, k, Some("v"), Duration::from_secs(20));
+        }
+    }
+}
+
+#[test]
+fn kill_9_of_a_node_under_publish_load_loses_no_acknowledged_publish() {
+    let pg = Postgres::start();
+    let (url, mut nodes) = cluster(&pg, 3);
+    let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.addr).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_a = publish_until(addrs[0], "a".into(), stop.clone());
+    let on_b = publish_until(addrs[1], "b".into(), stop.clone());
+    std::thread::sleep(Duration::from_millis(1500));
+    nodes[0].kill9();
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let (acked_a, _, _) = on_a.join().expect("publisher on A");
+    let (acked_b, _, b_died) = on_b.join().expect("publisher on B");
+    assert!(!b_died, "B stopped answering");
+    assert!(
+        acked_a.len() > 10,
+        "too few publishes on A before the kill: {}",
+        acked_a.len()
+    );
+    let all: Vec<String> = acked_a.iter().chain(&acked_b).cloned().collect();
+    assert_all_present(&addrs[1..], &all);
+    // A comes back on the same database and serves everything before it
+    // opens its port.
+    let a = node(&url);
+    for k in &all {
+        assert_eq!(
+            get_config(a.addr, k, G, "").text(),
+            "v",
+            "{k} on the restarted node"
+        );
+    }
+}
+
+#[test]
+fn a_postgres_outage_under_load_misses_no_change_on_any_node() {
+    let pg = Postgres::start();
+    let (_, nodes) = cluster(&pg, 3);
+    let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.addr).collect();
+    publish_ok(addrs[0], "before", G, "", "old");
+    for &addr in &addrs {
+        await_content(addr, "before", Some("old"), Duration::from_secs(10));
+    }
+    // A poll on every node for a key that changes only after the outage.
+    let mut polls: Vec<_> = addrs
+        .iter()
+        .map(|&a| start_poll(a, &record("after", G, "", None), "60000"))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let publishers: Vec<_> = addrs
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| publish_until(a, format!("n{i}"), stop.clone()))
+        .collect();
+    std::thread::sleep(Duration::from_millis(1000));
+    pg.stop_server();
+    let down = Instant::now();
+    // Publishes fail fast; reads go on from each node's cache.
+    for &addr in &addrs {
+        let started = Instant::now();
+        let r = publish(addr, "during", G, "", "x");
+        assert_eq!(
+            r.status,
+            503,
+            "publish while PostgreSQL is down: {}",
+            r.text()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "503 took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(get_config(addr, "before", G, "").text(), "old");
+    }
+    std::thread::sleep(Duration::from_secs(5).saturating_sub(down.elapsed()));
+    pg.start_server();
+    // Publishes succeed again without any manual step.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while publish(addrs[1], "after", G, "", "new").status != 200 {
+        assert!(Instant::now() < deadline, "publishes did not recover");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    let mut refused = 0;
+    for p in publishers {
+        let (acked, r, died) = p.join().expect("publisher");
+        assert!(!died, "a node stopped answering during the outage");
+        all.extend(acked);
+        refused += r;
+    }
+    assert!(refused > 0, "no publish was refused during the outage");
+    assert_all_present(&addrs, &all);
+    for (addr, poll) in addrs.iter().zip(polls.iter_mut()) {
+        poll.set_read_timeout(Duration::from_secs(20));
+        let r = poll.read_response();
+        assert_eq!(r.text(), "after%02DEFAULT_GROUP%01\n", "poll on {addr}");
+        assert_eq!(get_config(*addr, "after", G, "").text(), "new");
+    }
+}
+
+#[test]
+fn concurrent_publishes_on_every_node_converge() {
+    let pg = Postgres::start();
+    let (_, nodes) = cluster(&pg, 3);
+    let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.addr).collect();
+    let keys = ["c0", "c1", "c2", "c3"];
+    let writers: Vec<_> = addrs
+        .iter()
+        .enumerate()
+        .map(|(n, &addr)| {
+            std::thread::spawn(move || {
+                for i in 0..40 {
+                    for k in keys {
+                        publish_ok(addr, k, G, "", &format!("node{n}-{i}"));
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    for k in keys {
+        let stored = pg.sql(
+            "vigil",
+            &format!("SELECT content FROM config_info WHERE data_id = '{k}'"),
+        );
+        assert!(stored.ends_with("-39"), "{k}: the last write was {stored}");
+        for &addr in &addrs {
+            await_content(addr, k, Some(&stored), Duration::from_secs(10));
+        }
+    }
+    // Every change is in the log once, numbered without gaps.
+    let log = pg.sql(
+        "vigil",
+        "SELECT count(*), min(seq), max(seq) FROM vigil_change_log",
+    );
+    assert_eq!(log, "480|1|480");
+}
+
+#[test]
+fn a_node_started_later_catches_up_and_follows() {
+    let pg = Postgres::start();
+    let (url, nodes) = cluster(&pg, 2);
+    let a = nodes[0].addr;
+    for i in 0..30 {
+        publish_ok(a, &format!("late-{i}"), G, "", "v");
+    }
+    common::delete_config(a, "late-0", G, "");
+    let c = node(&url);
+    assert_eq!(get_config(c.addr, "late-0", G, "").status, 404);
+    for i in 1..30 {
+        assert_eq!(get_config(c.addr, &format!("late-{i}"), G, "").text(), "v");
+    }
+    let mut poll = start_poll(c.addr, &record("late-1", G, &md5_hex("v"), None), "30000");
+    publish_ok(nodes[1].addr, "late-1", G, "", "w");
+    poll.set_read_timeout(Duration::from_secs(10));
+    assert_eq!(poll.read_response().text(), "late-1%02DEFAULT_GROUP%01\n");
+    assert_eq!(get_config(c.addr, "late-1", G, "").text(), "w");
+}
