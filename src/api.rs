@@ -369,11 +369,14 @@ pub fn handle(req: &Request, ctx: &Ctx) -> Action {
                 .filter(|t| !is_blank(t))
                 .map(str::to_owned);
             required(&params, "ip", req).map(|ip| {
-                Action::CollectListeners(ListenerFilter::Ip {
-                    ip: ip.to_owned(),
-                    all: is_true(&params, "all"),
-                    tenant,
-                })
+                collect_listeners(
+                    req,
+                    ListenerFilter::Ip {
+                        ip: ip.to_owned(),
+                        all: is_true(&params, "all"),
+                        tenant,
+                    },
+                )
             })
         }
         ("GET", b"/v1/cs/configs/catalog") => {
@@ -667,7 +670,16 @@ fn listeners_of_key(req: &Request, params: &Params) -> Result<Action, Action> {
     let tenant = params.get_or_empty("tenant");
     protocol::check_tenant(tenant).map_err(|e| caused(400, e))?;
     let key = protocol::group_key(data_id, group, canonical_tenant(tenant));
-    Ok(Action::CollectListeners(ListenerFilter::Key(key)))
+    Ok(collect_listeners(req, ListenerFilter::Key(key)))
+}
+
+/// Gathers matching polls: on every node of a cluster, or on this node
+/// only when another member asks (header `Vigil-Scope: node`).
+fn collect_listeners(req: &Request, filter: ListenerFilter) -> Action {
+    if req.header_str(crate::store::pg::NODE_SCOPE_HEADER) == Some("node") {
+        return Action::CollectListeners(ListenerFilter::Local(Box::new(filter)));
+    }
+    Action::CollectListeners(filter)
 }
 
 /// The JSON answer of the listener-status endpoints (sic `lisenters`).

@@ -84,8 +84,15 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
 
     let published = Arc::new(Published::default());
     published.set(store.loaded_seq());
+    // In a cluster, the other members answer listener queries as one more peer.
+    let peer_auth = auth.as_ref().map(|(keys, _)| crate::store::pg::PeerAuth {
+        keys: (**keys).clone(),
+        user: settings.auth_admin_user.clone(),
+    });
+    let mut peers = links.clone();
+    peers.extend(store.cluster_peer(links.clone(), peer_auth)?);
     for reactor in &mut reactors {
-        reactor.set_peers(links.clone());
+        reactor.set_peers(peers.clone());
         reactor.set_published(published.clone());
         if let Some((keys, state)) = &auth {
             reactor.set_auth(keys.clone(), state.clone());

@@ -281,3 +281,47 @@ fn a_node_started_later_catches_up_and_follows() {
     assert_eq!(poll.read_response().text(), "late-1%02DEFAULT_GROUP%01\n");
     assert_eq!(get_config(c.addr, "late-1", G, "").text(), "w");
 }
+
+/// The `lisentersGroupkeyStatus` map of a listener-status answer.
+fn listener_status(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> serde_json::Value {
+    let r = common::request(addr, &common::raw("GET", target, headers, None));
+    assert_eq!(r.status, 200, "{target}: {}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    v["lisentersGroupkeyStatus"].clone()
+}
+
+#[test]
+fn listener_queries_see_clients_on_every_node() {
+    let pg = Postgres::start();
+    let url = pg.database("vigil");
+    let nodes: Vec<Server> = (0..3)
+        .map(|_| Server::start_args(&["--store", &url, "--threads", "2", "--trust-proxy-headers"]))
+        .collect();
+    let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.addr).collect();
+    publish_ok(addrs[0], "watched", G, "", "v");
+    let md5 = md5_hex("v");
+    let mut polls = Vec::new();
+    for (i, ip) in [(0, "10.0.0.1"), (2, "10.0.0.3")] {
+        let mut c = common::Conn::open(addrs[i]);
+        let rec = record("watched", G, &md5, None);
+        c.send(&common::listener_raw(
+            &rec,
+            Some("30000"),
+            &[("X-Forwarded-For", ip)],
+        ));
+        check_silent(&mut c, "poll", Duration::from_millis(200));
+        polls.push(c);
+    }
+    let by_key = "/nacos/v1/cs/configs/listener?dataId=watched&group=DEFAULT_GROUP";
+    let expected = serde_json::json!({"10.0.0.1": md5, "10.0.0.3": md5});
+    for &addr in &addrs {
+        assert_eq!(listener_status(addr, by_key, &[]), expected, "asked {addr}");
+    }
+    let by_ip = listener_status(addrs[1], "/nacos/v1/cs/listener?ip=10.0.0.3", &[]);
+    assert_eq!(by_ip, serde_json::json!({"watched+DEFAULT_GROUP": md5}));
+    // A member asking for one node's own listeners gets only those.
+    let own = listener_status(addrs[1], by_key, &[("Vigil-Scope", "node")]);
+    assert_eq!(own, serde_json::json!({}));
+    let own = listener_status(addrs[2], by_key, &[("Vigil-Scope", "node")]);
+    assert_eq!(own, serde_json::json!({"10.0.0.3": md5}));
+}

@@ -91,6 +91,19 @@ impl Backend {
         }
     }
 
+    /// Cluster mode: the extra peer that answers listener queries for the
+    /// other members (see `pg::members`); none on SQLite.
+    pub fn cluster_peer(
+        &self,
+        reactors: Vec<ReactorLink>,
+        auth: Option<super::pg::PeerAuth>,
+    ) -> Result<Option<ReactorLink>, StoreError> {
+        match self {
+            Backend::Sqlite(_) => Ok(None),
+            Backend::Postgres(p) => p.start_members(reactors, auth).map(Some),
+        }
+    }
+
     /// The reader thread's store, on a connection of its own.
     pub fn reader(&self, keys: Option<AuthKeys>) -> Result<ReaderBackend, StoreError> {
         match self {

@@ -16,21 +16,24 @@
 //!
 //! Rooms: `schema` (tables), `configs` and `accounts` (rows, as in the
 //! SQLite store), `feed` (the writer loop, the change log, the listener,
-//! membership and purge), `query` (the reader thread).
+//! heartbeat and purge), `members` (cluster-wide listener queries), `query`
+//! (the reader thread).
 //!
 //! Invariant: only `store` and `query` name `postgres`, as for `rusqlite`.
 
 mod accounts;
 mod configs;
 mod feed;
+mod members;
 mod query;
 mod schema;
 
+pub use members::{PeerAuth, NODE_SCOPE_HEADER};
 pub use query::PgReader;
 
 use crate::auth::{AuthKeys, AuthState};
 use crate::model::Entry;
-use crate::msg::{Key, Written};
+use crate::msg::{Key, ReactorLink, Written};
 use crate::store::StoreError;
 use crossbeam_channel::Receiver;
 use postgres::{Client, Config, IsolationLevel, NoTls};
@@ -216,6 +219,26 @@ impl PgStore {
     pub fn auth_state(&mut self) -> Result<AuthState, StoreError> {
         accounts::load_auth_state(&mut self.client)
             .map_err(|e| StoreError(format!("cannot read users from {}: {e}", self.target)))
+    }
+
+    /// Starts the thread that asks the other members for their listeners;
+    /// returns the link reactors treat as one more peer.
+    pub fn start_members(
+        &self,
+        reactors: Vec<ReactorLink>,
+        auth: Option<PeerAuth>,
+    ) -> Result<ReactorLink, StoreError> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let config = self.config.clone();
+        let node_id = self.node_id.clone();
+        std::thread::Builder::new()
+            .name("vigil-members".into())
+            .spawn(move || members::run(config, node_id, rx, reactors, auth))
+            .map_err(|e| StoreError(format!("cannot start the members thread: {e}")))?;
+        Ok(ReactorLink {
+            tx,
+            notify: Arc::new(|| {}),
+        })
     }
 
     /// A reader on a connection of its own.
