@@ -325,3 +325,190 @@ fn listener_queries_see_clients_on_every_node() {
     let own = listener_status(addrs[2], by_key, &[("Vigil-Scope", "node")]);
     assert_eq!(own, serde_json::json!({"10.0.0.3": md5}));
 }
+
+/// Replaces what legitimately differs between two fresh servers (epoch
+/// milliseconds, ISO times) with placeholders.
+fn normalized(body: &str) -> String {
+    let b = body.as_bytes();
+    let mut out = String::with_capacity(body.len());
+    let mut i = 0;
+    while i < b.len() {
+        let iso = b.len() >= i + 28
+            && b[i..i + 4].iter().all(u8::is_ascii_digit)
+            && b[i + 4] == b'-'
+            && b[i + 10] == b'T'
+            && &b[i + 23..i + 28] == b"+0000";
+        let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if iso {
+            out.push_str("<iso>");
+            i += 28;
+        } else if digits == 13 && (i == 0 || !b[i - 1].is_ascii_digit()) {
+            out.push_str("<ms>");
+            i += 13;
+        } else {
+            let ch = body[i..].chars().next().expect("char");
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
+/// One request of the conformance script, as a raw request.
+fn step(method: &str, target: &str, headers: &[(&str, &str)], form: &[(&str, &str)]) -> Vec<u8> {
+    let mut h = headers.to_vec();
+    if method == "GET" || method == "DELETE" {
+        return common::raw(method, target, &h, None);
+    }
+    h.push(("Content-Type", "application/x-www-form-urlencoded"));
+    common::raw(method, target, &h, Some(common::form(form).as_bytes()))
+}
+
+#[test]
+fn conformance_script_answers_alike_on_sqlite_and_postgres() {
+    let pg = Postgres::start();
+    let url = pg.database("vigil");
+    let on_pg = node(&url);
+    let on_sqlite = Server::start_args(&["--threads", "2"]);
+    let cfg = "/nacos/v1/cs/configs";
+    let ns = "/nacos/v1/console/namespaces";
+    let a = [("dataId", "conf-a"), ("group", G)];
+    #[rustfmt::skip]
+    let script: Vec<Vec<u8>> = vec![
+        step("POST", cfg, &[], &[a[0], a[1], ("content", "x: 1"), ("type", "yaml"), ("appName", "app"), ("desc", "d"), ("config_tags", "t1,t2")]),
+        step("POST", cfg, &[], &[a[0], a[1], ("content", "x: 2")]),
+        step("POST", cfg, &[], &[("dataId", "x_y"), ("group", G), ("content", "u")]),
+        step("POST", cfg, &[], &[("dataId", "xay"), ("group", G), ("content", "p")]),
+        step("POST", cfg, &[], &[("dataId", "conf-b"), ("group", "G2"), ("tenant", "ns1"), ("content", "b")]),
+        step("GET", &format!("{cfg}?dataId=conf-a&group={G}"), &[], &[]),
+        step("GET", &format!("{cfg}?show=all&dataId=conf-a&group={G}"), &[], &[]),
+        step("GET", &format!("{cfg}/catalog?dataId=conf-a&group={G}"), &[], &[]),
+        step("GET", &format!("{cfg}?search=accurate&dataId=&group={G}&pageNo=1&pageSize=10"), &[], &[]),
+        step("GET", &format!("{cfg}?search=blur&dataId=conf-*&group=&pageNo=1&pageSize=10"), &[], &[]),
+        step("GET", &format!("{cfg}?search=blur&dataId=x%25y&group=&pageNo=1&pageSize=10"), &[], &[]),
+        step("GET", &format!("{cfg}?search=blur&dataId=x_y&group=&pageNo=1&pageSize=10"), &[], &[]),
+        step("GET", &format!("{cfg}?search=accurate&dataId=&group=&config_tags=t1&pageNo=1&pageSize=10"), &[], &[]),
+        step("GET", &format!("{cfg}?search=accurate&dataId=&group=&tenant=ns1&pageNo=2&pageSize=1"), &[], &[]),
+        step("GET", &format!("/nacos/v1/cs/history?search=accurate&dataId=conf-a&group={G}&pageNo=1&pageSize=10"), &[], &[]),
+        step("GET", "/nacos/v1/cs/history?nid=1", &[], &[]),
+        step("GET", "/nacos/v1/cs/history?nid=999", &[], &[]),
+        step("GET", "/nacos/v1/cs/history/previous?id=1", &[], &[]),
+        step("POST", cfg, &[("betaIps", "10.0.0.9")], &[a[0], a[1], ("content", "beta")]),
+        step("GET", &format!("{cfg}?beta=true&dataId=conf-a&group={G}"), &[], &[]),
+        step("POST", cfg, &[], &[a[0], a[1], ("tag", "blue"), ("content", "tagged")]),
+        step("GET", &format!("{cfg}?dataId=conf-a&group={G}&tag=blue"), &[], &[]),
+        step("DELETE", &format!("{cfg}?dataId=conf-a&group={G}&tag=blue"), &[], &[]),
+        step("GET", &format!("{cfg}?dataId=conf-a&group={G}&tag=blue"), &[], &[]),
+        step("DELETE", &format!("{cfg}?beta=true&dataId=conf-a&group={G}"), &[], &[]),
+        step("POST", ns, &[], &[("customNamespaceId", "ns1"), ("namespaceName", "one"), ("namespaceDesc", "first")]),
+        step("POST", ns, &[], &[("customNamespaceId", "ns1"), ("namespaceName", "again")]),
+        step("PUT", ns, &[], &[("namespace", "ns1"), ("namespaceShowName", "uno"), ("namespaceDesc", "renamed")]),
+        step("GET", ns, &[], &[]),
+        step("GET", &format!("{ns}?show=all&namespaceId=ns1"), &[], &[]),
+        step("GET", &format!("{ns}?checkNamespaceIdExist=true&customNamespaceId=ns1"), &[], &[]),
+        step("DELETE", &format!("{cfg}?dataId=conf-b&group=G2&tenant=ns1"), &[], &[]),
+        step("GET", &format!("{cfg}?dataId=conf-b&group=G2&tenant=ns1"), &[], &[]),
+        step("DELETE", &format!("{cfg}?delType=ids&ids=1,3"), &[], &[]),
+        step("GET", &format!("{cfg}?search=accurate&dataId=&group=&pageNo=1&pageSize=10"), &[], &[]),
+        step("DELETE", &format!("{ns}?namespaceId=ns1"), &[], &[]),
+        step("GET", ns, &[], &[]),
+    ];
+    for (i, raw) in script.iter().enumerate() {
+        let what =
+            String::from_utf8_lossy(&raw[..raw.iter().position(|&b| b == b'\r').unwrap_or(0)]);
+        let s = common::request(on_sqlite.addr, raw);
+        let p = common::request(on_pg.addr, raw);
+        assert_eq!(
+            (p.status, normalized(&p.text())),
+            (s.status, normalized(&s.text())),
+            "step {i}: {what}: PostgreSQL (left) and SQLite (right) differ"
+        );
+    }
+}
+
+/// A form POST on `addr` with the query `query`; returns status and body.
+fn post_form(addr: SocketAddr, target: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let r = common::request(addr, &step("POST", target, &[], form));
+    (r.status, r.text())
+}
+
+fn token_of(addr: SocketAddr, user: &str, password: &str) -> String {
+    let (status, body) = post_form(
+        addr,
+        "/nacos/v1/auth/users/login",
+        &[("username", user), ("password", password)],
+    );
+    assert_eq!(status, 200, "login {user} on {addr}: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    v["accessToken"].as_str().expect("token").to_owned()
+}
+
+#[test]
+fn users_permissions_and_tokens_are_shared_by_every_node() {
+    let pg = Postgres::start();
+    let url = pg.database("vigil");
+    let args = [
+        "--store",
+        &url,
+        "--threads",
+        "2",
+        "--auth",
+        "--auth-admin-password",
+        "s3cret",
+    ];
+    let nodes: Vec<Server> = (0..3).map(|_| Server::start_args(&args)).collect();
+    let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.addr).collect();
+    let admin = token_of(addrs[0], "nacos", "s3cret");
+    let with = |t: &str, path: &str| format!("{path}?accessToken={t}");
+    for (path, form) in [
+        (
+            "/nacos/v1/auth/users",
+            vec![("username", "ann"), ("password", "pw")],
+        ),
+        (
+            "/nacos/v1/auth/roles",
+            vec![("role", "writers"), ("username", "ann")],
+        ),
+        (
+            "/nacos/v1/auth/permissions",
+            vec![("role", "writers"), ("resource", ":*:*"), ("action", "rw")],
+        ),
+    ] {
+        let (status, body) = post_form(addrs[0], &with(&admin, path), &form);
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    // A user created on A logs in on B; the admin token from A works on C;
+    // the permission granted on A reaches C's snapshot.
+    let ann = token_of(addrs[1], "ann", "pw");
+    let cfg = "/nacos/v1/cs/configs";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let form = [("dataId", "shared"), ("group", G), ("content", "by ann")];
+        match post_form(addrs[2], &with(&ann, cfg), &form) {
+            (200, body) => {
+                assert_eq!(body, "true");
+                break;
+            }
+            (status, body) => {
+                assert_eq!(status, 403, "{body}");
+                assert!(
+                    Instant::now() < deadline,
+                    "ann's permission never reached C"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    let r = common::request(
+        addrs[2],
+        &common::get_raw(&format!(
+            "{cfg}?dataId=shared&group={G}&accessToken={admin}"
+        )),
+    );
+    assert_eq!((r.status, r.text().as_str()), (200, "by ann"));
+    let r = common::request(
+        addrs[1],
+        &common::get_raw(&format!("{cfg}?dataId=shared&group={G}")),
+    );
+    assert_eq!(r.status, 403, "no token: {}", r.text());
+}
