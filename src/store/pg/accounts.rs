@@ -1,6 +1,7 @@
 //! Users, roles, permissions, namespaces and the token-signing secret on
 //! PostgreSQL: the same rows and rules as the SQLite store's `accounts`.
 
+use super::db::Db;
 use super::{OpError, Outcome};
 use crate::auth::{AuthKeys, AuthState, Permission, ADMIN_ROLE};
 use crate::msg::{AccountChange, WriteOp, Written};
@@ -16,7 +17,10 @@ fn hash_password(password: &str) -> Result<String, String> {
 
 /// The token-signing secret, shared by every node: the first node to start
 /// creates it, the others read it (so a token from one node works on all).
-pub(super) fn auth_keys(c: &mut impl GenericClient, ttl_secs: u64) -> Result<AuthKeys, StoreError> {
+pub(super) fn auth_keys(
+    c: &mut Db<'_, impl GenericClient>,
+    ttl_secs: u64,
+) -> Result<AuthKeys, StoreError> {
     let fail = |e: Error| StoreError(format!("cannot read the auth key from PostgreSQL: {e}"));
     let mut secret = [0u8; 32];
     getrandom::getrandom(&mut secret)
@@ -37,7 +41,7 @@ pub(super) fn auth_keys(c: &mut impl GenericClient, ttl_secs: u64) -> Result<Aut
 
 /// With auth on, makes sure an administrator exists (see the SQLite store).
 pub(super) fn ensure_admin(
-    c: &mut impl GenericClient,
+    c: &mut Db<'_, impl GenericClient>,
     user: &str,
     password: Option<&str>,
 ) -> Result<(), StoreError> {
@@ -74,7 +78,7 @@ pub(super) fn ensure_admin(
 }
 
 /// The users, roles and permissions tables as a snapshot.
-pub(super) fn load_auth_state(c: &mut impl GenericClient) -> Result<AuthState, Error> {
+pub(super) fn load_auth_state(c: &mut Db<'_, impl GenericClient>) -> Result<AuthState, Error> {
     let mut state = AuthState::default();
     for r in c.query("SELECT username FROM users WHERE enabled", &[])? {
         state.users.insert(r.try_get(0)?, Vec::new());
@@ -97,7 +101,7 @@ pub(super) fn load_auth_state(c: &mut impl GenericClient) -> Result<AuthState, E
 
 /// Applies one account or namespace write inside the open transaction.
 pub(super) fn apply(
-    c: &mut impl GenericClient,
+    c: &mut Db<'_, impl GenericClient>,
     op: &WriteOp,
     now: i64,
 ) -> Result<Outcome, OpError> {

@@ -2,6 +2,7 @@
 //! the start-up load and what a key holds now (the entry a change carries).
 //! The same rows and rules as the SQLite store's `configs`.
 
+use super::db::Db;
 use super::{OpError, Outcome};
 use crate::model::{Beta, Change, Config, Entry};
 use crate::msg::{Key, PublishOp, WriteOp, Written};
@@ -41,7 +42,9 @@ fn type_of(r: &Row) -> Result<&'static str, Error> {
 
 /// Every stored entry, by groupKey (run it inside the snapshot that also
 /// reads the change sequence).
-pub(super) fn load_all(c: &mut impl GenericClient) -> Result<Vec<(String, Arc<Entry>)>, Error> {
+pub(super) fn load_all(
+    c: &mut Db<'_, impl GenericClient>,
+) -> Result<Vec<(String, Arc<Entry>)>, Error> {
     let mut entries: HashMap<String, Entry> = HashMap::new();
     let mut types: HashMap<String, &'static str> = HashMap::new();
     for r in c.query(
@@ -81,7 +84,7 @@ pub(super) fn load_all(c: &mut impl GenericClient) -> Result<Vec<(String, Arc<En
 
 /// Everything stored under a key now, as the change to broadcast (its
 /// `seq` is set by the caller).
-pub(super) fn change_of(c: &mut impl GenericClient, key: &Key) -> Result<Change, Error> {
+pub(super) fn change_of(c: &mut Db<'_, impl GenericClient>, key: &Key) -> Result<Change, Error> {
     let args: [&(dyn postgres::types::ToSql + Sync); 3] = [&key.data_id, &key.group, &key.tenant];
     let formal = c.query_opt(
         "SELECT id, content, type, app_name, gmt_modified FROM config_info WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3",
@@ -129,7 +132,7 @@ struct Current {
 }
 
 /// The formal row of `key`, locked until the transaction ends.
-fn current(c: &mut impl GenericClient, key: &Key) -> Result<Option<Current>, Error> {
+fn current(c: &mut Db<'_, impl GenericClient>, key: &Key) -> Result<Option<Current>, Error> {
     c.query_opt(
         "SELECT id, content, md5, app_name FROM config_info WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3 FOR UPDATE",
         &[&key.data_id, &key.group, &key.tenant],
@@ -147,7 +150,7 @@ fn current(c: &mut impl GenericClient, key: &Key) -> Result<Option<Current>, Err
 
 #[allow(clippy::too_many_arguments)]
 fn history(
-    c: &mut impl GenericClient,
+    c: &mut Db<'_, impl GenericClient>,
     id: i64,
     key: &Key,
     app_name: Option<&str>,
@@ -172,7 +175,12 @@ fn stored_md5(c: &Current) -> String {
         .unwrap_or_else(|| Md5Hex::of(c.content.as_bytes()).as_str().to_owned())
 }
 
-fn replace_tags(c: &mut impl GenericClient, id: i64, key: &Key, tags: &str) -> Result<(), Error> {
+fn replace_tags(
+    c: &mut Db<'_, impl GenericClient>,
+    id: i64,
+    key: &Key,
+    tags: &str,
+) -> Result<(), Error> {
     c.execute("DELETE FROM config_tags_relation WHERE id = $1", &[&id])?;
     for tag in tags.split(',').filter(|t| !t.is_empty()) {
         c.execute(
@@ -186,7 +194,11 @@ fn replace_tags(c: &mut impl GenericClient, id: i64, key: &Key, tags: &str) -> R
 
 /// Writes a formal publish. Two nodes creating the same key at once: the
 /// loser's insert does nothing, and it updates the winner's row instead.
-fn publish_formal(c: &mut impl GenericClient, p: &PublishOp, now: i64) -> Result<(), Error> {
+fn publish_formal(
+    c: &mut Db<'_, impl GenericClient>,
+    p: &PublishOp,
+    now: i64,
+) -> Result<(), Error> {
     let md5 = Md5Hex::of(p.content.as_bytes());
     let key = &p.key;
     let id = match current(c, key)? {
@@ -258,7 +270,7 @@ fn publish_formal(c: &mut impl GenericClient, p: &PublishOp, now: i64) -> Result
 }
 
 fn delete_formal(
-    c: &mut impl GenericClient,
+    c: &mut Db<'_, impl GenericClient>,
     key: &Key,
     now: i64,
     src_ip: &str,
@@ -289,7 +301,7 @@ fn delete_formal(
 /// Applies one config write inside the open transaction. The outcome lists
 /// the keys that changed; their entries are read after the whole batch.
 pub(super) fn apply(
-    c: &mut impl GenericClient,
+    c: &mut Db<'_, impl GenericClient>,
     op: &WriteOp,
     now: i64,
 ) -> Result<Outcome, OpError> {

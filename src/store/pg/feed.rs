@@ -48,6 +48,7 @@
 //! during `COMMIT`) is answered 503 too; if it did commit, every node
 //! replays it.
 
+use super::db::{Db, Statements};
 use super::schema::{CHANNEL, LOCK_PURGE};
 use super::{accounts, configs, OpError, Outcome, PgStore};
 use crate::metrics::Metrics;
@@ -188,6 +189,7 @@ fn retryable(e: &OpError) -> bool {
 /// fail its neighbours; a lost deadlock is retried.
 fn apply_one(
     tx: &mut Transaction<'_>,
+    stmts: &mut Statements,
     op: &WriteOp,
     now: i64,
 ) -> Result<Result<Outcome, String>, postgres::Error> {
@@ -195,7 +197,7 @@ fn apply_one(
     loop {
         tries += 1;
         let mut sp = tx.savepoint("op")?;
-        match configs::apply(&mut sp, op, now) {
+        match configs::apply(&mut Db::new(&mut sp, stmts), op, now) {
             Ok(outcome) => {
                 sp.commit()?;
                 return Ok(Ok(outcome));
@@ -216,7 +218,7 @@ fn apply_one(
 impl PgStore {
     /// The writer's connection, reconnecting (at most every
     /// [`RECONNECT_EVERY`]) when it was lost.
-    fn client(&mut self, retry_at: &mut Instant) -> Option<&mut Client> {
+    fn client(&mut self, retry_at: &mut Instant) -> Option<(&mut Client, &mut Statements)> {
         if self.client.is_closed() {
             if Instant::now() < *retry_at {
                 return None;
@@ -226,6 +228,7 @@ impl PgStore {
                 Ok(c) => {
                     log::info!("reconnected to {}", self.target);
                     self.client = c;
+                    self.stmts.clear();
                 }
                 Err(e) => {
                     log::debug!("cannot reconnect to {}: {e}", self.target);
@@ -233,7 +236,7 @@ impl PgStore {
                 }
             }
         }
-        Some(&mut self.client)
+        Some((&mut self.client, &mut self.stmts))
     }
 
     /// Runs the writer loop until every sender is gone, then returns.
@@ -314,7 +317,7 @@ impl PgStore {
             self.publish(&reactors, &published);
         }
         let node = self.node_id.clone();
-        if let Some(c) = self.client(&mut retry_at) {
+        if let Some((c, _)) = self.client(&mut retry_at) {
             let _ = c.execute("DELETE FROM vigil_nodes WHERE node_id = $1", &[&node]);
         }
         log::debug!("writer: all reactors gone, leaving {}", self.target);
@@ -352,10 +355,10 @@ impl PgStore {
         retry_at: &mut Instant,
     ) -> Vec<Answer> {
         let unavailable = || batch.iter().map(|_| Answer::Unavailable).collect();
-        let Some(client) = self.client(retry_at) else {
+        let Some((client, stmts)) = self.client(retry_at) else {
             return unavailable();
         };
-        let committed = match commit(client, batch) {
+        let committed = match commit(client, stmts, batch) {
             Ok(c) => c,
             Err(e) => {
                 if self.client.is_closed() {
@@ -402,7 +405,7 @@ impl PgStore {
     }
 
     fn push_auth(&mut self, reactors: &[ReactorLink]) {
-        match accounts::load_auth_state(&mut self.client) {
+        match accounts::load_auth_state(&mut Db::new(&mut self.client, &mut self.stmts)) {
             Ok(state) => {
                 let state = Arc::new(state);
                 for link in reactors {
@@ -419,7 +422,7 @@ impl PgStore {
         loop {
             let applied = self.applied;
             let target = self.target.clone();
-            let Some(client) = self.client(retry_at) else {
+            let Some((client, stmts)) = self.client(retry_at) else {
                 return Err("not connected".into());
             };
             let mut tx = client
@@ -453,7 +456,10 @@ impl PgStore {
                 let kind: String = r.try_get(1).map_err(|e| e.to_string())?;
                 if kind == "a" {
                     if auth.is_none() {
-                        auth = Some(accounts::load_auth_state(&mut tx).map_err(|e| e.to_string())?);
+                        auth = Some(
+                            accounts::load_auth_state(&mut Db::new(&mut tx, stmts))
+                                .map_err(|e| e.to_string())?,
+                        );
                     }
                     log.push((seq, None));
                     continue;
@@ -465,7 +471,8 @@ impl PgStore {
                 };
                 let gk = key.group_key();
                 if !entries.contains_key(&gk) {
-                    let change = configs::change_of(&mut tx, &key).map_err(|e| e.to_string())?;
+                    let change = configs::change_of(&mut Db::new(&mut tx, stmts), &key)
+                        .map_err(|e| e.to_string())?;
                     entries.insert(gk.clone(), change.entry);
                 }
                 log.push((seq, Some(gk)));
@@ -505,7 +512,7 @@ impl PgStore {
             return;
         };
         let node = self.node_id.clone();
-        if let Some(c) = self.client(retry_at) {
+        if let Some((c, _)) = self.client(retry_at) {
             if let Err(e) = c.execute(
                 "INSERT INTO vigil_nodes (node_id, addr, last_seen) VALUES ($1, $2, now())
                  ON CONFLICT (node_id) DO UPDATE SET addr = excluded.addr, last_seen = now()",
@@ -520,7 +527,7 @@ impl PgStore {
     /// one node at a time (a session advisory lock; others skip).
     fn purge(&mut self, retention_days: u64, retry_at: &mut Instant) {
         let target = self.target.clone();
-        let Some(c) = self.client(retry_at) else {
+        let Some((c, _)) = self.client(retry_at) else {
             return;
         };
         let locked = c
@@ -566,12 +573,16 @@ impl PgStore {
 }
 
 /// Applies a batch in one transaction, numbers its changes and commits.
-fn commit(client: &mut Client, batch: &[WriteRequest]) -> Result<Committed, postgres::Error> {
+fn commit(
+    client: &mut Client,
+    stmts: &mut Statements,
+    batch: &[WriteRequest],
+) -> Result<Committed, postgres::Error> {
     let now = now_ms();
     let mut tx = client.transaction()?;
     let mut results = Vec::with_capacity(batch.len());
     for req in batch {
-        results.push(apply_one(&mut tx, &req.op, now)?);
+        results.push(apply_one(&mut tx, stmts, &req.op, now)?);
     }
     // The log rows, in batch order; the entries as the batch left them.
     let mut kinds: Vec<&str> = Vec::new();
@@ -580,7 +591,7 @@ fn commit(client: &mut Client, batch: &[WriteRequest]) -> Result<Committed, post
     let mut auth = false;
     for outcome in results.iter().flatten() {
         for key in &outcome.keys {
-            changes.push(configs::change_of(&mut tx, key)?);
+            changes.push(configs::change_of(&mut Db::new(&mut tx, stmts), key)?);
             kinds.push("c");
             keys.push(key);
         }
@@ -602,7 +613,8 @@ fn commit(client: &mut Client, batch: &[WriteRequest]) -> Result<Committed, post
         });
     }
     // Last statement before COMMIT: the row lock is held only for the commit.
-    let end: i64 = tx
+    let mut db = Db::new(&mut tx, stmts);
+    let end: i64 = db
         .query_one(
             "UPDATE vigil_change_seq SET seq = seq + $1 WHERE id = 1 RETURNING seq",
             &[&rows],
@@ -612,12 +624,12 @@ fn commit(client: &mut Client, batch: &[WriteRequest]) -> Result<Committed, post
     let data_ids: Vec<&str> = keys.iter().map(|k| k.data_id.as_str()).collect();
     let groups: Vec<&str> = keys.iter().map(|k| k.group.as_str()).collect();
     let tenants: Vec<&str> = keys.iter().map(|k| k.tenant.as_str()).collect();
-    tx.execute(
+    db.execute(
         "INSERT INTO vigil_change_log (seq, kind, data_id, group_id, tenant_id)
          SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[])",
         &[&seqs, &kinds, &data_ids, &groups, &tenants],
     )?;
-    tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &end.to_string()])?;
+    db.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &end.to_string()])?;
     tx.commit()?;
     Ok(Committed {
         results,

@@ -21,9 +21,9 @@ use std::time::Duration;
 /// The header that asks a node for its own listeners only.
 pub const NODE_SCOPE_HEADER: &str = "Vigil-Scope";
 /// Longest wait for one member's answer (connect, then read).
-const PEER_TIMEOUT: Duration = Duration::from_secs(2);
+const PEER_TIMEOUT: Duration = Duration::from_secs(5);
 /// A member is live while its heartbeat is younger than this.
-const LIVE_SECS: i64 = 5;
+const LIVE_SECS: i64 = 10;
 /// Largest member answer read.
 const MAX_ANSWER_BYTES: u64 = 64 * 1024 * 1024;
 

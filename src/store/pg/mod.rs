@@ -23,6 +23,7 @@
 
 mod accounts;
 mod configs;
+mod db;
 mod feed;
 mod members;
 mod query;
@@ -36,6 +37,7 @@ use crate::model::Entry;
 use crate::msg::{Key, ReactorLink, Written};
 use crate::store::StoreError;
 use crossbeam_channel::Receiver;
+use db::{Db, Statements};
 use postgres::{Client, Config, IsolationLevel, NoTls};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -50,6 +52,8 @@ pub struct PgStore {
     /// `host:port/dbname` for messages (never the password).
     target: String,
     client: Client,
+    /// The writer connection's prepared statements.
+    stmts: Statements,
     /// The last change number this node's cache includes.
     applied: u64,
     /// Hints from the listener thread that the log may have grown.
@@ -162,6 +166,7 @@ impl PgStore {
             config,
             target,
             client,
+            stmts: Statements::new(),
             applied: 0,
             pokes,
             node_id: id.iter().map(|b| format!("{b:02x}")).collect(),
@@ -202,22 +207,26 @@ impl PgStore {
             .query_one("SELECT seq FROM vigil_change_seq WHERE id = 1", &[])
             .and_then(|r| r.try_get(0))
             .map_err(fail)?;
-        let entries = configs::load_all(&mut tx).map_err(fail)?;
+        let entries = configs::load_all(&mut Db::new(&mut tx, &mut self.stmts)).map_err(fail)?;
         tx.commit().map_err(fail)?;
         self.applied = u64::try_from(seq).unwrap_or(0);
         Ok(entries)
     }
 
     pub fn auth_keys(&mut self, ttl_secs: u64) -> Result<AuthKeys, StoreError> {
-        accounts::auth_keys(&mut self.client, ttl_secs)
+        accounts::auth_keys(&mut Db::new(&mut self.client, &mut self.stmts), ttl_secs)
     }
 
     pub fn ensure_admin(&mut self, user: &str, password: Option<&str>) -> Result<(), StoreError> {
-        accounts::ensure_admin(&mut self.client, user, password)
+        accounts::ensure_admin(
+            &mut Db::new(&mut self.client, &mut self.stmts),
+            user,
+            password,
+        )
     }
 
     pub fn auth_state(&mut self) -> Result<AuthState, StoreError> {
-        accounts::load_auth_state(&mut self.client)
+        accounts::load_auth_state(&mut Db::new(&mut self.client, &mut self.stmts))
             .map_err(|e| StoreError(format!("cannot read users from {}: {e}", self.target)))
     }
 
