@@ -105,12 +105,12 @@ struct Committed {
 }
 
 /// Starts the listener thread; returns once it `LISTEN`s. Its pokes say
-/// "the log may have grown": one pending poke is enough, so the channel
-/// holds one.
-pub(super) fn start_listener(config: &Config, target: &str) -> Result<Receiver<()>, StoreError> {
+/// "the log may have grown": to the number they carry (a notification's
+/// payload), or, when they carry [`CHECK`], to anything.
+pub(super) fn start_listener(config: &Config, target: &str) -> Result<Receiver<u64>, StoreError> {
     let client =
         listen(config).map_err(|e| StoreError(format!("cannot LISTEN on {target}: {e}")))?;
-    let (tx, rx) = crossbeam_channel::bounded(1);
+    let (tx, rx) = crossbeam_channel::unbounded();
     let config = config.clone();
     std::thread::Builder::new()
         .name("vigil-pg-listener".into())
@@ -127,13 +127,8 @@ fn listen(config: &Config) -> Result<Client, postgres::Error> {
 
 /// Pokes the writer on every notification, after every reconnect and every
 /// [`BACKSTOP`]; returns when the writer is gone.
-fn run_listener(config: Config, client: Client, pokes: Sender<()>) {
-    let poke = || {
-        !matches!(
-            pokes.try_send(()),
-            Err(crossbeam_channel::TrySendError::Disconnected(_))
-        )
-    };
+fn run_listener(config: Config, client: Client, pokes: Sender<u64>) {
+    let poke = |hint: u64| pokes.send(hint).is_ok();
     let mut client = Some(client);
     loop {
         let Some(c) = client.as_mut() else {
@@ -142,7 +137,7 @@ fn run_listener(config: Config, client: Client, pokes: Sender<()>) {
                 Ok(c) => {
                     log::info!("listening for changes again");
                     client = Some(c);
-                    if !poke() {
+                    if !poke(CHECK) {
                         return;
                     }
                 }
@@ -155,8 +150,8 @@ fn run_listener(config: Config, client: Client, pokes: Sender<()>) {
             let mut iter = notifications.timeout_iter(BACKSTOP);
             loop {
                 match iter.next() {
-                    Ok(Some(_)) => {
-                        if !poke() {
+                    Ok(Some(n)) => {
+                        if !poke(n.payload().parse().unwrap_or(CHECK)) {
                             return;
                         }
                     }
@@ -171,11 +166,14 @@ fn run_listener(config: Config, client: Client, pokes: Sender<()>) {
         if broken || c.is_closed() || c.is_valid(CONNECT_TIMEOUT_CHECK).is_err() {
             log::warn!("change listener disconnected; reconnecting");
             client = None;
-        } else if !poke() {
+        } else if !poke(CHECK) {
             return;
         }
     }
 }
+
+/// A poke that asks for a replay whatever this node has applied.
+const CHECK: u64 = 0;
 
 /// How long the listener's liveness check may take.
 const CONNECT_TIMEOUT_CHECK: Duration = Duration::from_secs(2);
@@ -270,11 +268,20 @@ impl PgStore {
                     Err(_) => break,
                 },
                 recv(pokes) -> msg => {
-                    if msg.is_err() {
-                        log::error!("the change listener stopped; relying on writes and the timer");
+                    let Ok(hint) = msg else {
+                        log::error!("the change listener stopped; relying on writes");
                         pokes = crossbeam_channel::never();
+                        continue;
+                    };
+                    // Take every pending poke; most name numbers this
+                    // node has applied already (its own commits).
+                    let mut check = hint == CHECK || hint > self.applied;
+                    for hint in pokes.try_iter() {
+                        check |= hint == CHECK || hint > self.applied;
                     }
-                    self.replay_and_publish(&reactors, &published, &mut retry_at);
+                    if check {
+                        self.replay_and_publish(&reactors, &published, &mut retry_at);
+                    }
                     continue;
                 },
                 default(wait) => continue,

@@ -57,7 +57,7 @@ pub struct PgStore {
     /// The last change number this node's cache includes.
     applied: u64,
     /// Hints from the listener thread that the log may have grown.
-    pokes: Receiver<()>,
+    pokes: Receiver<u64>,
     /// This node's id in `vigil_nodes`, and the address peers reach it at.
     node_id: String,
     advertise: Option<String>,
