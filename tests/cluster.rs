@@ -529,3 +529,42 @@ fn users_permissions_and_tokens_are_shared_by_every_node() {
     );
     assert_eq!(r.status, 403, "no token: {}", r.text());
 }
+
+#[test]
+fn a_write_postgres_refuses_fails_alone() {
+    let pg = Postgres::start();
+    let (_, nodes) = cluster(&pg, 1);
+    let addr = nodes[0].addr;
+    // PostgreSQL text cannot hold NUL: that publish fails, and the writes
+    // committed in the same batch around it do not.
+    let writers: Vec<_> = (0..16)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let content = if i == 7 {
+                    "bad\0".to_owned()
+                } else {
+                    format!("v{i}")
+                };
+                (i, publish(addr, &format!("batch-{i}"), G, "", &content))
+            })
+        })
+        .collect();
+    for w in writers {
+        let (i, r) = w.join().expect("writer");
+        if i == 7 {
+            assert_eq!(r.status, 500, "{}", r.text());
+            assert!(
+                r.text().contains("22021"),
+                "names the encoding error: {}",
+                r.text()
+            );
+        } else {
+            assert_eq!((r.status, r.text().as_str()), (200, "true"), "batch-{i}");
+            assert_eq!(
+                get_config(addr, &format!("batch-{i}"), G, "").text(),
+                format!("v{i}")
+            );
+        }
+    }
+    assert_eq!(get_config(addr, "batch-7", G, "").status, 404);
+}

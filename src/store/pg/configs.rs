@@ -124,57 +124,6 @@ pub(super) fn change_of(c: &mut Db<'_, impl GenericClient>, key: &Key) -> Result
     })
 }
 
-struct Current {
-    id: i64,
-    content: String,
-    md5: Option<String>,
-    app_name: Option<String>,
-}
-
-/// The formal row of `key`, locked until the transaction ends.
-fn current(c: &mut Db<'_, impl GenericClient>, key: &Key) -> Result<Option<Current>, Error> {
-    c.query_opt(
-        "SELECT id, content, md5, app_name FROM config_info WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3 FOR UPDATE",
-        &[&key.data_id, &key.group, &key.tenant],
-    )?
-    .map(|r| {
-        Ok(Current {
-            id: r.try_get(0)?,
-            content: r.try_get(1)?,
-            md5: r.try_get(2)?,
-            app_name: r.try_get(3)?,
-        })
-    })
-    .transpose()
-}
-
-#[allow(clippy::too_many_arguments)]
-fn history(
-    c: &mut Db<'_, impl GenericClient>,
-    id: i64,
-    key: &Key,
-    app_name: Option<&str>,
-    content: &str,
-    md5: &str,
-    now: i64,
-    src_user: Option<&str>,
-    src_ip: &str,
-    op: &str,
-) -> Result<(), Error> {
-    c.execute(
-        "INSERT INTO his_config_info (id, data_id, group_id, tenant_id, app_name, content, md5, gmt_create, gmt_modified, src_user, src_ip, op_type)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11)",
-        &[&id, &key.data_id, &key.group, &key.tenant, &app_name, &content, &md5, &now, &src_user, &src_ip, &op],
-    )?;
-    Ok(())
-}
-
-fn stored_md5(c: &Current) -> String {
-    c.md5
-        .clone()
-        .unwrap_or_else(|| Md5Hex::of(c.content.as_bytes()).as_str().to_owned())
-}
-
 fn replace_tags(
     c: &mut Db<'_, impl GenericClient>,
     id: i64,
@@ -192,81 +141,97 @@ fn replace_tags(
     Ok(())
 }
 
-/// Writes a formal publish. Two nodes creating the same key at once: the
-/// loser's insert does nothing, and it updates the winner's row instead.
+/// An update of an existing formal config: the old version goes to
+/// history ('U', its md5 computed if it was not stored), the row takes the
+/// new one; one statement, one round trip. No row: the key is new.
+const UPDATE_FORMAL: &str = "
+WITH old AS (
+    SELECT id, content, md5, app_name FROM config_info
+    WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3 FOR UPDATE
+), h AS (
+    INSERT INTO his_config_info (id, data_id, group_id, tenant_id, app_name, content, md5, gmt_create, gmt_modified, src_user, src_ip, op_type)
+    SELECT id, $1, $2, $3, app_name, content, COALESCE(md5, md5(content)), $6, $6, $7, $8, 'U' FROM old
+)
+UPDATE config_info c SET content = $4, md5 = $5, gmt_modified = $6, src_user = $7, src_ip = $8,
+    app_name = COALESCE($9, old.app_name), c_desc = COALESCE($10, c.c_desc), c_use = COALESCE($11, c.c_use),
+    effect = COALESCE($12, c.effect), type = $13, c_schema = COALESCE($14, c.c_schema)
+FROM old WHERE c.id = old.id
+RETURNING c.id, c.app_name";
+
+/// A new formal config and its 'I' history row. No row: another node
+/// created the key meanwhile.
+const INSERT_FORMAL: &str = "
+WITH ins AS (
+    INSERT INTO config_info (data_id, group_id, tenant_id, content, md5, gmt_create, gmt_modified, src_user, src_ip, app_name, c_desc, c_use, effect, type, c_schema)
+    VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+    ON CONFLICT (data_id, group_id, tenant_id) DO NOTHING RETURNING id, app_name
+), h AS (
+    INSERT INTO his_config_info (id, data_id, group_id, tenant_id, app_name, content, md5, gmt_create, gmt_modified, src_user, src_ip, op_type)
+    SELECT id, $1, $2, $3, app_name, $4, $5, $6, $6, $7, $8, 'I' FROM ins
+)
+SELECT id, app_name FROM ins";
+
+/// Deletes a formal config, its tags, and records it in history ('D').
+const DELETE_FORMAL: &str = "
+WITH old AS (
+    DELETE FROM config_info WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3
+    RETURNING id, content, md5, app_name
+), h AS (
+    INSERT INTO his_config_info (id, data_id, group_id, tenant_id, app_name, content, md5, gmt_create, gmt_modified, src_user, src_ip, op_type)
+    SELECT id, $1, $2, $3, app_name, content, COALESCE(md5, md5(content)), $4, $4, $5, $6, 'D' FROM old
+), t AS (
+    DELETE FROM config_tags_relation WHERE id IN (SELECT id FROM old)
+)
+SELECT id FROM old";
+
+/// Writes a formal publish; returns the config as now stored. Two nodes
+/// creating the same key at once: the loser's insert does nothing, and it
+/// updates the winner's row instead.
 fn publish_formal(
     c: &mut Db<'_, impl GenericClient>,
     p: &PublishOp,
     now: i64,
-) -> Result<(), Error> {
+) -> Result<Arc<Config>, Error> {
     let md5 = Md5Hex::of(p.content.as_bytes());
     let key = &p.key;
-    let id = match current(c, key)? {
-        None => {
-            let inserted = c.query_opt(
-                "INSERT INTO config_info (data_id, group_id, tenant_id, content, md5, gmt_create, gmt_modified, src_user, src_ip, app_name, c_desc, c_use, effect, type, c_schema)
-                 VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-                 ON CONFLICT (data_id, group_id, tenant_id) DO NOTHING RETURNING id",
-                &[
-                    &key.data_id, &key.group, &key.tenant, &p.content, &md5.as_str(), &now, &p.src_user, &p.src_ip,
-                    &p.app_name, &p.meta.desc, &p.meta.use_, &p.meta.effect, &p.config_type, &p.meta.schema,
-                ],
-            )?;
-            match inserted {
-                Some(r) => {
-                    let id: i64 = r.try_get(0)?;
-                    let app = p.app_name.as_deref();
-                    let user = p.src_user.as_deref();
-                    history(
-                        c,
-                        id,
-                        key,
-                        app,
-                        &p.content,
-                        md5.as_str(),
-                        now,
-                        user,
-                        &p.src_ip,
-                        "I",
-                    )?;
-                    id
-                }
-                None => return publish_formal(c, p, now),
-            }
+    let args: [&(dyn postgres::types::ToSql + Sync); 14] = [
+        &key.data_id,
+        &key.group,
+        &key.tenant,
+        &p.content,
+        &md5.as_str(),
+        &now,
+        &p.src_user,
+        &p.src_ip,
+        &p.app_name,
+        &p.meta.desc,
+        &p.meta.use_,
+        &p.meta.effect,
+        &p.config_type,
+        &p.meta.schema,
+    ];
+    let row = loop {
+        if let Some(r) = c.query_opt(UPDATE_FORMAL, &args)? {
+            break r;
         }
-        Some(old) => {
-            let user = p.src_user.as_deref();
-            let old_md5 = stored_md5(&old);
-            let old_app = old.app_name.as_deref();
-            history(
-                c,
-                old.id,
-                key,
-                old_app,
-                &old.content,
-                &old_md5,
-                now,
-                user,
-                &p.src_ip,
-                "U",
-            )?;
-            let app_name = p.app_name.clone().or(old.app_name);
-            c.execute(
-                "UPDATE config_info SET content = $2, md5 = $3, gmt_modified = $4, src_user = $5, src_ip = $6, app_name = $7,
-                 c_desc = COALESCE($8, c_desc), c_use = COALESCE($9, c_use), effect = COALESCE($10, effect), type = $11, c_schema = COALESCE($12, c_schema)
-                 WHERE id = $1",
-                &[
-                    &old.id, &p.content, &md5.as_str(), &now, &p.src_user, &p.src_ip, &app_name,
-                    &p.meta.desc, &p.meta.use_, &p.meta.effect, &p.config_type, &p.meta.schema,
-                ],
-            )?;
-            old.id
+        if let Some(r) = c.query_opt(INSERT_FORMAL, &args)? {
+            break r;
         }
     };
+    let id: i64 = row.try_get(0)?;
     if let Some(tags) = &p.meta.config_tags {
         replace_tags(c, id, key, tags)?;
     }
-    Ok(())
+    Ok(Arc::new(Config::new(
+        id,
+        key.data_id.clone(),
+        key.group.clone(),
+        key.tenant.clone(),
+        p.content.clone(),
+        p.config_type,
+        row.try_get(1)?,
+        now,
+    )))
 }
 
 fn delete_formal(
@@ -276,30 +241,23 @@ fn delete_formal(
     src_ip: &str,
     src_user: Option<&str>,
 ) -> Result<bool, Error> {
-    let Some(old) = current(c, key)? else {
-        return Ok(false);
-    };
-    let old_md5 = stored_md5(&old);
-    let old_app = old.app_name.as_deref();
-    history(
-        c,
-        old.id,
-        key,
-        old_app,
-        &old.content,
-        &old_md5,
-        now,
-        src_user,
-        src_ip,
-        "D",
+    let gone = c.query_opt(
+        DELETE_FORMAL,
+        &[
+            &key.data_id,
+            &key.group,
+            &key.tenant,
+            &now,
+            &src_user,
+            &src_ip,
+        ],
     )?;
-    c.execute("DELETE FROM config_info WHERE id = $1", &[&old.id])?;
-    c.execute("DELETE FROM config_tags_relation WHERE id = $1", &[&old.id])?;
-    Ok(true)
+    Ok(gone.is_some())
 }
 
 /// Applies one config write inside the open transaction. The outcome lists
-/// the keys that changed; their entries are read after the whole batch.
+/// the keys that changed, each with its formal config when the write knows
+/// it (see [`super::Known`]).
 pub(super) fn apply(
     c: &mut Db<'_, impl GenericClient>,
     op: &WriteOp,
@@ -307,8 +265,8 @@ pub(super) fn apply(
 ) -> Result<Outcome, OpError> {
     let keys = match op {
         WriteOp::Publish(p) => {
-            publish_formal(c, p, now)?;
-            vec![p.key.clone()]
+            let formal = publish_formal(c, p, now)?;
+            vec![(p.key.clone(), Some(Some(formal)))]
         }
         WriteOp::PublishBeta(p, ips) => {
             let key = &p.key;
@@ -321,7 +279,7 @@ pub(super) fn apply(
                    md5 = excluded.md5, gmt_modified = excluded.gmt_modified, src_user = excluded.src_user, src_ip = excluded.src_ip",
                 &[&key.data_id, &key.group, &key.tenant, &p.app_name, &p.content, ips, &md5.as_str(), &now, &p.src_user, &p.src_ip],
             )?;
-            vec![key.clone()]
+            vec![(key.clone(), None)]
         }
         WriteOp::PublishTag(p, tag) => {
             let key = &p.key;
@@ -334,7 +292,7 @@ pub(super) fn apply(
                    md5 = excluded.md5, gmt_modified = excluded.gmt_modified, src_user = excluded.src_user, src_ip = excluded.src_ip",
                 &[&key.data_id, &key.group, &key.tenant, tag, &p.app_name, &p.content, &md5.as_str(), &now, &p.src_user, &p.src_ip],
             )?;
-            vec![key.clone()]
+            vec![(key.clone(), None)]
         }
         WriteOp::Delete {
             key,
@@ -342,7 +300,7 @@ pub(super) fn apply(
             src_user,
         } => {
             if delete_formal(c, key, now, src_ip, src_user.as_deref())? {
-                vec![key.clone()]
+                vec![(key.clone(), Some(None))]
             } else {
                 Vec::new()
             }
@@ -353,7 +311,7 @@ pub(super) fn apply(
                 &[&key.data_id, &key.group, &key.tenant, tag],
             )?;
             if n > 0 {
-                vec![key.clone()]
+                vec![(key.clone(), None)]
             } else {
                 Vec::new()
             }
@@ -363,7 +321,11 @@ pub(super) fn apply(
                 "DELETE FROM config_info_beta WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3",
                 &[&key.data_id, &key.group, &key.tenant],
             )?;
-            let keys = if n > 0 { vec![key.clone()] } else { Vec::new() };
+            let keys = if n > 0 {
+                vec![(key.clone(), None)]
+            } else {
+                Vec::new()
+            };
             return Ok(Outcome::new(Written::BetaStopped, keys));
         }
         WriteOp::DeleteIds {
@@ -380,7 +342,7 @@ pub(super) fn apply(
                 if let Some(r) = row {
                     let key = key_of(&r)?;
                     if delete_formal(c, &key, now, src_ip, src_user.as_deref())? {
-                        keys.push(key);
+                        keys.push((key, Some(None)));
                     }
                 }
             }

@@ -61,7 +61,7 @@ use crossbeam_channel::{Receiver, Sender};
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -181,36 +181,6 @@ const CONNECT_TIMEOUT_CHECK: Duration = Duration::from_secs(2);
 fn retryable(e: &OpError) -> bool {
     matches!(e, OpError::Db(e) if e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED)
         || e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE))
-}
-
-/// Applies one write under its own savepoint, so a failed write does not
-/// fail its neighbours; a lost deadlock is retried.
-fn apply_one(
-    tx: &mut Transaction<'_>,
-    stmts: &mut Statements,
-    op: &WriteOp,
-    now: i64,
-) -> Result<Result<Outcome, String>, postgres::Error> {
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let mut sp = tx.savepoint("op")?;
-        match configs::apply(&mut Db::new(&mut sp, stmts), op, now) {
-            Ok(outcome) => {
-                sp.commit()?;
-                return Ok(Ok(outcome));
-            }
-            Err(OpError::Db(db)) if db.is_closed() => return Err(db),
-            Err(e) => {
-                sp.rollback()?;
-                if retryable(&e) && tries < OP_TRIES {
-                    continue;
-                }
-                log::error!("storage error: {e}");
-                return Ok(Err(format!("storage error: {e}")));
-            }
-        }
-    }
 }
 
 impl PgStore {
@@ -362,18 +332,23 @@ impl PgStore {
         retry_at: &mut Instant,
     ) -> Vec<Answer> {
         let unavailable = || batch.iter().map(|_| Answer::Unavailable).collect();
-        let Some((client, stmts)) = self.client(retry_at) else {
+        let mut variants = std::mem::take(&mut self.variants);
+        let result = self
+            .client(retry_at)
+            .map(|(client, stmts)| commit(client, stmts, batch, &mut variants));
+        self.variants = variants;
+        let Some(result) = result else {
             return unavailable();
         };
-        let committed = match commit(client, stmts, batch) {
+        let committed = match result {
             Ok(c) => c,
             Err(e) => {
                 if self.client.is_closed() {
                     log::warn!("PostgreSQL {} unreachable: {e}", self.target);
                     return unavailable();
                 }
-                log::error!("storage error on {}: {e}", self.target);
-                let msg = format!("storage error: {e}");
+                let msg = format!("storage error: {}", super::explain(&e));
+                log::error!("{msg} ({})", self.target);
                 return batch.iter().map(|_| Answer::Failed(msg.clone())).collect();
             }
         };
@@ -485,6 +460,14 @@ impl PgStore {
                 log.push((seq, Some(gk)));
             }
             tx.commit().map_err(|e| e.to_string())?;
+            for (gk, entry) in &entries {
+                if entry
+                    .as_ref()
+                    .is_some_and(|e| e.beta.is_some() || !e.tags.is_empty())
+                {
+                    self.variants.insert(gk.clone());
+                }
+            }
             let Some(&(last, _)) = log.last() else {
                 return Ok(());
             };
@@ -579,26 +562,105 @@ impl PgStore {
     }
 }
 
+/// Numbers the batch's log rows, appends them and notifies, in one
+/// statement: the last before COMMIT, so the counter row stays locked only
+/// while the commit itself runs.
+const APPEND_LOG: &str = "
+WITH s AS (
+    UPDATE vigil_change_seq SET seq = seq + $1 WHERE id = 1 RETURNING seq
+), l AS (
+    INSERT INTO vigil_change_log (seq, kind, data_id, group_id, tenant_id)
+    SELECT s.seq - $1 + t.n, t.kind, t.data_id, t.group_id, t.tenant_id
+    FROM s, UNNEST($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[])
+        WITH ORDINALITY AS t(kind, data_id, group_id, tenant_id, n)
+), n AS (
+    SELECT pg_notify($6, seq::TEXT) FROM s
+)
+SELECT s.seq FROM s, n";
+
 /// Applies a batch in one transaction, numbers its changes and commits.
+///
+/// Writes run without savepoints (each would cost two round trips): when
+/// one fails, the transaction is rolled back and run again without it (a
+/// lost deadlock is retried instead, up to [`OP_TRIES`] runs). So every
+/// run either commits, or drops one more write, or counts towards the cap.
+///
+/// `variants` holds every key that may have beta or tag rows (a superset):
+/// for other keys a formal write's change is built from what it wrote. That
+/// is exact on the direct path of `write_batch`, where every earlier commit
+/// is applied, so every variant row this transaction could see is known;
+/// on the replay path every entry is read afresh.
 fn commit(
     client: &mut Client,
     stmts: &mut Statements,
     batch: &[WriteRequest],
+    variants: &mut HashSet<String>,
 ) -> Result<Committed, postgres::Error> {
     let now = now_ms();
-    let mut tx = client.transaction()?;
-    let mut results = Vec::with_capacity(batch.len());
-    for req in batch {
-        results.push(apply_one(&mut tx, stmts, &req.op, now)?);
+    let mut failed: Vec<Option<String>> = vec![None; batch.len()];
+    let mut runs = 0;
+    'run: loop {
+        runs += 1;
+        let mut tx = client.transaction()?;
+        let mut results: Vec<Result<Outcome, String>> = Vec::with_capacity(batch.len());
+        for (i, req) in batch.iter().enumerate() {
+            if let Some(e) = &failed[i] {
+                results.push(Err(e.clone()));
+                continue;
+            }
+            match configs::apply(&mut Db::new(&mut tx, stmts), &req.op, now) {
+                Ok(o) => results.push(Ok(o)),
+                Err(OpError::Db(e)) if e.is_closed() => return Err(e),
+                Err(e) => {
+                    tx.rollback()?;
+                    if !(retryable(&e) && runs < OP_TRIES) {
+                        log::error!("storage error: {e}");
+                        failed[i] = Some(format!("storage error: {e}"));
+                    }
+                    continue 'run;
+                }
+            }
+        }
+        return finish(tx, stmts, results, variants);
     }
-    // The log rows, in batch order; the entries as the batch left them.
+}
+
+/// Builds the batch's changes, appends its log rows and commits.
+fn finish(
+    mut tx: Transaction<'_>,
+    stmts: &mut Statements,
+    results: Vec<Result<Outcome, String>>,
+    variants: &mut HashSet<String>,
+) -> Result<Committed, postgres::Error> {
+    let outcomes = || results.iter().flatten();
+    for outcome in outcomes() {
+        for (key, known) in &outcome.keys {
+            if known.is_none() {
+                variants.insert(key.group_key());
+            }
+        }
+    }
     let mut kinds: Vec<&str> = Vec::new();
     let mut keys: Vec<&Key> = Vec::new();
     let mut changes = Vec::new();
     let mut auth = false;
-    for outcome in results.iter().flatten() {
-        for key in &outcome.keys {
-            changes.push(configs::change_of(&mut Db::new(&mut tx, stmts), key)?);
+    for outcome in outcomes() {
+        for (key, known) in &outcome.keys {
+            let group_key = key.group_key();
+            let change = match known {
+                Some(formal) if !variants.contains(&group_key) => Change {
+                    seq: 0,
+                    group_key: group_key.into(),
+                    entry: formal.clone().map(|f| {
+                        Arc::new(Entry {
+                            formal: Some(f),
+                            ..Entry::default()
+                        })
+                    }),
+                },
+                _ => configs::change_of(&mut Db::new(&mut tx, stmts), key)?,
+            };
+            changes.push(change);
             kinds.push("c");
             keys.push(key);
         }
@@ -609,34 +671,18 @@ fn commit(
         }
     }
     let rows = kinds.len() as i64;
-    if rows == 0 {
-        tx.commit()?;
-        return Ok(Committed {
-            results,
-            changes,
-            auth,
-            end: 0,
-            rows: 0,
-        });
+    let mut end: i64 = 0;
+    if rows > 0 {
+        let data_ids: Vec<&str> = keys.iter().map(|k| k.data_id.as_str()).collect();
+        let groups: Vec<&str> = keys.iter().map(|k| k.group.as_str()).collect();
+        let tenants: Vec<&str> = keys.iter().map(|k| k.tenant.as_str()).collect();
+        end = Db::new(&mut tx, stmts)
+            .query_one(
+                APPEND_LOG,
+                &[&rows, &kinds, &data_ids, &groups, &tenants, &CHANNEL],
+            )?
+            .try_get(0)?;
     }
-    // Last statement before COMMIT: the row lock is held only for the commit.
-    let mut db = Db::new(&mut tx, stmts);
-    let end: i64 = db
-        .query_one(
-            "UPDATE vigil_change_seq SET seq = seq + $1 WHERE id = 1 RETURNING seq",
-            &[&rows],
-        )?
-        .try_get(0)?;
-    let seqs: Vec<i64> = (end - rows + 1..=end).collect();
-    let data_ids: Vec<&str> = keys.iter().map(|k| k.data_id.as_str()).collect();
-    let groups: Vec<&str> = keys.iter().map(|k| k.group.as_str()).collect();
-    let tenants: Vec<&str> = keys.iter().map(|k| k.tenant.as_str()).collect();
-    db.execute(
-        "INSERT INTO vigil_change_log (seq, kind, data_id, group_id, tenant_id)
-         SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[])",
-        &[&seqs, &kinds, &data_ids, &groups, &tenants],
-    )?;
-    db.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &end.to_string()])?;
     tx.commit()?;
     Ok(Committed {
         results,

@@ -39,6 +39,7 @@ use crate::store::StoreError;
 use crossbeam_channel::Receiver;
 use db::{Db, Statements};
 use postgres::{Client, Config, IsolationLevel, NoTls};
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +55,9 @@ pub struct PgStore {
     client: Client,
     /// The writer connection's prepared statements.
     stmts: Statements,
+    /// GroupKeys that may have beta or tag variants (a superset; see
+    /// `feed::commit`).
+    variants: HashSet<String>,
     /// The last change number this node's cache includes.
     applied: u64,
     /// Hints from the listener thread that the log may have grown.
@@ -63,17 +67,21 @@ pub struct PgStore {
     advertise: Option<String>,
 }
 
-/// What one applied write produced: its outcome and the keys it changed
-/// (their entries are read once the whole batch is applied).
+/// What a write knows of a key's formal config after it: `Some(Some(c))`
+/// it stored `c`, `Some(None)` it deleted it, `None` it did not touch it
+/// (the entry must be read).
+pub(super) type Known = Option<Option<Arc<crate::model::Config>>>;
+
+/// What one applied write produced: its outcome and the keys it changed.
 pub(super) struct Outcome {
     written: Written,
-    keys: Vec<Key>,
+    keys: Vec<(Key, Known)>,
     /// Users, roles or permissions changed.
     auth_changed: bool,
 }
 
 impl Outcome {
-    fn new(written: Written, keys: Vec<Key>) -> Outcome {
+    fn new(written: Written, keys: Vec<(Key, Known)>) -> Outcome {
         Outcome {
             written,
             keys,
@@ -106,9 +114,18 @@ impl From<postgres::Error> for OpError {
 impl std::fmt::Display for OpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            OpError::Db(e) => write!(f, "{e}"),
+            OpError::Db(e) => f.write_str(&explain(e)),
             OpError::Other(s) => f.write_str(s),
         }
+    }
+}
+
+/// An error with the server's own message (the client's `Display` says
+/// only "db error" for those).
+pub(super) fn explain(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
     }
 }
 
@@ -167,6 +184,7 @@ impl PgStore {
             target,
             client,
             stmts: Statements::new(),
+            variants: HashSet::new(),
             applied: 0,
             pokes,
             node_id: id.iter().map(|b| format!("{b:02x}")).collect(),
@@ -210,6 +228,11 @@ impl PgStore {
         let entries = configs::load_all(&mut Db::new(&mut tx, &mut self.stmts)).map_err(fail)?;
         tx.commit().map_err(fail)?;
         self.applied = u64::try_from(seq).unwrap_or(0);
+        self.variants = entries
+            .iter()
+            .filter(|(_, e)| e.beta.is_some() || !e.tags.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect();
         Ok(entries)
     }
 
