@@ -1,10 +1,10 @@
 //! Config rows on PostgreSQL: formal, beta and tag variants, their history,
-//! the start-up load and what a key holds now (the entry a change carries).
+//! the start-up load and what keys hold now (the entries changes carry).
 //! The same rows and rules as the SQLite store's `configs`.
 
 use super::db::Db;
 use super::{OpError, Outcome};
-use crate::model::{Beta, Change, Config, Entry};
+use crate::model::{Beta, Config, Entry};
 use crate::msg::{Key, PublishOp, WriteOp, Written};
 use crate::protocol::{normalize_type, Md5Hex};
 use postgres::{Error, GenericClient, Row};
@@ -40,27 +40,22 @@ fn type_of(r: &Row) -> Result<&'static str, Error> {
     ))
 }
 
-/// Every stored entry, by groupKey (run it inside the snapshot that also
-/// reads the change sequence).
-pub(super) fn load_all(
-    c: &mut Db<'_, impl GenericClient>,
-) -> Result<Vec<(String, Arc<Entry>)>, Error> {
+/// Builds entries from formal, beta and tag rows (columns by name).
+fn gather(
+    formal: Vec<Row>,
+    beta: Vec<Row>,
+    tags: Vec<Row>,
+) -> Result<HashMap<String, Entry>, Error> {
     let mut entries: HashMap<String, Entry> = HashMap::new();
     let mut types: HashMap<String, &'static str> = HashMap::new();
-    for r in c.query(
-        "SELECT id, data_id, group_id, tenant_id, content, type, app_name, gmt_modified FROM config_info",
-        &[],
-    )? {
+    for r in formal {
         let key = key_of(&r)?;
         let t = type_of(&r)?;
         let gk = key.group_key();
         types.insert(gk.clone(), t);
         entries.entry(gk).or_default().formal = Some(Arc::new(config_of(&r, &key, t)?));
     }
-    for r in c.query(
-        "SELECT id, data_id, group_id, tenant_id, content, beta_ips, app_name, gmt_modified FROM config_info_beta",
-        &[],
-    )? {
+    for r in beta {
         let key = key_of(&r)?;
         let gk = key.group_key();
         let t = types.get(&gk).copied().unwrap_or("text");
@@ -68,10 +63,7 @@ pub(super) fn load_all(
         let beta = Beta::new(config_of(&r, &key, t)?, ips.unwrap_or_default());
         entries.entry(gk).or_default().beta = Some(Arc::new(beta));
     }
-    for r in c.query(
-        "SELECT id, data_id, group_id, tenant_id, content, tag_id, app_name, gmt_modified FROM config_info_tag ORDER BY tag_id",
-        &[],
-    )? {
+    for r in tags {
         let key = key_of(&r)?;
         let gk = key.group_key();
         let t = types.get(&gk).copied().unwrap_or("text");
@@ -79,49 +71,46 @@ pub(super) fn load_all(
         let config = Arc::new(config_of(&r, &key, t)?);
         entries.entry(gk).or_default().tags.push((tag, config));
     }
+    Ok(entries)
+}
+
+/// Every stored entry, by groupKey (run it inside the snapshot that also
+/// reads the change sequence).
+pub(super) fn load_all(
+    c: &mut Db<'_, impl GenericClient>,
+) -> Result<Vec<(String, Arc<Entry>)>, Error> {
+    let entries = gather(
+        c.query("SELECT id, data_id, group_id, tenant_id, content, type, app_name, gmt_modified FROM config_info", &[])?,
+        c.query("SELECT id, data_id, group_id, tenant_id, content, beta_ips, app_name, gmt_modified FROM config_info_beta", &[])?,
+        c.query("SELECT id, data_id, group_id, tenant_id, content, tag_id, app_name, gmt_modified FROM config_info_tag ORDER BY tag_id", &[])?,
+    )?;
     Ok(entries.into_iter().map(|(k, e)| (k, Arc::new(e))).collect())
 }
 
-/// Everything stored under a key now, as the change to broadcast (its
-/// `seq` is set by the caller).
-pub(super) fn change_of(c: &mut Db<'_, impl GenericClient>, key: &Key) -> Result<Change, Error> {
-    let args: [&(dyn postgres::types::ToSql + Sync); 3] = [&key.data_id, &key.group, &key.tenant];
-    let formal = c.query_opt(
-        "SELECT id, content, type, app_name, gmt_modified FROM config_info WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3",
-        &args,
-    )?;
-    let config_type = match &formal {
-        Some(r) => type_of(r)?,
-        None => "text",
+/// The keys of a batch as three parallel arrays, joined by `UNNEST` (a
+/// macro so each query stays one `&'static str`, a prepared statement).
+macro_rules! keys_join {
+    () => {
+        "UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[]) AS k(d, g, t) ON x.data_id = k.d AND x.group_id = k.g AND x.tenant_id = k.t"
     };
-    let mut entry = Entry::default();
-    if let Some(r) = formal {
-        entry.formal = Some(Arc::new(config_of(&r, key, config_type)?));
-    }
-    if let Some(r) = c.query_opt(
-        "SELECT id, content, beta_ips, app_name, gmt_modified FROM config_info_beta WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3",
-        &args,
-    )? {
-        let ips: Option<String> = r.try_get("beta_ips")?;
-        entry.beta = Some(Arc::new(Beta::new(
-            config_of(&r, key, config_type)?,
-            ips.unwrap_or_default(),
-        )));
-    }
-    for r in c.query(
-        "SELECT id, tag_id, content, app_name, gmt_modified FROM config_info_tag WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3 ORDER BY tag_id",
-        &args,
-    )? {
-        let tag: String = r.try_get("tag_id")?;
-        entry
-            .tags
-            .push((tag, Arc::new(config_of(&r, key, config_type)?)));
-    }
-    Ok(Change {
-        seq: 0,
-        group_key: key.group_key().into(),
-        entry: (!entry.is_empty()).then(|| Arc::new(entry)),
-    })
+}
+
+/// What each of `keys` holds now, by groupKey (absent: nothing); three
+/// round trips however many keys.
+pub(super) fn entries_of(
+    c: &mut Db<'_, impl GenericClient>,
+    keys: &[Key],
+) -> Result<HashMap<String, Arc<Entry>>, Error> {
+    let d: Vec<&str> = keys.iter().map(|k| k.data_id.as_str()).collect();
+    let g: Vec<&str> = keys.iter().map(|k| k.group.as_str()).collect();
+    let t: Vec<&str> = keys.iter().map(|k| k.tenant.as_str()).collect();
+    let args: [&(dyn postgres::types::ToSql + Sync); 3] = [&d, &g, &t];
+    let entries = gather(
+        c.query(concat!("SELECT x.id, x.data_id, x.group_id, x.tenant_id, x.content, x.type, x.app_name, x.gmt_modified FROM config_info x JOIN ", keys_join!()), &args)?,
+        c.query(concat!("SELECT x.id, x.data_id, x.group_id, x.tenant_id, x.content, x.beta_ips, x.app_name, x.gmt_modified FROM config_info_beta x JOIN ", keys_join!()), &args)?,
+        c.query(concat!("SELECT x.id, x.data_id, x.group_id, x.tenant_id, x.content, x.tag_id, x.app_name, x.gmt_modified FROM config_info_tag x JOIN ", keys_join!(), " ORDER BY x.tag_id"), &args)?,
+    )?;
+    Ok(entries.into_iter().map(|(k, e)| (k, Arc::new(e))).collect())
 }
 
 fn replace_tags(

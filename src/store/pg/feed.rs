@@ -61,7 +61,7 @@ use crossbeam_channel::{Receiver, Sender};
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -420,7 +420,7 @@ impl PgStore {
                 )
                 .map_err(|e| e.to_string())?;
             let mut log = Vec::with_capacity(rows.len());
-            let mut entries: HashMap<String, Option<Arc<Entry>>> = HashMap::new();
+            let mut keys = Vec::new();
             let mut auth = None;
             for (i, r) in rows.iter().enumerate() {
                 let seq: i64 = r.try_get(0).map_err(|e| e.to_string())?;
@@ -451,20 +451,14 @@ impl PgStore {
                     group: r.try_get(3).map_err(|e| e.to_string())?,
                     tenant: r.try_get(4).map_err(|e| e.to_string())?,
                 };
-                let gk = key.group_key();
-                if !entries.contains_key(&gk) {
-                    let change = configs::change_of(&mut Db::new(&mut tx, stmts), &key)
-                        .map_err(|e| e.to_string())?;
-                    entries.insert(gk.clone(), change.entry);
-                }
-                log.push((seq, Some(gk)));
+                log.push((seq, Some(key.group_key())));
+                keys.push(key);
             }
+            let entries = configs::entries_of(&mut Db::new(&mut tx, stmts), &keys)
+                .map_err(|e| e.to_string())?;
             tx.commit().map_err(|e| e.to_string())?;
             for (gk, entry) in &entries {
-                if entry
-                    .as_ref()
-                    .is_some_and(|e| e.beta.is_some() || !e.tags.is_empty())
-                {
+                if entry.beta.is_some() || !entry.tags.is_empty() {
                     self.variants.insert(gk.clone());
                 }
             }
@@ -473,7 +467,7 @@ impl PgStore {
             };
             for (seq, gk) in log {
                 let Some(gk) = gk else { continue };
-                let entry = entries.get(&gk).cloned().flatten();
+                let entry = entries.get(&gk).cloned();
                 let change = Arc::new(Change {
                     seq,
                     group_key: gk.into(),
@@ -640,6 +634,17 @@ fn finish(
             }
         }
     }
+    // The entries to read, all at once.
+    let unknown: Vec<Key> = outcomes()
+        .flat_map(|o| &o.keys)
+        .filter(|(key, known)| known.is_none() || variants.contains(&key.group_key()))
+        .map(|(key, _)| key.clone())
+        .collect();
+    let read = if unknown.is_empty() {
+        Default::default()
+    } else {
+        configs::entries_of(&mut Db::new(&mut tx, stmts), &unknown)?
+    };
     let mut kinds: Vec<&str> = Vec::new();
     let mut keys: Vec<&Key> = Vec::new();
     let mut changes = Vec::new();
@@ -647,20 +652,20 @@ fn finish(
     for outcome in outcomes() {
         for (key, known) in &outcome.keys {
             let group_key = key.group_key();
-            let change = match known {
-                Some(formal) if !variants.contains(&group_key) => Change {
-                    seq: 0,
-                    group_key: group_key.into(),
-                    entry: formal.clone().map(|f| {
-                        Arc::new(Entry {
-                            formal: Some(f),
-                            ..Entry::default()
-                        })
-                    }),
-                },
-                _ => configs::change_of(&mut Db::new(&mut tx, stmts), key)?,
+            let entry = match known {
+                Some(formal) if !variants.contains(&group_key) => formal.clone().map(|f| {
+                    Arc::new(Entry {
+                        formal: Some(f),
+                        ..Entry::default()
+                    })
+                }),
+                _ => read.get(&group_key).cloned(),
             };
-            changes.push(change);
+            changes.push(Change {
+                seq: 0,
+                group_key: group_key.into(),
+                entry,
+            });
             kinds.push("c");
             keys.push(key);
         }
