@@ -209,6 +209,14 @@ fn a_postgres_outage_under_load_misses_no_change_on_any_node() {
             started.elapsed()
         );
         assert_eq!(get_config(addr, "before", G, "").text(), "old");
+        let search = "/nacos/v1/cs/configs?search=accurate&dataId=&group=&pageNo=1&pageSize=10";
+        let r = common::request(addr, &common::get_raw(search));
+        assert_eq!(
+            r.status,
+            503,
+            "search while PostgreSQL is down: {}",
+            r.text()
+        );
     }
     std::thread::sleep(Duration::from_secs(5).saturating_sub(down.elapsed()));
     pg.start_server();
@@ -528,6 +536,19 @@ fn users_permissions_and_tokens_are_shared_by_every_node() {
         &common::get_raw(&format!("{cfg}?dataId=shared&group={G}")),
     );
     assert_eq!(r.status, 403, "no token: {}", r.text());
+    // Listener queries reach the other members with a token of their own.
+    let rec = record("shared", G, &md5_hex("by ann"), None);
+    let listen = format!("/nacos/v1/cs/configs/listener?accessToken={admin}");
+    let body = common::form(&[("Listening-Configs", &rec)]);
+    let mut poll = common::Conn::open(addrs[2]);
+    poll.send(&common::post_raw(
+        &listen,
+        &[("Long-Pulling-Timeout", "30000")],
+        body.as_bytes(),
+    ));
+    check_silent(&mut poll, "admin's poll on C", Duration::from_millis(200));
+    let status = listener_status(addrs[1], &format!("{listen}&dataId=shared&group={G}"), &[]);
+    assert_eq!(status, serde_json::json!({"127.0.0.1": md5_hex("by ann")}));
 }
 
 #[test]

@@ -50,7 +50,7 @@
 
 use super::db::{Db, Statements};
 use super::schema::{CHANNEL, LOCK_PURGE};
-use super::{accounts, configs, OpError, Outcome, PgStore};
+use super::{accounts, configs, OpError, Outcome, PgStore, UNAVAILABLE};
 use crate::metrics::Metrics;
 use crate::model::{Change, Entry};
 use crate::msg::{
@@ -82,9 +82,6 @@ const LOG_KEEP: i64 = 1_000_000;
 const REPLAY_ROWS: i64 = 10_000;
 /// Tries of one write that lost a deadlock or serialization race.
 const OP_TRIES: u32 = 3;
-
-/// Body of the 503 a write gets while PostgreSQL is unreachable.
-const UNAVAILABLE: &str = "caused: the configuration store is unreachable, retry later;";
 
 /// What one write request is answered.
 enum Answer {

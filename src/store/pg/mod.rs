@@ -44,6 +44,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Body of the 503 a write or console query gets while PostgreSQL is
+/// unreachable.
+const UNAVAILABLE: &str = "caused: the configuration store is unreachable, retry later;";
+
 /// Longest a connection attempt may take before PostgreSQL counts as down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 

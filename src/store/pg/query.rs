@@ -2,6 +2,7 @@
 //! queries and JSON as the SQLite reader (`crate::query`), in PostgreSQL's
 //! dialect. A lost connection is retried on the next query.
 
+use super::UNAVAILABLE;
 use crate::auth::{AuthKeys, ADMIN_ROLE};
 use crate::msg::Reply;
 use crate::query::{
@@ -313,15 +314,44 @@ fn password_ok(c: &mut Client, username: &str, password: &str) -> Result<bool, E
 
 impl Answer for PgReader {
     fn answer_query(&mut self, q: &Query) -> Result<Reply, String> {
-        self.client()?;
-        let Some(c) = self.client.as_mut() else {
-            return Err("not connected".into());
+        let unavailable = |e: &str| {
+            log::warn!("console query not answered: {e}");
+            Ok(Reply::new(503, UNAVAILABLE))
         };
-        PgReader::answer(c, self.keys.as_ref(), q).map_err(|e| e.to_string())
+        if let Err(e) = self.client() {
+            return unavailable(&e);
+        }
+        let Some(c) = self.client.as_mut() else {
+            return unavailable("not connected");
+        };
+        match PgReader::answer(c, self.keys.as_ref(), q) {
+            Ok(reply) => Ok(reply),
+            // The connection broke during the query: PostgreSQL is away.
+            Err(e) if c.is_closed() => unavailable(&e.to_string()),
+            Err(e) => Err(super::explain(&e)),
+        }
     }
 
     fn password_ok(&mut self, username: &str, password: &str) -> Result<bool, String> {
         let c = self.client()?;
         password_ok(c, username, password).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_of;
+
+    #[test]
+    fn blur_patterns_become_like_patterns() {
+        for (blur, like) in [
+            ("app*", "app%"),
+            ("a_b", "a_b"),
+            ("100%", "100\\%"),
+            ("back\\slash*", "back\\\\slash%"),
+            ("*mid*", "%mid%"),
+        ] {
+            assert_eq!(like_of(blur), like, "{blur}");
+        }
     }
 }
