@@ -49,6 +49,7 @@
 //! replays it.
 
 use super::db::{Db, Statements};
+use super::listener::CHECK;
 use super::schema::{CHANNEL, LOCK_PURGE};
 use super::{accounts, configs, OpError, Outcome, PgStore, UNAVAILABLE};
 use crate::metrics::Metrics;
@@ -56,21 +57,18 @@ use crate::model::{Change, Entry};
 use crate::msg::{
     now_ms, Key, Published, ReactorLink, Reply, ToReactor, WriteOp, WriteRequest, Written,
 };
-use crate::store::{StoreError, MAX_BATCH};
-use crossbeam_channel::{Receiver, Sender};
+use crate::store::MAX_BATCH;
+use crossbeam_channel::Receiver;
 use postgres::error::SqlState;
-use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, Config, IsolationLevel, NoTls, Transaction};
+use postgres::{Client, IsolationLevel, NoTls, Transaction};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Least time between two connection attempts while PostgreSQL is down.
-const RECONNECT_EVERY: Duration = Duration::from_millis(250);
+pub(super) const RECONNECT_EVERY: Duration = Duration::from_millis(250);
 /// How often a node renews its row in `vigil_nodes`.
 pub(super) const HEARTBEAT: Duration = Duration::from_secs(1);
-/// The backstop: the log is re-read this often even without a notification.
-const BACKSTOP: Duration = Duration::from_secs(5);
 /// How often expired history rows, old log rows and gone nodes are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 /// Most history rows deleted per purge statement.
@@ -100,80 +98,6 @@ struct Committed {
     end: u64,
     rows: u64,
 }
-
-/// Starts the listener thread; returns once it `LISTEN`s. Its pokes say
-/// "the log may have grown": to the number they carry (a notification's
-/// payload), or, when they carry [`CHECK`], to anything.
-pub(super) fn start_listener(config: &Config, target: &str) -> Result<Receiver<u64>, StoreError> {
-    let client =
-        listen(config).map_err(|e| StoreError(format!("cannot LISTEN on {target}: {e}")))?;
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let config = config.clone();
-    std::thread::Builder::new()
-        .name("vigil-pg-listener".into())
-        .spawn(move || run_listener(config, client, tx))
-        .map_err(|e| StoreError(format!("cannot start the listener thread: {e}")))?;
-    Ok(rx)
-}
-
-fn listen(config: &Config) -> Result<Client, postgres::Error> {
-    let mut client = config.connect(NoTls)?;
-    client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
-    Ok(client)
-}
-
-/// Pokes the writer on every notification, after every reconnect and every
-/// [`BACKSTOP`]; returns when the writer is gone.
-fn run_listener(config: Config, client: Client, pokes: Sender<u64>) {
-    let poke = |hint: u64| pokes.send(hint).is_ok();
-    let mut client = Some(client);
-    loop {
-        let Some(c) = client.as_mut() else {
-            std::thread::sleep(RECONNECT_EVERY);
-            match listen(&config) {
-                Ok(c) => {
-                    log::info!("listening for changes again");
-                    client = Some(c);
-                    if !poke(CHECK) {
-                        return;
-                    }
-                }
-                Err(e) => log::debug!("cannot reconnect the listener: {e}"),
-            }
-            continue;
-        };
-        let broken = {
-            let mut notifications = c.notifications();
-            let mut iter = notifications.timeout_iter(BACKSTOP);
-            loop {
-                match iter.next() {
-                    Ok(Some(n)) => {
-                        if !poke(n.payload().parse().unwrap_or(CHECK)) {
-                            return;
-                        }
-                    }
-                    Ok(None) => break false,
-                    Err(e) => {
-                        log::warn!("change listener lost its connection: {e}");
-                        break true;
-                    }
-                }
-            }
-        };
-        if broken || c.is_closed() || c.is_valid(CONNECT_TIMEOUT_CHECK).is_err() {
-            log::warn!("change listener disconnected; reconnecting");
-            client = None;
-        } else if !poke(CHECK) {
-            return;
-        }
-    }
-}
-
-/// A poke that asks for a replay whatever this node has applied.
-const CHECK: u64 = 0;
-
-/// How long the listener's liveness check may take.
-const CONNECT_TIMEOUT_CHECK: Duration = Duration::from_secs(2);
 
 fn retryable(e: &OpError) -> bool {
     matches!(e, OpError::Db(e) if e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED)

@@ -15,8 +15,8 @@
 //! invariant do not know which store is underneath.
 //!
 //! Rooms: `schema` (tables), `configs` and `accounts` (rows, as in the
-//! SQLite store), `feed` (the writer loop, the change log, the listener,
-//! heartbeat and purge), `members` (cluster-wide listener queries), `query`
+//! SQLite store), `feed` (the writer loop, the change log, heartbeat and
+//! purge), `listener` (the LISTEN thread), `members` (cluster-wide listener queries), `query`
 //! (the reader thread).
 //!
 //! Invariant: only `store` and `query` name `postgres`, as for `rusqlite`.
@@ -25,6 +25,7 @@ mod accounts;
 mod configs;
 mod db;
 mod feed;
+mod listener;
 mod members;
 mod query;
 mod schema;
@@ -180,7 +181,7 @@ impl PgStore {
             .map_err(|e| fail("cannot create the schema in", e))?;
         tx.commit()
             .map_err(|e| fail("cannot create the schema in", e))?;
-        let pokes = feed::start_listener(&config, &target)?;
+        let pokes = listener::start(&config, &target)?;
         let mut id = [0u8; 8];
         getrandom::getrandom(&mut id).map_err(|e| StoreError(format!("no randomness: {e}")))?;
         Ok(PgStore {
