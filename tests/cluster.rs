@@ -305,6 +305,11 @@ fn a_node_started_later_catches_up_and_follows() {
     poll.set_read_timeout(Duration::from_secs(10));
     assert_eq!(poll.read_response().text(), "late-1%02DEFAULT_GROUP%01\n");
     assert_eq!(get_config(c.addr, "late-1", G, "").text(), "w");
+    // Three members; one that stops cleanly leaves the list at once.
+    assert_eq!(pg.sql("vigil", "SELECT count(*) FROM vigil_nodes"), "3");
+    let mut c = c;
+    assert!(c.sigterm().success(), "a cluster node exits 0 on SIGTERM");
+    assert_eq!(pg.sql("vigil", "SELECT count(*) FROM vigil_nodes"), "2");
 }
 
 /// The `lisentersGroupkeyStatus` map of a listener-status answer.
