@@ -24,6 +24,8 @@
 //! here is skipped.
 
 mod common;
+#[path = "cluster/pg.rs"]
+mod pg;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
@@ -370,6 +372,16 @@ fn python(version: &'static str, scenario: &str) {
 
 /// Like [`python`], against a server started with `server_args`.
 fn python_on(version: &'static str, scenario: &str, server_args: &[&str]) {
+    run_scenario(
+        &format!("nacos-sdk-python {version}"),
+        python_command(version),
+        scenario,
+        server_args,
+    );
+}
+
+/// The scenario runner of `nacos-sdk-python` `version` (installed on first use).
+fn python_command(version: &'static str) -> Command {
     let sdk = python_sdk(version);
     let mut cmd = Command::new("python3");
     cmd.arg(scripts_dir().join("py_client.py"))
@@ -380,12 +392,7 @@ fn python_on(version: &'static str, scenario: &str, server_args: &[&str]) {
         .env("INTEROP_SDK_VERSION", version)
         .env("INTEROP_AUTH_USER", AUTH_USER)
         .env("INTEROP_AUTH_PASSWORD", AUTH_PASSWORD);
-    run_scenario(
-        &format!("nacos-sdk-python {version}"),
-        cmd,
-        scenario,
-        server_args,
-    );
+    cmd
 }
 
 fn node(scenario: &str) {
@@ -544,4 +551,36 @@ fn node_credentials_with_auth_off() {
 #[test]
 fn node_auth_on() {
     node_on("auth_on", AUTH_ON);
+}
+
+// ------------------------------------------------ cluster mode
+
+/// nacos-sdk-python 2.0 with three cluster nodes in its server list: the
+/// first node is killed (`kill -9`) after 4 s and the second after 8 s while
+/// it publishes every 300 ms; publishes, reads and its watcher go on
+/// through the third.
+#[test]
+fn python_2_0_survives_losing_two_of_three_cluster_nodes() {
+    let pg = pg::Postgres::start();
+    let url = pg.database("vigil");
+    let mut nodes: Vec<common::Server> = (0..3)
+        .map(|_| common::Server::start_args(&["--store", &url, "--threads", "2"]))
+        .collect();
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.to_string()).collect();
+    let survivor = nodes.pop().expect("three nodes");
+    let cmd = python_command(PY_V2);
+    let killer = std::thread::spawn(move || {
+        for mut node in nodes {
+            std::thread::sleep(Duration::from_secs(4));
+            node.kill9();
+        }
+    });
+    run_client(
+        "nacos-sdk-python 2.0 on a three-node cluster",
+        cmd,
+        "cluster_failover",
+        &addrs.join(","),
+    );
+    killer.join().expect("killer thread");
+    drop(survivor);
 }

@@ -3,6 +3,9 @@
 //! dropped. PostgreSQL refuses to run as root, so as root the server runs as
 //! the `postgres` user (via `runuser`). Missing binaries fail the test with
 //! what to install; nothing is skipped.
+//!
+//! Used by `tests/cluster.rs` and `tests/interop.rs`; each uses part of it.
+#![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
