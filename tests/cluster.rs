@@ -594,3 +594,30 @@ fn a_write_postgres_refuses_fails_alone() {
     }
     assert_eq!(get_config(addr, "batch-7", G, "").status, 404);
 }
+
+#[test]
+fn expired_history_is_purged_on_postgres() {
+    let pg = Postgres::start();
+    let (url, nodes) = cluster(&pg, 1);
+    publish_ok(nodes[0].addr, "old", G, "", "v1");
+    publish_ok(nodes[0].addr, "old", G, "", "v2");
+    let count = || pg.sql("vigil", "SELECT count(*) FROM his_config_info");
+    assert_eq!(count(), "2");
+    // Age the first row past a one-day retention; a node that starts purges
+    // (under the purge lock), the young row stays.
+    pg.sql(
+        "vigil",
+        "UPDATE his_config_info SET gmt_modified = 0 WHERE op_type = 'I'",
+    );
+    let _purger = Server::start_args(&["--store", &url, "--history-retention-days", "1"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count() != "1" {
+        assert!(
+            Instant::now() < deadline,
+            "expired history was not purged: {}",
+            count()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(pg.sql("vigil", "SELECT op_type FROM his_config_info"), "U");
+}
