@@ -33,6 +33,8 @@ pub enum ListenerFilter {
         all: bool,
         tenant: Option<String>,
     },
+    /// The same, on this node only (a cluster member is asking).
+    Local(Box<ListenerFilter>),
 }
 
 /// An interned groupKey.
@@ -395,6 +397,7 @@ impl Index {
             _ => String::new(),
         };
         match filter {
+            ListenerFilter::Local(inner) => self.listeners(inner),
             ListenerFilter::Key(group_key) => {
                 let Some(key) = self.lookup(group_key) else {
                     return Vec::new();

@@ -102,7 +102,7 @@ fn glob_of(pattern: &str) -> String {
     g
 }
 
-fn page(total: i64, page_no: i64, page_size: i64, items: Vec<Json>) -> Json {
+pub(crate) fn page(total: i64, page_no: i64, page_size: i64, items: Vec<Json>) -> Json {
     json!({
         "totalCount": total,
         "pageNumber": page_no,
@@ -111,57 +111,170 @@ fn page(total: i64, page_no: i64, page_size: i64, items: Vec<Json>) -> Json {
     })
 }
 
+/// A `his_config_info` row as Nacos renders it. `$get` names the row's
+/// getter by column name (`get` on rusqlite, `try_get` on postgres: the
+/// same shape in two crates), so both stores render rows alike.
+macro_rules! history_json {
+    ($r:expr, $get:ident, $with_content:expr) => {{
+        let r = $r;
+        let content: Option<String> = if $with_content {
+            r.$get("content")?
+        } else {
+            None
+        };
+        let md5: Option<String> = if $with_content { r.$get("md5")? } else { None };
+        serde_json::json!({
+            "id": r.$get::<_, i64>("nid")?.to_string(),
+            "lastId": -1,
+            "dataId": r.$get::<_, String>("data_id")?,
+            "group": r.$get::<_, String>("group_id")?,
+            "tenant": r.$get::<_, String>("tenant_id")?,
+            "appName": r.$get::<_, Option<String>>("app_name")?.unwrap_or_default(),
+            "md5": md5,
+            "content": content,
+            "srcIp": r.$get::<_, Option<String>>("src_ip")?,
+            "srcUser": r.$get::<_, Option<String>>("src_user")?,
+            "opType": r.$get::<_, Option<String>>("op_type")?,
+            "createdTime": $crate::query::iso_time(r.$get("gmt_create")?),
+            "lastModifiedTime": $crate::query::iso_time(r.$get("gmt_modified")?),
+        })
+    }};
+}
+pub(crate) use history_json;
+
+/// A config row (with `config_tags`) as Nacos renders its detail; `$get`
+/// as in [`history_json`].
+macro_rules! detail_json {
+    ($r:expr, $get:ident) => {{
+        let r = $r;
+        serde_json::json!({
+            "id": r.$get::<_, i64>("id")?.to_string(),
+            "dataId": r.$get::<_, String>("data_id")?,
+            "group": r.$get::<_, String>("group_id")?,
+            "content": r.$get::<_, String>("content")?,
+            "md5": r.$get::<_, Option<String>>("md5")?,
+            "tenant": r.$get::<_, String>("tenant_id")?,
+            "appName": r.$get::<_, Option<String>>("app_name")?.unwrap_or_default(),
+            "type": r.$get::<_, Option<String>>("type")?,
+            "createTime": r.$get::<_, i64>("gmt_create")?,
+            "modifyTime": r.$get::<_, i64>("gmt_modified")?,
+            "createUser": r.$get::<_, Option<String>>("src_user")?,
+            "createIp": r.$get::<_, Option<String>>("src_ip")?,
+            "desc": r.$get::<_, Option<String>>("c_desc")?,
+            "use": r.$get::<_, Option<String>>("c_use")?,
+            "effect": r.$get::<_, Option<String>>("effect")?,
+            "schema": r.$get::<_, Option<String>>("c_schema")?,
+            "configTags": r.$get::<_, Option<String>>("config_tags")?,
+        })
+    }};
+}
+pub(crate) use detail_json;
+
+/// A search hit (columns `id, data_id, group_id, tenant_id, app_name,
+/// content, type`); `$get` as in [`history_json`].
+macro_rules! search_json {
+    ($r:expr, $get:ident, $with_type:expr) => {{
+        let r = $r;
+        let t: Option<String> = if $with_type { r.$get(6)? } else { None };
+        serde_json::json!({
+            "id": r.$get::<_, i64>(0)?.to_string(),
+            "dataId": r.$get::<_, String>(1)?,
+            "group": r.$get::<_, String>(2)?,
+            "content": r.$get::<_, String>(5)?,
+            "md5": null,
+            "tenant": r.$get::<_, String>(3)?,
+            "appName": r.$get::<_, Option<String>>(4)?.unwrap_or_default(),
+            "type": t,
+        })
+    }};
+}
+pub(crate) use search_json;
+
 fn history_row(r: &Row, with_content: bool) -> rusqlite::Result<Json> {
-    let content: Option<String> = if with_content {
-        r.get("content")?
-    } else {
-        None
-    };
-    let md5: Option<String> = if with_content { r.get("md5")? } else { None };
-    Ok(json!({
-        "id": r.get::<_, i64>("nid")?.to_string(),
-        "lastId": -1,
-        "dataId": r.get::<_, String>("data_id")?,
-        "group": r.get::<_, String>("group_id")?,
-        "tenant": r.get::<_, String>("tenant_id")?,
-        "appName": r.get::<_, Option<String>>("app_name")?.unwrap_or_default(),
-        "md5": md5,
-        "content": content,
-        "srcIp": r.get::<_, Option<String>>("src_ip")?,
-        "srcUser": r.get::<_, Option<String>>("src_user")?,
-        "opType": r.get::<_, Option<String>>("op_type")?,
-        "createdTime": iso_time(r.get("gmt_create")?),
-        "lastModifiedTime": iso_time(r.get("gmt_modified")?),
-    }))
+    Ok(history_json!(r, get, with_content))
 }
 
 const DETAIL_COLUMNS: &str = "id, data_id, group_id, tenant_id, content, md5, app_name, type, gmt_create, gmt_modified, src_user, src_ip, c_desc, c_use, effect, c_schema,
     (SELECT group_concat(tag_name, ',') FROM config_tags_relation t WHERE t.id = config_info.id) AS config_tags";
 
 fn detail_row(r: &Row) -> rusqlite::Result<Json> {
-    Ok(json!({
-        "id": r.get::<_, i64>("id")?.to_string(),
-        "dataId": r.get::<_, String>("data_id")?,
-        "group": r.get::<_, String>("group_id")?,
-        "content": r.get::<_, String>("content")?,
-        "md5": r.get::<_, Option<String>>("md5")?,
-        "tenant": r.get::<_, String>("tenant_id")?,
-        "appName": r.get::<_, Option<String>>("app_name")?.unwrap_or_default(),
-        "type": r.get::<_, Option<String>>("type")?,
-        "createTime": r.get::<_, i64>("gmt_create")?,
-        "modifyTime": r.get::<_, i64>("gmt_modified")?,
-        "createUser": r.get::<_, Option<String>>("src_user")?,
-        "createIp": r.get::<_, Option<String>>("src_ip")?,
-        "desc": r.get::<_, Option<String>>("c_desc")?,
-        "use": r.get::<_, Option<String>>("c_use")?,
-        "effect": r.get::<_, Option<String>>("effect")?,
-        "schema": r.get::<_, Option<String>>("c_schema")?,
-        "configTags": r.get::<_, Option<String>>("config_tags")?,
-    }))
+    Ok(detail_json!(r, get))
 }
 
-fn not_found(what: &str) -> Reply {
+/// The catalog of a config: a part of its detail.
+pub(crate) fn catalog_reply(detail: Option<Json>) -> Reply {
+    let data = detail.map(|d| {
+        json!({
+            "createTime": d["createTime"], "modifyTime": d["modifyTime"],
+            "createUser": d["createUser"], "createIp": d["createIp"],
+            "desc": d["desc"], "use": d["use"], "effect": d["effect"],
+            "type": d["type"], "schema": d["schema"], "configTags": d["configTags"],
+        })
+    });
+    json_reply(json!({"code": 200, "message": null, "data": data}))
+}
+
+pub(crate) fn json_reply(j: Json) -> Reply {
+    Reply::ok(j.to_string())
+}
+
+pub(crate) fn not_found(what: &str) -> Reply {
     Reply::new(404, format!("caused: {what};"))
+}
+
+/// What a reader thread asks of its store: the SQLite [`Reader`] and the
+/// PostgreSQL one answer the same queries with the same JSON.
+pub trait Answer {
+    /// Answers a console query (`Verify` goes to [`Answer::password_ok`]).
+    fn answer_query(&mut self, q: &Query) -> Result<Reply, String>;
+    /// Whether `password` is `username`'s (bcrypt, deliberately slow).
+    fn password_ok(&mut self, username: &str, password: &str) -> Result<bool, String>;
+}
+
+/// Serves queries until every sender is gone.
+pub fn serve(mut store: impl Answer, rx: Receiver<QueryRequest>, reactors: Vec<ReactorLink>) {
+    while let Ok(req) = rx.recv() {
+        if let Query::Verify {
+            username,
+            password,
+            key,
+        } = &req.query
+        {
+            let ok = store.password_ok(username, password).unwrap_or_else(|e| {
+                log::error!("cannot check a password: {e}");
+                false
+            });
+            if let Some(link) = reactors.get(req.reply.reactor) {
+                link.send(ToReactor::Verified {
+                    conn: req.reply.conn,
+                    generation: req.reply.generation,
+                    key: *key,
+                    ok,
+                });
+            }
+            continue;
+        }
+        let result = store.answer_query(&req.query).map_err(|e| {
+            log::error!("query {:?} failed: {e}", req.query);
+            format!("storage error: {e}")
+        });
+        if let Some(link) = reactors.get(req.reply.reactor) {
+            link.send(ToReactor::Done {
+                conn: req.reply.conn,
+                generation: req.reply.generation,
+                result,
+            });
+        }
+    }
+}
+
+/// The JSON of a login: the token, its lifetime, whether an admin.
+pub(crate) fn login_reply(keys: &AuthKeys, username: &str, admin: bool) -> Reply {
+    let token = keys.sign(username, crate::msg::now_ms() as u64 / 1000);
+    let body = json!({"accessToken": token, "tokenTtl": keys.ttl_secs, "globalAdmin": admin});
+    let mut reply = Reply::ok(body.to_string());
+    reply.extra_head = format!("Authorization: Bearer {token}\r\n");
+    reply
 }
 
 /// The reader: a read-only connection and the loop that serves queries.
@@ -204,55 +317,17 @@ impl Reader {
             params![username, ADMIN_ROLE],
             |r| r.get(0),
         )?;
-        let token = keys.sign(username, crate::msg::now_ms() as u64 / 1000);
-        let body =
-            json!({"accessToken": token, "tokenTtl": keys.ttl_secs, "globalAdmin": admin > 0});
-        let mut reply = Reply::ok(body.to_string());
-        reply.extra_head = format!("Authorization: Bearer {token}\r\n");
-        Ok(reply)
+        Ok(login_reply(keys, username, admin > 0))
     }
 
     /// Serves queries until every sender is gone.
     pub fn run(self, rx: Receiver<QueryRequest>, reactors: Vec<ReactorLink>) {
-        while let Ok(req) = rx.recv() {
-            if let Query::Verify {
-                username,
-                password,
-                key,
-            } = &req.query
-            {
-                let ok = self.password_ok(username, password).unwrap_or_else(|e| {
-                    log::error!("cannot check a password: {e}");
-                    false
-                });
-                if let Some(link) = reactors.get(req.reply.reactor) {
-                    link.send(ToReactor::Verified {
-                        conn: req.reply.conn,
-                        generation: req.reply.generation,
-                        key: *key,
-                        ok,
-                    });
-                }
-                continue;
-            }
-            let result = self.answer(&req.query).map_err(|e| {
-                log::error!("query {:?} failed: {e}", req.query);
-                format!("storage error: {e}")
-            });
-            if let Some(link) = reactors.get(req.reply.reactor) {
-                link.send(ToReactor::Done {
-                    conn: req.reply.conn,
-                    generation: req.reply.generation,
-                    result,
-                });
-            }
-        }
+        serve(self, rx, reactors)
     }
 
     pub fn answer(&self, q: &Query) -> rusqlite::Result<Reply> {
         let c = &self.conn;
         let key_where = "data_id = ?1 AND group_id = ?2 AND tenant_id = ?3";
-        let json_reply = |j: Json| Reply::ok(j.to_string());
         match q {
             Query::Search {
                 mode,
@@ -314,17 +389,7 @@ impl Reader {
                 ))?;
                 let items = stmt
                     .query_map(params_from_iter(args.iter()), |r| {
-                        let t: Option<String> = if with_type { r.get(6)? } else { None };
-                        Ok(json!({
-                            "id": r.get::<_, i64>(0)?.to_string(),
-                            "dataId": r.get::<_, String>(1)?,
-                            "group": r.get::<_, String>(2)?,
-                            "content": r.get::<_, String>(5)?,
-                            "md5": null,
-                            "tenant": r.get::<_, String>(3)?,
-                            "appName": r.get::<_, Option<String>>(4)?.unwrap_or_default(),
-                            "type": t,
-                        }))
+                        Ok(search_json!(r, get, with_type))
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 Ok(json_reply(page(total, *page_no, *page_size, items)))
@@ -348,17 +413,7 @@ impl Reader {
                         detail_row,
                     )
                     .optional()?;
-                let data = row.map(|d| {
-                    json!({
-                        "createTime": d["createTime"], "modifyTime": d["modifyTime"],
-                        "createUser": d["createUser"], "createIp": d["createIp"],
-                        "desc": d["desc"], "use": d["use"], "effect": d["effect"],
-                        "type": d["type"], "schema": d["schema"], "configTags": d["configTags"],
-                    })
-                });
-                Ok(json_reply(
-                    json!({"code": 200, "message": null, "data": data}),
-                ))
+                Ok(catalog_reply(row))
             }
             Query::Beta(k) => {
                 let row = c
@@ -504,6 +559,16 @@ impl Reader {
             .prepare_cached("SELECT tenant_id, count(*) FROM config_info GROUP BY tenant_id")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect()
+    }
+}
+
+impl Answer for Reader {
+    fn answer_query(&mut self, q: &Query) -> Result<Reply, String> {
+        self.answer(q).map_err(|e| e.to_string())
+    }
+
+    fn password_ok(&mut self, username: &str, password: &str) -> Result<bool, String> {
+        Reader::password_ok(self, username, password).map_err(|e| e.to_string())
     }
 }
 

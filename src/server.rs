@@ -7,10 +7,9 @@
 
 use crate::metrics::Metrics;
 use crate::msg::{Published, ReactorLink, ToReactor};
-use crate::query::Reader;
 use crate::reactor::{bind_listener, Reactor};
 use crate::settings::Settings;
-use crate::store::Store;
+use crate::store::Backend;
 use anyhow::Context;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -24,16 +23,17 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
     let addr = SocketAddr::new(settings.bind, settings.port);
     // Refused before anything is created: a second server on this port or
-    // this data directory exits here, leaving no new files behind.
+    // this data directory exits here, leaving no new files behind. (A
+    // cluster node keeps nothing in a data directory.)
     crate::claim::check_port_free(addr)?;
-    let _dir_lock = crate::claim::lock_data_dir(&settings.data_dir)?;
-    let mut store = Store::open(&settings.data_dir, settings.sync)?;
+    let _dir_lock = match settings.store {
+        None => Some(crate::claim::lock_data_dir(&settings.data_dir)?),
+        Some(_) => None,
+    };
+    let mut store = Backend::open(settings.store.as_deref(), &settings.data_dir, settings.sync)?;
+    let location = store.describe();
     let entries = store.load_all()?;
-    log::info!(
-        "loaded {} keys from {}",
-        entries.len(),
-        store.path().display()
-    );
+    log::info!("loaded {} keys from {location}", entries.len());
     let auth = if settings.auth {
         store.ensure_admin(
             &settings.auth_admin_user,
@@ -44,11 +44,12 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     } else {
         None
     };
-    let reader = Reader::open(store.path(), auth.as_ref().map(|(k, _)| (**k).clone()))?;
+    let reader = store.reader(auth.as_ref().map(|(k, _)| (**k).clone()))?;
 
     let threads = settings.threads();
     let first = bind_listener(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let bound = first.local_addr()?;
+    store.set_advertise(settings.advertise(bound));
     let mut listeners = vec![first];
     for _ in 1..threads {
         listeners.push(bind_listener(bound).with_context(|| format!("cannot listen on {bound}"))?);
@@ -89,14 +90,19 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     drop(query_tx);
     drop(entries);
 
-    // Change sequence numbers (watch-stream event ids) start from the
-    // clock, in microseconds, so ids from before a restart are always older
-    // than any after it: a client resuming across a restart gets a reset
-    // and a fresh snapshot, never a silently skipped change.
+    // Change sequence numbers are watch-stream event ids: in a cluster the
+    // shared log's numbers, alone the clock's (see Backend::loaded_seq).
     let published = Arc::new(Published::default());
-    published.set(u64::try_from(crate::msg::now_ms()).unwrap_or(0) * 1000);
+    published.set(store.loaded_seq());
+    // In a cluster, the other members answer listener queries as one more peer.
+    let peer_auth = auth.as_ref().map(|(keys, _)| crate::store::pg::PeerAuth {
+        keys: (**keys).clone(),
+        user: settings.auth_admin_user.clone(),
+    });
+    let mut peers = links.clone();
+    peers.extend(store.cluster_peer(links.clone(), peer_auth)?);
     for reactor in &mut reactors {
-        reactor.set_peers(links.clone());
+        reactor.set_peers(peers.clone());
         reactor.set_published(published.clone());
         if let Some((keys, state)) = &auth {
             reactor.set_auth(keys.clone(), state.clone());
@@ -126,10 +132,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     ])?;
     println!("vigil listening on {bound}");
     std::io::stdout().flush()?;
-    log::info!(
-        "{threads} reactors, up to {max_conns} connections, data in {}",
-        settings.data_dir.display()
-    );
+    log::info!("{threads} reactors, up to {max_conns} connections, data in {location}");
 
     if let Some(sig) = signals.forever().next() {
         log::info!("signal {sig}: draining");

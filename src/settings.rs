@@ -22,6 +22,17 @@ pub struct Settings {
     #[arg(long, env = "VIGIL_DATA_DIR", default_value = "vigil-data")]
     pub data_dir: PathBuf,
 
+    /// Keep configs in this PostgreSQL database (`postgres://user:pass@host/db`)
+    /// instead of SQLite in --data-dir: any number of nodes may share it.
+    #[arg(long, env = "VIGIL_STORE", value_parser = parse_store, hide_env_values = true)]
+    pub store: Option<String>,
+
+    /// With --store: the `host:port` other nodes reach this one at, for
+    /// cluster-wide listener queries (default: the bound address, loopback
+    /// when bound to all addresses).
+    #[arg(long, env = "VIGIL_ADVERTISE")]
+    pub advertise: Option<String>,
+
     /// Reactor threads (default: number of cores).
     #[arg(long, env = "VIGIL_THREADS")]
     pub threads: Option<usize>,
@@ -164,6 +175,19 @@ impl Settings {
             .max(1)
     }
 
+    /// The address other nodes reach this one at.
+    pub fn advertise(&self, bound: std::net::SocketAddr) -> String {
+        if let Some(a) = &self.advertise {
+            return a.clone();
+        }
+        let ip = if bound.ip().is_unspecified() {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            bound.ip()
+        };
+        std::net::SocketAddr::new(ip, bound.port()).to_string()
+    }
+
     /// Hold time for a client timeout `timeout_ms` (Nacos's formula plus a cap).
     pub fn hold_ms(&self, timeout_ms: i64) -> u64 {
         let capped = timeout_ms.clamp(0, self.max_hold_ms as i64) as u64;
@@ -184,5 +208,14 @@ fn parse_sync(s: &str) -> Result<crate::store::Sync, String> {
         "full" => Ok(crate::store::Sync::Full),
         "normal" => Ok(crate::store::Sync::Normal),
         other => Err(format!("`{other}` is not one of: full, normal")),
+    }
+}
+
+/// `--store`: only PostgreSQL URLs (SQLite is the default, in --data-dir).
+fn parse_store(s: &str) -> Result<String, String> {
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        Ok(s.to_owned())
+    } else {
+        Err("expected a postgres:// URL (without --store, SQLite in --data-dir is used)".into())
     }
 }

@@ -25,6 +25,8 @@
 //! here is skipped.
 
 mod common;
+#[path = "cluster/pg.rs"]
+mod pg;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
@@ -399,6 +401,17 @@ fn python_on(
     server_args: &[&str],
     check: impl FnOnce(SocketAddr),
 ) {
+    run_scenario(
+        &format!("{PY_LABEL} {version}"),
+        python_command(version),
+        scenario,
+        server_args,
+        check,
+    );
+}
+
+/// The scenario runner of `nacos-sdk-python` `version` (installed on first use).
+fn python_command(version: &'static str) -> Command {
     let sdk = python_sdk(version);
     let mut cmd = Command::new("python3");
     cmd.arg(scripts_dir().join("py_client.py"))
@@ -410,13 +423,7 @@ fn python_on(
         .env("INTEROP_AUTH_USER", AUTH_USER)
         .env("INTEROP_AUTH_PASSWORD", AUTH_PASSWORD)
         .env("INTEROP_HOLD_MS", HOLD_MS.to_string());
-    run_scenario(
-        &format!("{PY_LABEL} {version}"),
-        cmd,
-        scenario,
-        server_args,
-        check,
-    );
+    cmd
 }
 
 fn node(scenario: &str) {
@@ -633,4 +640,36 @@ fn node_credentials_with_auth_off() {
 #[test]
 fn node_auth_on() {
     node_on("auth_on", AUTH_ON, no_failures(NODE_LABEL, "auth_on"));
+}
+
+// ------------------------------------------------ cluster mode
+
+/// nacos-sdk-python 2.0 with three cluster nodes in its server list: the
+/// first node is killed (`kill -9`) after 4 s and the second after 8 s while
+/// it publishes every 300 ms; publishes, reads and its watcher go on
+/// through the third.
+#[test]
+fn python_2_0_survives_losing_two_of_three_cluster_nodes() {
+    let pg = pg::Postgres::start();
+    let url = pg.database("vigil");
+    let mut nodes: Vec<common::Server> = (0..3)
+        .map(|_| common::Server::start_args(&["--store", &url, "--threads", "2"]))
+        .collect();
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.to_string()).collect();
+    let survivor = nodes.pop().expect("three nodes");
+    let cmd = python_command(PY_V2);
+    let killer = std::thread::spawn(move || {
+        for mut node in nodes {
+            std::thread::sleep(Duration::from_secs(4));
+            node.kill9();
+        }
+    });
+    run_client(
+        "nacos-sdk-python 2.0 on a three-node cluster",
+        cmd,
+        "cluster_failover",
+        &addrs.join(","),
+    );
+    killer.join().expect("killer thread");
+    drop(survivor);
 }

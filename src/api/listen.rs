@@ -77,7 +77,7 @@ pub(super) fn poll(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<Acti
 
 /// Who listens to one config (a blank group is `DEFAULT_GROUP` here).
 pub(super) fn listeners_of_key(
-    _: &Request,
+    req: &Request,
     params: &mut Params,
     _: &Ctx,
 ) -> Result<Action, ApiError> {
@@ -89,12 +89,12 @@ pub(super) fn listeners_of_key(
     let tenant = params.get_or_empty("tenant");
     protocol::check_tenant(tenant)?;
     let key = protocol::group_key(data_id, group, canonical_tenant(tenant));
-    Ok(Action::CollectListeners(ListenerFilter::Key(key)))
+    Ok(collect_listeners(req, ListenerFilter::Key(key)))
 }
 
 /// What one client address listens to.
 pub(super) fn listeners_of_ip(
-    _: &Request,
+    req: &Request,
     params: &mut Params,
     _: &Ctx,
 ) -> Result<Action, ApiError> {
@@ -103,11 +103,23 @@ pub(super) fn listeners_of_ip(
         .filter(|t| !is_blank(t))
         .map(str::to_owned);
     let ip = required(params, "ip")?.to_owned();
-    Ok(Action::CollectListeners(ListenerFilter::Ip {
-        ip,
-        all: is_true(params, "all"),
-        tenant,
-    }))
+    Ok(collect_listeners(
+        req,
+        ListenerFilter::Ip {
+            ip,
+            all: is_true(params, "all"),
+            tenant,
+        },
+    ))
+}
+
+/// Gathers matching polls: on every node of a cluster, or on this node
+/// only when another member asks (header `Vigil-Scope: node`).
+fn collect_listeners(req: &Request, filter: ListenerFilter) -> Action {
+    if req.header_str(crate::store::pg::NODE_SCOPE_HEADER) == Some("node") {
+        return Action::CollectListeners(ListenerFilter::Local(Box::new(filter)));
+    }
+    Action::CollectListeners(filter)
 }
 
 #[cfg(test)]

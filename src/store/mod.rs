@@ -12,6 +12,8 @@
 //! Rooms: `schema` (tables, pragmas), `configs` (config rows, their history
 //! and the change each write broadcasts), `accounts` (users, roles,
 //! permissions, namespaces, the token secret). This file is the writer loop.
+//! `backend` is the boundary that chooses between this store and `pg`, the
+//! PostgreSQL one (cluster mode).
 //!
 //! Invariants: only this module and `query` name `rusqlite`; the writer never
 //! touches a socket (it notifies reactors through the callback in
@@ -20,12 +22,15 @@
 //! `config_tags_relation`, `tenant_info`); times are epoch milliseconds.
 
 mod accounts;
+mod backend;
 mod configs;
+pub mod pg;
 mod schema;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use accounts::load_auth_state;
+pub use backend::{Backend, ReaderBackend};
 pub(crate) use schema::open_connection;
 pub use schema::Sync;
 

@@ -650,6 +650,51 @@ def main():
     os._exit(rc)
 
 
+def retrying(what, action, attempts=20, pause=0.5):
+    """Runs `action` until it succeeds: a request in flight when its node is
+    killed may fail once; the next one must reach a live node."""
+    last = None
+    for _ in range(attempts):
+        try:
+            return action()
+        except Exception as e:
+            last = e
+            time.sleep(pause)
+    raise Failure("%s: still failing after %d attempts: %s" % (what, attempts, last))
+
+
+def scenario_cluster_failover(env):
+    """Three cluster nodes in serverAddresses; the test kills the first after
+    about 4 s and the second after about 8 s. Publishes, reads and the watcher
+    must keep working through the last node."""
+    c = env.client()
+    d, g = "interop.cluster.properties", "DEFAULT_GROUP"
+    rec = Recorder("cluster watcher")
+    retrying("first publish", lambda: publish(c, d, g, "v=0\n", "first"))
+    c.add_config_watcher(d, g, rec.callback)
+    deadline = time.monotonic() + 12
+    i = 0
+    while time.monotonic() < deadline:
+        i += 1
+        content = "v=%d\n" % i
+        retrying("publish %d" % i, lambda: publish(c, d, g, content, "publish %d" % i))
+        time.sleep(0.3)
+    log("   %d publishes acknowledged while two of three nodes were killed" % i)
+    last = "v=%d\n" % i
+    expect_eq(retrying("get", lambda: get(c, d, g)), last, "get after the kills")
+    wait_until = time.monotonic() + CALLBACK_TIMEOUT
+    while True:
+        event = rec.next_event(max(0.1, wait_until - time.monotonic()), "the last publish")
+        if event.get("content") == last:
+            break
+    log("ok: the watcher saw the last publish through the surviving node")
+    # The SDK logged the connection errors of the kills: expected here.
+    problems = env.sdk_log.problems(env.log_check_from)
+    log("   the SDK logged %d error/warning line(s) while nodes died, first: %s"
+        % (len(problems), short(problems[:2], 400)))
+    env.log_check_from = env.sdk_log.mark()
+
+
 def large_bytes_for(version):
     # 3 MiB for every version. 1.0.0 sends it inside the URL query string (about 5 MB of
     # request line); vigil accepts that, although real Nacos (Tomcat's default 8 KB
@@ -666,6 +711,7 @@ SCENARIOS = {
     "auth": lambda env, version: scenario_auth(env),
     "hold": lambda env, version: scenario_hold(env),
     "auth_on": lambda env, version: scenario_auth_on(env),
+    "cluster_failover": lambda env, version: scenario_cluster_failover(env),
 }
 
 if __name__ == "__main__":

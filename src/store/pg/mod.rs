@@ -1,0 +1,285 @@
+//! Cluster mode: any number of vigil nodes sharing one PostgreSQL database.
+//!
+//! Each node keeps the SQLite store's shape: one writer thread owns a
+//! connection and commits everything pending in one transaction; a reader
+//! thread answers console queries on a connection of its own; a listener
+//! thread holds a third connection that `LISTEN`s for change numbers.
+//!
+//! What differs is where the reactors' changes come from. Every committed
+//! write appends rows to `vigil_change_log`, numbered by a counter row that
+//! orders numbers as commits are ordered (the proof is in `feed`). The
+//! writer is the only thread that broadcasts changes: it applies the log
+//! strictly by number, its own commits and other nodes' alike, through the
+//! same inbox messages (`ToReactor::Change`, then `Published`) the SQLite
+//! writer sends. So the reactors, the wake path and the published-sequence
+//! invariant do not know which store is underneath.
+//!
+//! Rooms: `schema` (tables), `configs` and `accounts` (rows, as in the
+//! SQLite store), `feed` (the writer loop, the change log, heartbeat and
+//! purge), `listener` (the LISTEN thread), `members` (cluster-wide listener queries), `query`
+//! (the reader thread).
+//!
+//! Invariant: only `store` and `query` name `postgres`, as for `rusqlite`.
+
+mod accounts;
+mod configs;
+mod db;
+mod feed;
+mod listener;
+mod members;
+mod query;
+mod schema;
+
+pub use members::{PeerAuth, NODE_SCOPE_HEADER};
+pub use query::PgReader;
+
+use crate::auth::{AuthKeys, AuthState};
+use crate::model::Entry;
+use crate::msg::{Key, ReactorLink, Written};
+use crate::store::StoreError;
+use crossbeam_channel::Receiver;
+use db::{Db, Statements};
+use postgres::{Client, Config, IsolationLevel, NoTls};
+use std::collections::HashSet;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Body of the 503 a write or console query gets while PostgreSQL is
+/// unreachable.
+const UNAVAILABLE: &str = "caused: the configuration store is unreachable, retry later;";
+
+/// Longest a connection attempt may take before PostgreSQL counts as down.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The shared database, as the writer thread will own it.
+pub struct PgStore {
+    config: Config,
+    /// `host:port/dbname` for messages (never the password).
+    target: String,
+    client: Client,
+    /// The writer connection's prepared statements.
+    stmts: Statements,
+    /// GroupKeys that may have beta or tag variants (a superset; see
+    /// `feed::commit`).
+    variants: HashSet<String>,
+    /// The last change number this node's cache includes.
+    applied: u64,
+    /// Hints from the listener thread that the log may have grown.
+    pokes: Receiver<u64>,
+    /// This node's id in `vigil_nodes`, and the address peers reach it at.
+    node_id: String,
+    advertise: Option<String>,
+}
+
+/// What a write knows of a key's formal config after it: `Some(Some(c))`
+/// it stored `c`, `Some(None)` it deleted it, `None` it did not touch it
+/// (the entry must be read).
+pub(super) type Known = Option<Option<Arc<crate::model::Config>>>;
+
+/// What one applied write produced: its outcome and the keys it changed.
+pub(super) struct Outcome {
+    written: Written,
+    keys: Vec<(Key, Known)>,
+    /// Users, roles or permissions changed.
+    auth_changed: bool,
+}
+
+impl Outcome {
+    fn new(written: Written, keys: Vec<(Key, Known)>) -> Outcome {
+        Outcome {
+            written,
+            keys,
+            auth_changed: false,
+        }
+    }
+
+    fn auth(written: Written) -> Outcome {
+        Outcome {
+            written,
+            keys: Vec::new(),
+            auth_changed: true,
+        }
+    }
+}
+
+/// Why one write failed.
+#[derive(Debug)]
+pub(super) enum OpError {
+    Db(postgres::Error),
+    Other(String),
+}
+
+impl From<postgres::Error> for OpError {
+    fn from(e: postgres::Error) -> OpError {
+        OpError::Db(e)
+    }
+}
+
+impl std::fmt::Display for OpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpError::Db(e) => f.write_str(&explain(e)),
+            OpError::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// An error with the server's own message (the client's `Display` says
+/// only "db error" for those).
+pub(super) fn explain(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
+}
+
+/// Parses a `postgres://` URL (or key=value string) with our timeouts.
+fn parse_config(url: &str) -> Result<Config, StoreError> {
+    let mut config = Config::from_str(url)
+        .map_err(|e| StoreError(format!("cannot parse the PostgreSQL address: {e}")))?;
+    config
+        .connect_timeout(CONNECT_TIMEOUT)
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .application_name("vigil");
+    Ok(config)
+}
+
+fn describe(config: &Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(name) => name.clone(),
+            postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres://{}:{port}/{}",
+        hosts.join(","),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+impl PgStore {
+    /// Connects, creates the schema if needed (one node at a time, under
+    /// an advisory lock), and starts the listener thread: it `LISTEN`s
+    /// before this returns, so before the caller loads anything.
+    pub fn open(url: &str) -> Result<PgStore, StoreError> {
+        let config = parse_config(url)?;
+        let target = describe(&config);
+        let fail = |what: &str, e: postgres::Error| StoreError(format!("{what} {target}: {e}"));
+        let mut client = config
+            .connect(NoTls)
+            .map_err(|e| fail("cannot connect to", e))?;
+        let mut tx = client.transaction().map_err(|e| fail("cannot use", e))?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::LOCK_SCHEMA])
+            .map_err(|e| fail("cannot lock the schema of", e))?;
+        tx.batch_execute(schema::SCHEMA)
+            .map_err(|e| fail("cannot create the schema in", e))?;
+        tx.commit()
+            .map_err(|e| fail("cannot create the schema in", e))?;
+        let pokes = listener::start(&config, &target)?;
+        let mut id = [0u8; 8];
+        getrandom::getrandom(&mut id).map_err(|e| StoreError(format!("no randomness: {e}")))?;
+        Ok(PgStore {
+            config,
+            target,
+            client,
+            stmts: Statements::new(),
+            variants: HashSet::new(),
+            applied: 0,
+            pokes,
+            node_id: id.iter().map(|b| format!("{b:02x}")).collect(),
+            advertise: None,
+        })
+    }
+
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The address other nodes reach this one at (for cluster-wide
+    /// listener queries); set before the writer starts.
+    pub fn set_advertise(&mut self, addr: String) {
+        self.advertise = Some(addr);
+    }
+
+    /// The last change number the loaded entries include.
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// Every stored entry and the change number they are current to, read
+    /// in one snapshot: replaying the log after that number brings the
+    /// cache up to date, and nothing before it is needed.
+    pub fn load_all(&mut self) -> Result<Vec<(String, Arc<Entry>)>, StoreError> {
+        let fail = |e: postgres::Error| {
+            StoreError(format!("cannot read configs from {}: {e}", self.target))
+        };
+        let mut tx = self
+            .client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(fail)?;
+        let seq: i64 = tx
+            .query_one("SELECT seq FROM vigil_change_seq WHERE id = 1", &[])
+            .and_then(|r| r.try_get(0))
+            .map_err(fail)?;
+        let entries = configs::load_all(&mut Db::new(&mut tx, &mut self.stmts)).map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        self.applied = u64::try_from(seq).unwrap_or(0);
+        self.variants = entries
+            .iter()
+            .filter(|(_, e)| e.beta.is_some() || !e.tags.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect();
+        Ok(entries)
+    }
+
+    pub fn auth_keys(&mut self, ttl_secs: u64) -> Result<AuthKeys, StoreError> {
+        accounts::auth_keys(&mut Db::new(&mut self.client, &mut self.stmts), ttl_secs)
+    }
+
+    pub fn ensure_admin(&mut self, user: &str, password: Option<&str>) -> Result<(), StoreError> {
+        accounts::ensure_admin(
+            &mut Db::new(&mut self.client, &mut self.stmts),
+            user,
+            password,
+        )
+    }
+
+    pub fn auth_state(&mut self) -> Result<AuthState, StoreError> {
+        accounts::load_auth_state(&mut Db::new(&mut self.client, &mut self.stmts))
+            .map_err(|e| StoreError(format!("cannot read users from {}: {e}", self.target)))
+    }
+
+    /// Starts the thread that asks the other members for their listeners;
+    /// returns the link reactors treat as one more peer.
+    pub fn start_members(
+        &self,
+        reactors: Vec<ReactorLink>,
+        auth: Option<PeerAuth>,
+    ) -> Result<ReactorLink, StoreError> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let config = self.config.clone();
+        let node_id = self.node_id.clone();
+        std::thread::Builder::new()
+            .name("vigil-members".into())
+            .spawn(move || members::run(config, node_id, rx, reactors, auth))
+            .map_err(|e| StoreError(format!("cannot start the members thread: {e}")))?;
+        Ok(ReactorLink {
+            tx,
+            notify: Arc::new(|| {}),
+        })
+    }
+
+    /// A reader on a connection of its own.
+    pub fn reader(&self, keys: Option<AuthKeys>) -> Result<PgReader, StoreError> {
+        PgReader::open(self.config.clone(), self.target.clone(), keys)
+    }
+}
