@@ -25,4 +25,5 @@ pub mod server;
 pub mod settings;
 pub mod store;
 pub mod streams;
+pub mod transfer;
 pub mod wheel;
