@@ -123,6 +123,15 @@ pub struct Settings {
     #[arg(long, env = "VIGIL_AUTH_TOKEN_TTL_SECS", default_value_t = 18_000)]
     pub auth_token_ttl_secs: u64,
 
+    /// Most entries of an import archive (directories and metadata count).
+    #[arg(long, env = "VIGIL_MAX_IMPORT_ENTRIES", default_value_t = 20_000)]
+    pub max_import_entries: usize,
+
+    /// Most bytes an import archive may unpack to, all entries together;
+    /// also bounds the memory one import holds.
+    #[arg(long, env = "VIGIL_MAX_IMPORT_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub max_import_bytes: u64,
+
     /// Writes that may wait for the writer thread before publishes get 503.
     #[arg(long, env = "VIGIL_WRITE_QUEUE", default_value_t = 65_536)]
     pub write_queue: usize,

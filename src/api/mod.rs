@@ -10,7 +10,7 @@
 //! Rooms: `configs` (get, publish, delete, search, detail, catalog,
 //! history), `listen` (the long poll and listener status), `console`
 //! (namespaces, users, roles, permissions, login, health, metrics), `watch`
-//! (watch streams), `authz`
+//! (watch streams), `transfer` (export, import, clone), `authz`
 //! (who asks, may they), `params` (parameter parsing shared by handlers) and
 //! `render` (the bodies Nacos answers with, also for the reactor).
 //!
@@ -28,6 +28,7 @@ mod params;
 mod render;
 #[cfg(test)]
 mod tests;
+mod transfer;
 mod watch;
 
 pub use authz::Perm;

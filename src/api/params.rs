@@ -62,20 +62,6 @@ pub(super) fn paging(
     Ok((page_no, page_size.min(max_size)))
 }
 
-/// The discriminators that select endpoints not served here.
-pub(super) fn unsupported(params: &Params, names: &[&str]) -> Result<(), ApiError> {
-    match names
-        .iter()
-        .find(|n| params.get(n).is_some_and(|v| !v.is_empty()))
-    {
-        Some(n) => Err(ApiError::caused(
-            501,
-            format!("parameter {n} is not supported by this server"),
-        )),
-        None => Ok(()),
-    }
-}
-
 pub(super) fn is_true(params: &Params, name: &str) -> bool {
     params
         .get(name)

@@ -11,7 +11,8 @@
 //!
 //! Rooms: `schema` (tables, pragmas), `configs` (config rows, their history
 //! and the change each write broadcasts), `accounts` (users, roles,
-//! permissions, namespaces, the token secret). This file is the writer loop.
+//! permissions, namespaces, the token secret), `transfer` (an import or a
+//! clone as one write). This file is the writer loop.
 //!
 //! Invariants: only this module and `query` name `rusqlite`; the writer never
 //! touches a socket (it notifies reactors through the callback in
@@ -24,6 +25,7 @@ mod configs;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod transfer;
 
 pub(crate) use accounts::load_auth_state;
 pub(crate) use schema::open_connection;
@@ -308,7 +310,9 @@ fn apply(
         | WriteOp::Delete { .. }
         | WriteOp::DeleteTag { .. }
         | WriteOp::StopBeta { .. }
-        | WriteOp::DeleteIds { .. } => configs::apply(conn, op, now, variants),
+        | WriteOp::DeleteIds { .. }
+        | WriteOp::Import(_)
+        | WriteOp::Clone(_) => configs::apply(conn, op, now, variants),
         _ => accounts::apply(conn, op, now),
     }
 }

@@ -56,7 +56,7 @@ pub fn render_v1<'a>(
 
 /// Java's `String.split(regex)`: trailing empty strings dropped, and no
 /// match at all gives the whole input.
-fn java_split<'a>(s: &'a str, sep: impl Fn(char) -> bool) -> Vec<&'a str> {
+fn java_split(s: &str, sep: impl Fn(char) -> bool) -> Vec<&str> {
     let mut parts: Vec<&str> = s.split(sep).collect();
     while parts.len() > 1 && parts.last().is_some_and(|p| p.is_empty()) {
         parts.pop();

@@ -10,10 +10,25 @@
 pub mod meta;
 pub mod multipart;
 pub mod plan;
+pub mod upload;
 pub mod zip_in;
 pub mod zip_out;
 
 pub use plan::{Batch, Item, Policy, Tally};
+
+/// Which configs an export takes (spec §1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    pub version: zip_out::Version,
+    /// Canonical namespace.
+    pub tenant: String,
+    /// When any is given, only these select (within `tenant`).
+    pub ids: Vec<i64>,
+    /// A pattern: `*` is any run of characters; blank selects all.
+    pub data_id: String,
+    pub group: String,
+    pub app_name: String,
+}
 
 /// The result codes of the import, export and clone envelope (spec §0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
