@@ -10,6 +10,10 @@ use std::path::PathBuf;
 #[derive(Parser, Debug, Clone)]
 #[command(name = "vigil", version, about, long_about = None)]
 pub struct Settings {
+    /// A client subcommand; without one, `vigil` runs the server.
+    #[command(subcommand)]
+    pub command: Option<crate::cli::Command>,
+
     /// Address to listen on.
     #[arg(long, env = "VIGIL_BIND", default_value = "0.0.0.0")]
     pub bind: IpAddr,

@@ -6,7 +6,9 @@
 //! of the content ([`Action::Config`]); everything else that needs the
 //! database is a [`Query`] for the reader or a [`WriteOp`] for the writer.
 
-use super::params::{int_param, is_true, key_params, optional, paging, required, required_owned};
+use super::params::{
+    int_param, is_true, key_params, optional, paging, parse_ids, required, required_owned,
+};
 use super::render::respond;
 use super::{query, Action, ApiError, Ctx, JSON, NOT_FOUND_BODY};
 use crate::form::Params;
@@ -156,13 +158,7 @@ pub(super) fn publish(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<A
 
 pub(super) fn delete(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<Action, ApiError> {
     if params.get("delType") == Some("ids") {
-        let ids = required(params, "ids")?;
-        let ids = ids
-            .split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| s.trim().parse::<i64>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| ApiError::caused(400, format!("invalid ids : {ids}")))?;
+        let ids = parse_ids(required(params, "ids")?)?;
         return Ok(Action::Write(Box::new(WriteOp::DeleteIds {
             ids,
             src_ip: ctx.requester(req),

@@ -62,6 +62,15 @@ pub(super) fn paging(
     Ok((page_no, page_size.min(max_size)))
 }
 
+/// A comma-separated list of config ids (blanks skipped).
+pub(super) fn parse_ids(raw: &str) -> Result<Vec<i64>, ApiError> {
+    raw.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse::<i64>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| ApiError::caused(400, format!("invalid ids : {raw}")))
+}
+
 pub(super) fn is_true(params: &Params, name: &str) -> bool {
     params
         .get(name)

@@ -3,7 +3,7 @@
 //! checked here, the work done off the reactor (archives on the reader
 //! thread, the batch in one writer savepoint).
 
-use super::params::{is_true, optional, required};
+use super::params::{is_true, optional, parse_ids, required};
 use super::render::respond;
 use super::{query, Action, ApiError, Ctx, JSON};
 use crate::form::Params;
@@ -57,13 +57,7 @@ fn export(params: &Params, version: Version) -> Result<Action, ApiError> {
     let tenant = params.get_or_empty("tenant");
     protocol::check_tenant(tenant)?;
     // Nacos crashes on a missing `ids`; here it is simply empty.
-    let raw = params.get_or_empty("ids");
-    let ids = raw
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse::<i64>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| ApiError::caused(400, format!("invalid ids : {raw}")))?;
+    let ids = parse_ids(params.get_or_empty("ids"))?;
     let text = |name| params.get_or_empty(name).to_owned();
     Ok(query(Query::Export(Selection {
         version,

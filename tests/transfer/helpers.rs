@@ -1,6 +1,7 @@
 //! Helpers of the transfer tests: zips built byte by byte as Nacos builds
 //! them (with the `zip` crate, not vigil's writer), multipart uploads as
 //! the console sends them, and the console calls around them.
+#![allow(dead_code)]
 
 use crate::common::*;
 use std::io::{Cursor, Read, Write};
