@@ -312,3 +312,75 @@ fn export_and_import_subcommands_round_trip_through_a_file() {
     assert!(!out.status.success());
     assert!(stdout(&out).contains("100001"), "{}", stdout(&out));
 }
+
+#[test]
+fn transfer_calls_need_permission_on_the_namespace_they_touch() {
+    let s = Server::start_args(&["--auth", "--auth-admin-password", "admin-secret"]);
+    let admin = Session::login(s.addr, "admin-secret");
+    admin.namespace("a");
+    admin.namespace("b");
+    for (path, fields) in [
+        (
+            "/nacos/v1/auth/users",
+            [("username", "w"), ("password", "w-secret")],
+        ),
+        (
+            "/nacos/v1/auth/roles",
+            [("role", "a-writer"), ("username", "w")],
+        ),
+    ] {
+        assert!(admin.post(path, &fields, &[]).contains("200"), "{path}");
+    }
+    let grant = [
+        ("role", "a-writer"),
+        ("resource", "a:*:*"),
+        ("action", "rw"),
+    ];
+    assert!(admin
+        .post("/nacos/v1/auth/permissions", &grant, &[])
+        .contains("200"));
+    let body = form(&[("username", "w"), ("password", "w-secret")]);
+    let r = request(
+        s.addr,
+        &post_raw("/nacos/v1/auth/login", &[], body.as_bytes()),
+    );
+    let token = json(&r)["accessToken"].as_str().expect("token").to_owned();
+
+    let zip = zip_of(&[("G/k", b"v")]);
+    let upload = multipart(None, Some(&zip));
+    let ct = format!("multipart/form-data; boundary={BOUNDARY}");
+    let import_into = |ns: &str| {
+        let target = format!("/nacos/v1/cs/configs?import=true&namespace={ns}&accessToken={token}");
+        request(
+            s.addr,
+            &raw("POST", &target, &[("Content-Type", &ct)], Some(&upload)),
+        )
+    };
+    assert_envelope(
+        &import_into("a"),
+        200,
+        serde_json::json!({"succCount": 1, "skipCount": 0}),
+    );
+    assert_eq!(import_into("b").status, 403, "no write permission on b");
+    let export_of = |ns: &str| {
+        let q = format!("/nacos/v1/cs/configs?export=true&tenant={ns}&ids=&accessToken={token}");
+        request(s.addr, &get_raw(&q)).status
+    };
+    assert_eq!((export_of("a"), export_of("b")), (200, 403));
+    let clone_into = |ns: &str| {
+        let target =
+            format!("/nacos/v1/cs/configs?clone=true&tenant={ns}&policy=SKIP&accessToken={token}");
+        let body = br#"[{"cfgId":1}]"#;
+        request(
+            s.addr,
+            &raw(
+                "POST",
+                &target,
+                &[("Content-Type", "application/json")],
+                Some(body),
+            ),
+        )
+        .status
+    };
+    assert_eq!(clone_into("b"), 403);
+}
