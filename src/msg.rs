@@ -49,6 +49,9 @@ pub struct CloneOp {
     pub batch: crate::transfer::Batch,
     /// `(cfgId, new dataId, new group)`, blanks already `None`.
     pub sources: Vec<(i64, Option<String>, Option<String>)>,
+    /// With auth on, the requester and the permissions in force: a source
+    /// the requester may not read counts as absent (Nacos copies it).
+    pub reader: Option<(Arc<AuthState>, String)>,
 }
 
 /// A write a reactor asks for.

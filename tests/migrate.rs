@@ -367,20 +367,49 @@ fn transfer_calls_need_permission_on_the_namespace_they_touch() {
         request(s.addr, &get_raw(&q)).status
     };
     assert_eq!((export_of("a"), export_of("b")), (200, 403));
+    // A config in b, which w may not read: cloning it into a finds nothing.
+    admin.publish(&[
+        ("dataId", "secret"),
+        ("group", "G"),
+        ("tenant", "b"),
+        ("content", "s3cr3t"),
+    ]);
+    let detail = json(&admin.get(&[
+        ("show", "all"),
+        ("dataId", "secret"),
+        ("group", "G"),
+        ("tenant", "b"),
+    ]));
+    let secret_id = detail["id"].as_str().expect("id").to_owned();
     let clone_into = |ns: &str| {
         let target =
             format!("/nacos/v1/cs/configs?clone=true&tenant={ns}&policy=SKIP&accessToken={token}");
-        let body = br#"[{"cfgId":1}]"#;
+        let body = format!(r#"[{{"cfgId":{secret_id}}}]"#);
         request(
             s.addr,
             &raw(
                 "POST",
                 &target,
                 &[("Content-Type", "application/json")],
-                Some(body),
+                Some(body.as_bytes()),
             ),
         )
-        .status
     };
-    assert_eq!(clone_into("b"), 403);
+    assert_envelope(
+        &clone_into("a"),
+        100005,
+        serde_json::json!({"succCount": 0}),
+    );
+    let copied = admin.get(&[
+        ("show", "all"),
+        ("dataId", "secret"),
+        ("group", "G"),
+        ("tenant", "a"),
+    ]);
+    assert!(
+        copied.body.is_empty(),
+        "nothing cloned: {}",
+        lossy(&copied.body)
+    );
+    assert_eq!(clone_into("b").status, 403);
 }

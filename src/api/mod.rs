@@ -241,7 +241,7 @@ pub struct Ctx<'a> {
 /// What authentication needs on a reactor.
 pub struct AuthCtx<'a> {
     pub keys: &'a AuthKeys,
-    pub state: &'a AuthState,
+    pub state: &'a Arc<AuthState>,
     /// Verdicts on (user, password) pairs already checked, by credential key.
     pub credentials: &'a HashMap<[u8; 32], bool>,
     pub now_secs: u64,

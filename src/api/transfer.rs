@@ -121,6 +121,13 @@ fn clone(req: &Request, params: &Params, ctx: &Ctx) -> Result<Action, ApiError> 
         return Ok(respond(200, JSON, Code::NoSelectedConfig.failure()));
     }
     let sources = list.iter().map(source).collect::<Result<Vec<_>, _>>()?;
+    let reader = match &ctx.auth {
+        Some(auth) => Some((
+            auth.state.clone(),
+            super::authz::authenticate(req, params, auth)?,
+        )),
+        None => None,
+    };
     Ok(Action::Write(Box::new(WriteOp::Clone(Box::new(CloneOp {
         batch: Batch {
             tenant: canonical_tenant(tenant).to_owned(),
@@ -132,5 +139,6 @@ fn clone(req: &Request, params: &Params, ctx: &Ctx) -> Result<Action, ApiError> 
             message: CLONE_DONE,
         },
         sources,
+        reader,
     })))))
 }

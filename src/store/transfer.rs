@@ -8,6 +8,7 @@
 
 use super::configs::{change_of, current, publish_formal, stored_md5};
 use super::Outcome;
+use crate::auth::{self, Access};
 use crate::model::Change;
 use crate::msg::{CloneOp, Key, PublishOp, Written};
 use crate::protocol::{normalize_type, Md5Hex, Metadata};
@@ -148,21 +149,30 @@ pub(super) fn clone(
         }
         let row = conn
             .prepare_cached(
-                "SELECT data_id, group_id, content, type, c_desc, app_name FROM config_info WHERE id = ?1",
+                "SELECT data_id, group_id, content, type, c_desc, app_name, tenant_id FROM config_info WHERE id = ?1",
             )?
             .query_row(params![id], |r| {
                 let t: Option<String> = r.get(3)?;
-                Ok(Item {
-                    data_id: data_id.clone().unwrap_or(r.get(0)?),
-                    group: group.clone().unwrap_or(r.get(1)?),
+                let (src_id, src_group, src_tenant): (String, String, String) =
+                    (r.get(0)?, r.get(1)?, r.get(6)?);
+                if let Some((state, user)) = &op.reader {
+                    let resource =
+                        auth::config_resource(&src_tenant, Some(&src_group), Some(&src_id));
+                    if !state.allows(user, &resource, Access::Read) {
+                        return Ok(None);
+                    }
+                }
+                Ok(Some(Item {
+                    data_id: data_id.clone().unwrap_or(src_id),
+                    group: group.clone().unwrap_or(src_group),
                     content: r.get(2)?,
                     config_type: normalize_type(t.as_deref()),
                     desc: r.get(4)?,
                     app_name: r.get(5)?,
-                })
+                }))
             })
             .optional()?;
-        items.extend(row);
+        items.extend(row.flatten());
     }
     if items.is_empty() {
         return Ok(failed(Code::DataEmpty));
