@@ -233,7 +233,7 @@ impl Client {
                         group: i["group"].as_str().unwrap_or("").to_owned(),
                         content: i["content"].as_str().unwrap_or("").to_owned(),
                         config_type: text(i, "type"),
-                        desc: None,
+                        desc: text(i, "desc"),
                         app_name: text(i, "appName"),
                         tags: Vec::new(),
                     })

@@ -7,6 +7,7 @@
 //! target is not written, so a second run changes nothing and says so.
 
 use super::client::{BetaCopy, Client, ConfigCopy, Namespace};
+use crate::transfer::plan::type_from_extension;
 use anyhow::Context;
 use std::fmt::Write as _;
 
@@ -107,6 +108,26 @@ fn needs_write(src: &ConfigCopy, dst: Option<&ConfigCopy>) -> bool {
         || src.tags != dst.tags
 }
 
+/// What is copied of a source config: its detail where the source shows
+/// one (r-nacos answers a detail with the bare content: then the listing
+/// serves), and the type its extension implies when the source shows none,
+/// as a v1 import does.
+fn merge_source(detail: Option<ConfigCopy>, listed: ConfigCopy) -> ConfigCopy {
+    let mut src = match detail {
+        Some(d) => ConfigCopy {
+            config_type: d.config_type.or(listed.config_type),
+            app_name: d.app_name.or(listed.app_name),
+            desc: d.desc.or(listed.desc),
+            ..d
+        },
+        None => listed,
+    };
+    if src.config_type.is_none() {
+        src.config_type = Some(type_from_extension(&src.data_id).to_owned());
+    }
+    src
+}
+
 /// Copies one config and its beta; returns whether anything was written
 /// (`Some(created)`) or `None` when it already matched.
 fn copy_config(
@@ -117,15 +138,7 @@ fn copy_config(
     dry_run: bool,
 ) -> anyhow::Result<Option<bool>> {
     let (id, group) = (listed.data_id.clone(), listed.group.clone());
-    // The detail carries desc and tags; a server without it keeps the listing.
-    let src = match from.detail(&id, &group, tenant) {
-        Ok(Some(d)) => ConfigCopy {
-            config_type: d.config_type.or(listed.config_type),
-            app_name: d.app_name.or(listed.app_name),
-            ..d
-        },
-        _ => listed,
-    };
+    let src = merge_source(from.detail(&id, &group, tenant).ok().flatten(), listed);
     let dst = to
         .detail(&id, &group, tenant)
         .context("reading the target")?;
@@ -279,6 +292,31 @@ mod tests {
             !needs_write(&base, Some(&described)),
             "the source has no desc to copy"
         );
+    }
+
+    #[test]
+    fn what_is_taken_from_the_source() {
+        let listed = ConfigCopy {
+            data_id: "app.yaml".into(),
+            desc: Some("listed desc".into()),
+            ..cfg("x")
+        };
+        // No detail (r-nacos): the listing, typed by its extension.
+        let only_listed = merge_source(None, listed.clone());
+        assert_eq!(only_listed.config_type.as_deref(), Some("yaml"));
+        assert_eq!(only_listed.desc.as_deref(), Some("listed desc"));
+        // A detail wins where it says something.
+        let detail = ConfigCopy {
+            data_id: "app.yaml".into(),
+            config_type: Some("text".into()),
+            tags: vec!["t".into()],
+            ..cfg("from detail")
+        };
+        let merged = merge_source(Some(detail), listed);
+        assert_eq!(merged.content, "from detail");
+        assert_eq!(merged.config_type.as_deref(), Some("text"));
+        assert_eq!(merged.desc.as_deref(), Some("listed desc"));
+        assert_eq!(merged.tags, vec!["t".to_owned()]);
     }
 
     #[test]
