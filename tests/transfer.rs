@@ -525,19 +525,14 @@ fn compare_and_set_publish_both_ways() {
     assert_eq!(r.text(), "true");
     assert_eq!(get_config(s.addr, "k", "G", "").text(), "v3");
     // A CAS publish of a missing config inserts it.
-    let body = form(&[
-        ("dataId", "fresh"),
-        ("group", "G"),
-        ("content", "new"),
-        ("casMd5", "0123456789abcdef0123456789abcdef"),
-    ]);
-    assert_eq!(
-        request(
-            s.addr,
-            &post_raw("/nacos/v1/cs/configs", &[], body.as_bytes())
-        )
-        .text(),
-        "true"
+    publish_with(
+        s.addr,
+        &[
+            ("dataId", "fresh"),
+            ("group", "G"),
+            ("content", "new"),
+            ("casMd5", "0123456789abcdef0123456789abcdef"),
+        ],
     );
     // Beta variants follow the same rule, against the beta's md5.
     let beta = [("betaIps", "10.0.0.1")];
