@@ -4,14 +4,17 @@
 //! Layers, bottom up (see ARCHITECTURE.md): `http` (framing, no Nacos),
 //! `form` (parameters), `protocol` (Nacos encodings and validation), `model`
 //! (shared immutable values), `index` and `wheel` (pure data structures),
-//! `msg` (messages between threads), `api` (endpoints as pure functions),
+//! `msg` (messages between threads), `transfer` (export and import archives,
+//! pure), `api` (endpoints as pure functions),
 //! `store` (the SQLite writer thread) and
-//! `reactor` (the mio event loops), wired together by `server`.
+//! `reactor` (the mio event loops), wired together by `server`; `cli` holds
+//! the client subcommands (`migrate`, `export`, `import`).
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod auth;
 pub mod claim;
+pub mod cli;
 pub mod form;
 pub mod http;
 pub mod index;
@@ -25,4 +28,5 @@ pub mod server;
 pub mod settings;
 pub mod store;
 pub mod streams;
+pub mod transfer;
 pub mod wheel;

@@ -38,6 +38,20 @@ pub struct PublishOp {
     pub src_ip: String,
     pub src_user: Option<String>,
     pub meta: Metadata,
+    /// Compare-and-set: apply only if the stored variant's md5 is this.
+    pub cas_md5: Option<String>,
+}
+
+/// A console clone (spec §3): copy configs, by id from any namespace, into
+/// `batch.tenant`; `batch.items` is filled by the writer from the sources.
+#[derive(Debug)]
+pub struct CloneOp {
+    pub batch: crate::transfer::Batch,
+    /// `(cfgId, new dataId, new group)`, blanks already `None`.
+    pub sources: Vec<(i64, Option<String>, Option<String>)>,
+    /// With auth on, the requester and the permissions in force: a source
+    /// the requester may not read counts as absent (Nacos copies it).
+    pub reader: Option<(Arc<AuthState>, String)>,
 }
 
 /// A write a reactor asks for.
@@ -111,6 +125,10 @@ pub enum WriteOp {
         resource: String,
         action: String,
     },
+    /// A whole import, validated; applied under one savepoint.
+    Import(Box<crate::transfer::Batch>),
+    /// A whole clone; applied under one savepoint.
+    Clone(Box<CloneOp>),
 }
 
 /// What a committed write did, as data; `api::render_written` turns it into
@@ -129,6 +147,10 @@ pub enum Written {
     Account(AccountChange),
     /// A user create refused: the name is taken.
     UserExists(String),
+    /// A compare-and-set publish refused: the stored md5 differs.
+    CasMismatch,
+    /// An import or clone: its whole result envelope (JSON, HTTP 200).
+    Transferred(String),
 }
 
 /// Which account change committed (each has its own Nacos message).
@@ -164,6 +186,9 @@ pub struct Reply {
     /// Header lines added to the JSON content type, each ending in CRLF.
     pub extra_head: String,
     pub body: Vec<u8>,
+    /// A download: `extra_head` carries its own `Content-Type`, so the JSON
+    /// one is left out.
+    pub download: bool,
 }
 
 impl Reply {
@@ -176,6 +201,7 @@ impl Reply {
             status,
             extra_head: String::new(),
             body: body.into(),
+            download: false,
         }
     }
 }

@@ -8,9 +8,12 @@
 //! §4.5, §4.6, §4.8, §4.9).
 
 use crate::auth::{AuthKeys, ADMIN_ROLE};
-use crate::msg::{Key, ReactorLink, Reply, ReplyTo, ToReactor};
+use crate::msg::{Key, ReactorLink, Reply, ReplyTo, ToReactor, WriteOp, WriteRequest};
 use crate::store::{open_connection, StoreError};
-use crossbeam_channel::Receiver;
+use crate::transfer::upload::{self, ImportRequest};
+use crate::transfer::zip_out::{self, ExportRow};
+use crate::transfer::{export_file_name, Code, Selection};
+use crossbeam_channel::{Receiver, Sender};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use serde_json::{json, Value as Json};
@@ -59,6 +62,10 @@ pub enum Query {
         username: String,
         password: String,
     },
+    /// Build an export zip.
+    Export(Selection),
+    /// Unpack and check an import, then hand it to the writer as one write.
+    Import(Box<ImportRequest>),
     /// Check a password for a reactor's credential cache (answered with
     /// [`ToReactor::Verified`]).
     Verify {
@@ -201,6 +208,18 @@ fn detail_row(r: &Row) -> rusqlite::Result<Json> {
     Ok(detail_json!(r, get))
 }
 
+/// How long the reader waits for room in the writer's queue for an import.
+const IMPORT_QUEUE_WAIT: Duration = Duration::from_secs(5);
+
+fn namespace_known(c: &Connection, id: &str) -> rusqlite::Result<bool> {
+    let n: i64 = c.query_row(
+        "SELECT count(*) FROM tenant_info WHERE kp = '1' AND tenant_id = ?1",
+        params![id],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
+
 /// The catalog of a config: a part of its detail.
 pub(crate) fn catalog_reply(detail: Option<Json>) -> Reply {
     let data = detail.map(|d| {
@@ -229,6 +248,15 @@ pub trait Answer {
     fn answer_query(&mut self, q: &Query) -> Result<Reply, String>;
     /// Whether `password` is `username`'s (bcrypt, deliberately slow).
     fn password_ok(&mut self, username: &str, password: &str) -> Result<bool, String>;
+    /// Checks an import and hands it to the writer, which answers it
+    /// (`None`), or answers it here (a refusal).
+    fn import(&mut self, req: &ImportRequest, reply: ReplyTo) -> Option<Result<Reply, String>> {
+        let _ = (req, reply);
+        Some(Ok(Reply::new(
+            501,
+            "caused: import is not supported on this store;",
+        )))
+    }
 }
 
 /// Serves queries until every sender is gone.
@@ -254,7 +282,14 @@ pub fn serve(mut store: impl Answer, rx: Receiver<QueryRequest>, reactors: Vec<R
             }
             continue;
         }
-        let result = store.answer_query(&req.query).map_err(|e| {
+        let result = match &req.query {
+            Query::Import(import) => match store.import(import, req.reply) {
+                Some(r) => r,
+                None => continue, // the writer answers
+            },
+            q => store.answer_query(q),
+        };
+        let result = result.map_err(|e| {
             log::error!("query {:?} failed: {e}", req.query);
             format!("storage error: {e}")
         });
@@ -282,6 +317,8 @@ pub struct Reader {
     conn: Connection,
     /// Token keys when auth is on.
     keys: Option<AuthKeys>,
+    /// Where a checked import goes (it is answered from there).
+    writer: Option<Sender<WriteRequest>>,
 }
 
 impl Reader {
@@ -289,7 +326,11 @@ impl Reader {
         let conn = open_connection(path)?;
         conn.execute_batch("PRAGMA query_only = ON;")
             .map_err(|e| StoreError(format!("cannot configure {}: {e}", path.display())))?;
-        Ok(Reader { conn, keys })
+        Ok(Reader {
+            conn,
+            keys,
+            writer: None,
+        })
     }
 
     /// Whether `password` is `username`'s (bcrypt, deliberately slow).
@@ -318,6 +359,79 @@ impl Reader {
             |r| r.get(0),
         )?;
         Ok(login_reply(keys, username, admin > 0))
+    }
+
+    /// Imports are forwarded to the writer through `tx`.
+    pub fn with_writer(mut self, tx: Sender<WriteRequest>) -> Reader {
+        self.writer = Some(tx);
+        self
+    }
+
+    /// Checks an import here and hands it to the writer, or answers it.
+    fn check_import(&self, req: &ImportRequest, reply: ReplyTo) -> rusqlite::Result<Option<Reply>> {
+        let upload = match upload::find_upload(req) {
+            Ok(u) => u,
+            Err(refusal) => return Ok(Some(refusal)),
+        };
+        if !req.tenant.is_empty() && !namespace_known(&self.conn, &req.tenant)? {
+            return Ok(Some(Reply::ok(Code::NamespaceNotExist.failure())));
+        }
+        let batch = match upload::plan(req, &upload) {
+            Ok(b) => b,
+            Err(refusal) => return Ok(Some(refusal)),
+        };
+        let op = WriteOp::Import(Box::new(batch));
+        let sent = self.writer.as_ref().is_some_and(|w| {
+            w.send_timeout(WriteRequest { op, reply }, IMPORT_QUEUE_WAIT)
+                .is_ok()
+        });
+        Ok((!sent).then(|| Reply::new(503, "caused: too many pending writes;")))
+    }
+
+    /// The export zip of a selection, as a download.
+    fn export(&self, sel: &Selection) -> rusqlite::Result<Reply> {
+        let mut conds = vec!["tenant_id = ?".to_owned()];
+        let mut args = vec![Value::Text(sel.tenant.clone())];
+        if !sel.ids.is_empty() {
+            conds.push(format!("id IN ({})", vec!["?"; sel.ids.len()].join(",")));
+            args.extend(sel.ids.iter().map(|i| Value::Integer(*i)));
+        } else {
+            for (col, op, v) in [
+                ("data_id", "GLOB", glob_of(&sel.data_id)),
+                ("group_id", "=", sel.group.clone()),
+                ("app_name", "=", sel.app_name.clone()),
+            ] {
+                if !v.trim().is_empty() {
+                    conds.push(format!("{col} {op} ?"));
+                    args.push(Value::Text(v));
+                }
+            }
+        }
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT data_id, group_id, content, app_name, c_desc, type FROM config_info WHERE {} ORDER BY id",
+            conds.join(" AND ")
+        ))?;
+        let rows = stmt
+            .query_map(params_from_iter(args.iter()), |r| {
+                Ok(ExportRow {
+                    data_id: r.get(0)?,
+                    group: r.get(1)?,
+                    content: r.get(2)?,
+                    app_name: r.get(3)?,
+                    desc: r.get(4)?,
+                    config_type: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let bytes = zip_out::build(&rows, sel.version)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        let mut reply = Reply::ok(bytes);
+        reply.download = true;
+        reply.extra_head = format!(
+            "Content-Type: application/zip\r\nContent-Disposition: attachment;filename={}\r\n",
+            export_file_name(crate::msg::now_ms())
+        );
+        Ok(reply)
     }
 
     /// Serves queries until every sender is gone.
@@ -541,7 +655,10 @@ impl Reader {
                     ))
             }
             Query::Login { username, password } => self.login(username, password),
-            Query::Verify { .. } => Ok(Reply::new(500, "caused: misrouted verification;")),
+            Query::Verify { .. } | Query::Import(_) => {
+                Ok(Reply::new(500, "caused: misrouted query;"))
+            }
+            Query::Export(sel) => self.export(sel),
             Query::NamespaceExists(id) => {
                 let n: i64 = c.query_row(
                     "SELECT count(*) FROM tenant_info WHERE kp = '1' AND tenant_id = ?1",
@@ -569,6 +686,12 @@ impl Answer for Reader {
 
     fn password_ok(&mut self, username: &str, password: &str) -> Result<bool, String> {
         Reader::password_ok(self, username, password).map_err(|e| e.to_string())
+    }
+
+    fn import(&mut self, req: &ImportRequest, reply: ReplyTo) -> Option<Result<Reply, String>> {
+        self.check_import(req, reply)
+            .map_err(|e| e.to_string())
+            .transpose()
     }
 }
 

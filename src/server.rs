@@ -84,8 +84,11 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         });
         reactors.push(reactor);
     }
-    // From here on only reactors hold write and query senders: when they
-    // have all exited, the writer and reader see their channels close.
+    // From here on only reactors hold query senders, and only reactors and
+    // the reader (which forwards checked imports) hold write senders: when
+    // the reactors have exited the reader sees its channel close, and when
+    // it has exited too, the writer sees its own close.
+    let reader = reader.with_writer(write_tx.clone());
     drop(write_tx);
     drop(query_tx);
     drop(entries);

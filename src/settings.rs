@@ -10,6 +10,10 @@ use std::path::PathBuf;
 #[derive(Parser, Debug, Clone)]
 #[command(name = "vigil", version, about, long_about = None)]
 pub struct Settings {
+    /// A client subcommand; without one, `vigil` runs the server.
+    #[command(subcommand)]
+    pub command: Option<crate::cli::Command>,
+
     /// Address to listen on.
     #[arg(long, env = "VIGIL_BIND", default_value = "0.0.0.0")]
     pub bind: IpAddr,
@@ -133,6 +137,15 @@ pub struct Settings {
     /// Lifetime of an access token, in seconds.
     #[arg(long, env = "VIGIL_AUTH_TOKEN_TTL_SECS", default_value_t = 18_000)]
     pub auth_token_ttl_secs: u64,
+
+    /// Most entries of an import archive (directories and metadata count).
+    #[arg(long, env = "VIGIL_MAX_IMPORT_ENTRIES", default_value_t = 20_000)]
+    pub max_import_entries: usize,
+
+    /// Most bytes an import archive may unpack to, all entries together;
+    /// also bounds the memory one import holds.
+    #[arg(long, env = "VIGIL_MAX_IMPORT_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub max_import_bytes: u64,
 
     /// Writes that may wait for the writer thread before publishes get 503.
     #[arg(long, env = "VIGIL_WRITE_QUEUE", default_value_t = 65_536)]

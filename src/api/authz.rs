@@ -79,7 +79,7 @@ pub(super) fn authorize(
     let user = authenticate(req, params, auth)?;
     let config = || {
         auth::config_resource(
-            canonical_tenant(params.get_or_empty("tenant")),
+            canonical_tenant(super::transfer::tenant_param(params)),
             params.get("group"),
             params.get("dataId"),
         )

@@ -1,12 +1,13 @@
 //! Config endpoints: get (and its `search`, `show=all`, `beta`, `tag`
-//! variants), publish, delete, catalog and history.
+//! variants), publish, delete, catalog and history. The `export`, `import`
+//! and `clone` variants are answered by `transfer`.
 //!
 //! Invariant: a GET hit is served from the in-memory index without a copy
 //! of the content ([`Action::Config`]); everything else that needs the
 //! database is a [`Query`] for the reader or a [`WriteOp`] for the writer.
 
 use super::params::{
-    int_param, is_true, key_params, optional, paging, required, required_owned, unsupported,
+    int_param, is_true, key_params, optional, paging, parse_ids, required, required_owned,
 };
 use super::render::respond;
 use super::{query, Action, ApiError, Ctx, JSON, NOT_FOUND_BODY};
@@ -17,7 +18,9 @@ use crate::protocol::{self, canonical_tenant, is_blank, Metadata};
 use crate::query::{Query, SearchMode, MAX_HISTORY_PAGE_SIZE, MAX_PAGE_SIZE};
 
 pub(super) fn get(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<Action, ApiError> {
-    unsupported(params, &["export", "exportV2"])?;
+    if let Some(export) = super::transfer::export_of(params) {
+        return export;
+    }
     if let Some(mode) = params.get("search") {
         return search(mode, params);
     }
@@ -97,7 +100,9 @@ fn search(mode: &str, params: &Params) -> Result<Action, ApiError> {
 }
 
 pub(super) fn publish(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<Action, ApiError> {
-    unsupported(params, &["import", "clone"])?;
+    if let Some(upload) = super::transfer::upload_of(req, params, ctx) {
+        return upload;
+    }
     let config_type = protocol::normalize_type(params.get("type"));
     let tenant = params.get_or_empty("tenant").to_owned();
     protocol::check_tenant(&tenant)?;
@@ -136,6 +141,11 @@ pub(super) fn publish(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<A
         src_ip: ctx.requester(req),
         src_user: None,
         meta,
+        cas_md5: req
+            .header_str("casMd5")
+            .or(params.get("casMd5"))
+            .filter(|m| !is_blank(m))
+            .map(str::to_owned),
     };
     let beta_ips = req.header_str("betaIps").filter(|v| !is_blank(v));
     let write = match beta_ips {
@@ -148,13 +158,7 @@ pub(super) fn publish(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<A
 
 pub(super) fn delete(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<Action, ApiError> {
     if params.get("delType") == Some("ids") {
-        let ids = required(params, "ids")?;
-        let ids = ids
-            .split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| s.trim().parse::<i64>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| ApiError::caused(400, format!("invalid ids : {ids}")))?;
+        let ids = parse_ids(required(params, "ids")?)?;
         return Ok(Action::Write(Box::new(WriteOp::DeleteIds {
             ids,
             src_ip: ctx.requester(req),

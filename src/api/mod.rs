@@ -10,7 +10,7 @@
 //! Rooms: `configs` (get, publish, delete, search, detail, catalog,
 //! history), `listen` (the long poll and listener status), `console`
 //! (namespaces, users, roles, permissions, login, health, metrics), `watch`
-//! (watch streams), `authz`
+//! (watch streams), `transfer` (export, import, clone), `authz`
 //! (who asks, may they), `params` (parameter parsing shared by handlers) and
 //! `render` (the bodies Nacos answers with, also for the reactor).
 //!
@@ -28,6 +28,7 @@ mod params;
 mod render;
 #[cfg(test)]
 mod tests;
+mod transfer;
 mod watch;
 
 pub use authz::Perm;
@@ -240,7 +241,7 @@ pub struct Ctx<'a> {
 /// What authentication needs on a reactor.
 pub struct AuthCtx<'a> {
     pub keys: &'a AuthKeys,
-    pub state: &'a AuthState,
+    pub state: &'a Arc<AuthState>,
     /// Verdicts on (user, password) pairs already checked, by credential key.
     pub credentials: &'a HashMap<[u8; 32], bool>,
     pub now_secs: u64,

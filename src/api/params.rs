@@ -62,18 +62,13 @@ pub(super) fn paging(
     Ok((page_no, page_size.min(max_size)))
 }
 
-/// The discriminators that select endpoints not served here.
-pub(super) fn unsupported(params: &Params, names: &[&str]) -> Result<(), ApiError> {
-    match names
-        .iter()
-        .find(|n| params.get(n).is_some_and(|v| !v.is_empty()))
-    {
-        Some(n) => Err(ApiError::caused(
-            501,
-            format!("parameter {n} is not supported by this server"),
-        )),
-        None => Ok(()),
-    }
+/// A comma-separated list of config ids (blanks skipped).
+pub(super) fn parse_ids(raw: &str) -> Result<Vec<i64>, ApiError> {
+    raw.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse::<i64>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| ApiError::caused(400, format!("invalid ids : {raw}")))
 }
 
 pub(super) fn is_true(params: &Params, name: &str) -> bool {

@@ -64,6 +64,11 @@ pub fn render_written(w: &Written) -> Reply {
             };
             Reply::ok(envelope(200, Some(message), ()))
         }
+        Written::CasMismatch => Reply::new(
+            500,
+            "caused: Cas publish fail, server md5 may have changed.;",
+        ),
+        Written::Transferred(body) => Reply::ok(body.as_str()),
         Written::UserExists(user) => Reply::new(
             400,
             envelope(400, Some(&format!("user '{user}' already exist!")), ()),

@@ -11,7 +11,7 @@ struct World {
     settings: Settings,
     metrics: Metrics,
     keys: AuthKeys,
-    state: AuthState,
+    state: Arc<AuthState>,
     credentials: HashMap<[u8; 32], bool>,
 }
 
@@ -23,7 +23,7 @@ impl World {
             settings: Settings::parse_from(["vigil"]),
             metrics: Metrics::new(1),
             keys: AuthKeys::new([7; 32], 18_000),
-            state: AuthState::default(),
+            state: Arc::default(),
             credentials: HashMap::new(),
         }
     }

@@ -118,9 +118,16 @@ impl Conn {
         self.closing |= close;
     }
 
-    /// Queues a finished reply as JSON.
+    /// Queues a finished reply as JSON (a download carries its own head).
     pub(super) fn reply(&mut self, reply: &Reply, close: bool) {
-        if reply.extra_head.is_empty() {
+        if reply.download {
+            self.respond(
+                reply.status,
+                reply.extra_head.as_bytes(),
+                &reply.body,
+                close,
+            );
+        } else if reply.extra_head.is_empty() {
             self.respond(reply.status, crate::api::JSON, &reply.body, close);
         } else {
             let head = [crate::api::JSON, reply.extra_head.as_bytes()].concat();

@@ -91,14 +91,14 @@ impl Store {
     }
 }
 
-struct Current {
-    id: i64,
+pub(super) struct Current {
+    pub(super) id: i64,
     content: String,
     md5: Option<String>,
-    app_name: Option<String>,
+    pub(super) app_name: Option<String>,
 }
 
-fn current(conn: &Connection, key: &Key) -> rusqlite::Result<Option<Current>> {
+pub(super) fn current(conn: &Connection, key: &Key) -> rusqlite::Result<Option<Current>> {
     conn.prepare_cached(
         "SELECT id, content, md5, app_name FROM config_info WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3",
     )?
@@ -116,7 +116,7 @@ fn current(conn: &Connection, key: &Key) -> rusqlite::Result<Option<Current>> {
 /// Everything stored under a key, as the change to broadcast. `known` is
 /// the formal config when the caller just wrote it (`Some(None)`: deleted);
 /// variants are read only for keys that may have them.
-fn change_of(
+pub(super) fn change_of(
     conn: &Connection,
     key: &Key,
     known: Option<Option<Arc<Config>>>,
@@ -217,7 +217,7 @@ fn history(
     Ok(())
 }
 
-fn stored_md5(c: &Current) -> String {
+pub(super) fn stored_md5(c: &Current) -> String {
     c.md5
         .clone()
         .unwrap_or_else(|| Md5Hex::of(c.content.as_bytes()).as_str().to_owned())
@@ -236,7 +236,11 @@ fn replace_tags(conn: &Connection, id: i64, key: &Key, tags: &str) -> rusqlite::
 }
 
 /// Writes a formal publish; returns the config as now stored.
-fn publish_formal(conn: &Connection, p: &PublishOp, now: i64) -> rusqlite::Result<Arc<Config>> {
+pub(super) fn publish_formal(
+    conn: &Connection,
+    p: &PublishOp,
+    now: i64,
+) -> rusqlite::Result<Arc<Config>> {
     let md5 = Md5Hex::of(p.content.as_bytes());
     let key = &p.key;
     let (id, app_name) = match current(conn, key)? {
@@ -334,6 +338,24 @@ fn delete_formal(
     Ok(true)
 }
 
+/// Whether a compare-and-set publish may apply: the variant it writes is
+/// absent, or its stored md5 is `cas` (spec §4).
+fn cas_holds(conn: &Connection, op: &WriteOp, key: &Key, cas: &str) -> rusqlite::Result<bool> {
+    let k = params![key.data_id, key.group, key.tenant];
+    let stored: Option<Option<String>> = match op {
+        WriteOp::PublishBeta(..) => conn
+            .prepare_cached("SELECT md5 FROM config_info_beta WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3")?
+            .query_row(k, |r| r.get(0))
+            .optional()?,
+        WriteOp::PublishTag(_, tag) => conn
+            .prepare_cached("SELECT md5 FROM config_info_tag WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3 AND tag_id = ?4")?
+            .query_row(params![key.data_id, key.group, key.tenant, tag], |r| r.get(0))
+            .optional()?,
+        _ => current(conn, key)?.map(|c| Some(stored_md5(&c))),
+    };
+    Ok(stored.is_none_or(|md5| md5.as_deref() == Some(cas)))
+}
+
 /// Applies one config write inside the open transaction.
 pub(super) fn apply(
     conn: &Connection,
@@ -341,6 +363,13 @@ pub(super) fn apply(
     now: i64,
     variants: &mut HashSet<String>,
 ) -> rusqlite::Result<Outcome> {
+    if let WriteOp::Publish(p) | WriteOp::PublishBeta(p, _) | WriteOp::PublishTag(p, _) = op {
+        if let Some(cas) = &p.cas_md5 {
+            if !cas_holds(conn, op, &p.key, cas)? {
+                return Ok(Outcome::new(Written::CasMismatch, Vec::new()));
+            }
+        }
+    }
     match op {
         WriteOp::Publish(p) => {
             let formal = publish_formal(conn, p, now)?;
@@ -444,6 +473,8 @@ pub(super) fn apply(
             }
             Ok(Outcome::new(Written::IdsDeleted, changes))
         }
+        WriteOp::Import(batch) => super::transfer::import(conn, batch, now, variants),
+        WriteOp::Clone(clone) => super::transfer::clone(conn, clone, now, variants),
         _ => unreachable!("not a config write: {op:?}"),
     }
 }

@@ -11,9 +11,10 @@
 //!
 //! Rooms: `schema` (tables, pragmas), `configs` (config rows, their history
 //! and the change each write broadcasts), `accounts` (users, roles,
-//! permissions, namespaces, the token secret). This file is the writer loop.
-//! `backend` is the boundary that chooses between this store and `pg`, the
-//! PostgreSQL one (cluster mode).
+//! permissions, namespaces, the token secret), `transfer` (an import or a
+//! clone as one write). This file is the writer loop. `backend` is the
+//! boundary that chooses between this store and `pg`, the PostgreSQL one
+//! (cluster mode).
 //!
 //! Invariants: only this module and `query` name `rusqlite`; the writer never
 //! touches a socket (it notifies reactors through the callback in
@@ -28,6 +29,7 @@ pub mod pg;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod transfer;
 
 pub(crate) use accounts::load_auth_state;
 pub use backend::{Backend, ReaderBackend};
@@ -313,7 +315,9 @@ fn apply(
         | WriteOp::Delete { .. }
         | WriteOp::DeleteTag { .. }
         | WriteOp::StopBeta { .. }
-        | WriteOp::DeleteIds { .. } => configs::apply(conn, op, now, variants),
+        | WriteOp::DeleteIds { .. }
+        | WriteOp::Import(_)
+        | WriteOp::Clone(_) => configs::apply(conn, op, now, variants),
         _ => accounts::apply(conn, op, now),
     }
 }

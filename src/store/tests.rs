@@ -22,6 +22,7 @@ fn op(content: &str, app: Option<&str>) -> PublishOp {
         src_ip: "127.0.0.1".into(),
         src_user: None,
         meta: Metadata::default(),
+        cas_md5: None,
     }
 }
 

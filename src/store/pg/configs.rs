@@ -252,6 +252,13 @@ pub(super) fn apply(
     op: &WriteOp,
     now: i64,
 ) -> Result<Outcome, OpError> {
+    if let WriteOp::Publish(p) | WriteOp::PublishBeta(p, _) | WriteOp::PublishTag(p, _) = op {
+        if let Some(cas) = &p.cas_md5 {
+            if !cas_holds(c, op, &p.key, cas)? {
+                return Ok(Outcome::new(Written::CasMismatch, Vec::new()));
+            }
+        }
+    }
     let keys = match op {
         WriteOp::Publish(p) => {
             let formal = publish_formal(c, p, now)?;
@@ -337,7 +344,40 @@ pub(super) fn apply(
             }
             return Ok(Outcome::new(Written::IdsDeleted, keys));
         }
+        WriteOp::Import(_) | WriteOp::Clone(_) => {
+            return Err(OpError::Other(
+                "import and clone are not supported with --store postgres yet; import into an SQLite node and `vigil migrate` it".into(),
+            ))
+        }
         _ => return super::accounts::apply(c, op, now),
     };
     Ok(Outcome::new(Written::Done, keys))
+}
+
+/// Whether a compare-and-set publish may apply: the variant it writes is
+/// absent, or its stored md5 is `cas`. The row is locked until commit, so
+/// two nodes cannot both pass the check on the same version.
+fn cas_holds(
+    c: &mut Db<'_, impl GenericClient>,
+    op: &WriteOp,
+    key: &Key,
+    cas: &str,
+) -> Result<bool, OpError> {
+    let row = match op {
+        WriteOp::PublishBeta(..) => c.query_opt(
+            "SELECT md5 FROM config_info_beta WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3 FOR UPDATE",
+            &[&key.data_id, &key.group, &key.tenant],
+        )?,
+        WriteOp::PublishTag(_, tag) => c.query_opt(
+            "SELECT md5 FROM config_info_tag WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3 AND tag_id = $4 FOR UPDATE",
+            &[&key.data_id, &key.group, &key.tenant, tag],
+        )?,
+        _ => c.query_opt(
+            "SELECT md5 FROM config_info WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3 FOR UPDATE",
+            &[&key.data_id, &key.group, &key.tenant],
+        )?,
+    };
+    let Some(row) = row else { return Ok(true) };
+    let md5: Option<String> = row.try_get(0)?;
+    Ok(md5.as_deref() == Some(cas))
 }

@@ -87,6 +87,10 @@ impl PgReader {
     fn answer(c: &mut Client, keys: Option<&AuthKeys>, q: &Query) -> Result<Reply, Error> {
         let count = |rows: Row| -> Result<i64, Error> { rows.try_get(0) };
         match q {
+            Query::Export(_) | Query::Import(_) => Ok(Reply::new(
+                501,
+                "caused: export and import are not supported with --store postgres yet;",
+            )),
             Query::Search {
                 mode,
                 data_id,
