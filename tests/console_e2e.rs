@@ -1,0 +1,347 @@
+//! The web console at `/nacos/`, end to end: a real headless Chromium
+//! (Debian's `chromium` + `chromium-driver`, driven over WebDriver) against
+//! the real `vigil` binary on a loopback port, with real SQLite. Each test
+//! does what an operator does in the browser, then checks the server's
+//! state through the public HTTP API. Screenshots of every page go to
+//! `target/console-shots/` (look at them; they are not committed).
+
+mod common;
+#[path = "console_e2e/webdriver.rs"]
+mod webdriver;
+
+use common::{enc, form, md5_hex, post_raw, publish_ok, raw, record, request, start_poll};
+use common::{get_config, Server};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use webdriver::Browser;
+
+const DG: &str = "DEFAULT_GROUP";
+const ADMIN_PW: &str = "console-admin-pw";
+
+fn console(addr: SocketAddr, hash: &str) -> String {
+    format!("http://{addr}/nacos/{hash}")
+}
+
+/// Logs in over the API and returns the access token.
+fn api_token(addr: SocketAddr, user: &str, pw: &str) -> String {
+    let body = form(&[("username", user), ("password", pw)]);
+    let r = request(
+        addr,
+        &post_raw("/nacos/v1/auth/login", &[], body.as_bytes()),
+    );
+    assert_eq!(r.status, 200, "login {user}: {}", r.text());
+    let v: Value = serde_json::from_slice(&r.body).expect("login json");
+    v["accessToken"].as_str().expect("token").to_owned()
+}
+
+/// An admin call (form body) with `token`; asserts 200.
+fn admin_call(addr: SocketAddr, token: &str, path: &str, pairs: &[(&str, &str)]) {
+    let body = form(pairs);
+    let target = format!("{path}?accessToken={}", enc(token));
+    let r = request(addr, &post_raw(&target, &[], body.as_bytes()));
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+}
+
+/// Logs in through the login page.
+fn browser_login(b: &Browser, addr: SocketAddr, user: &str, pw: &str) {
+    b.goto(&console(addr, ""));
+    b.find("form.login");
+    b.shot("login");
+    b.fill("input[name=username]", user);
+    b.fill("input[name=password]", pw);
+    b.click("form.login button[type=submit]");
+    b.find("main[data-page=configs] table");
+}
+
+/// The texts of every button in `main`.
+fn buttons(b: &Browser) -> Vec<String> {
+    let v = b.js(
+        "return [...document.querySelectorAll('main button')].map(e => e.textContent.trim());",
+        json!([]),
+    );
+    serde_json::from_value(v).expect("button texts")
+}
+
+/// Replaces the editor's content (clear, then type it).
+fn type_content(b: &Browser, text: &str) {
+    b.fill("textarea[name=content]", text);
+}
+
+#[test]
+fn login_create_with_validation_then_edit_with_diff_and_publish() {
+    let s = Server::start_args(&["--auth", "--auth-admin-password", ADMIN_PW]);
+    let b = Browser::start();
+    browser_login(&b, s.addr, "nacos", ADMIN_PW);
+    b.wait_text(".who", "nacos (admin)");
+    b.shot("configs-empty");
+
+    // Create a yaml config: the validator points at the bad line.
+    b.click_text("main", "New config");
+    b.find("main[data-page=edit]");
+    b.fill("input[name=dataId]", "order.yaml");
+    b.choose("select[name=type]", "yaml");
+    type_content(&b, "server:\n  port: 8080\n name: orders\n");
+    b.click_text("main", "Validate");
+    b.wait_text("#problems", "Invalid yaml at line 3");
+    b.wait_text(".editor .gutter .err", "3");
+    b.shot("edit-invalid-yaml");
+    type_content(&b, "server:\n  port: 8080\n  name: orders\n");
+    b.click("#review");
+    b.wait_text("dialog", "(new config)");
+    b.wait_text("dialog .diff", "name: orders");
+    b.shot("create-review");
+    b.click("#confirm-publish");
+    b.find("main[data-page=detail]");
+    b.wait_text("#d-dataId", "order.yaml");
+    let r = get_config(s.addr, "order.yaml", DG, "");
+    assert_eq!(r.status, 403, "auth is on: anonymous reads are refused");
+    let token = api_token(s.addr, "nacos", ADMIN_PW);
+    let stored = read_config(s.addr, &token, "order.yaml", "");
+    assert_eq!(stored, "server:\n  port: 8080\n  name: orders\n");
+    b.shot("detail");
+
+    // Edit: the review shows exactly the changed line before publishing.
+    b.click_text("main", "Edit");
+    b.find("main[data-page=edit] textarea[name=content]");
+    type_content(&b, "server:\n  port: 9090\n  name: orders\n");
+    b.click("#review");
+    b.wait_text("dialog .diff", "port: 9090");
+    let counts = b.js(
+        "const d = document.querySelector('dialog .diffbox'); return [d.dataset.adds, d.dataset.dels];",
+        json!([]),
+    );
+    assert_eq!(counts, json!(["1", "1"]), "one line changed");
+    b.shot("edit-review-diff");
+    b.click("#confirm-publish");
+    b.find("main[data-page=detail]");
+    assert_eq!(
+        read_config(s.addr, &token, "order.yaml", ""),
+        "server:\n  port: 9090\n  name: orders\n"
+    );
+
+    // The other pages render, and nothing was fetched from anywhere else.
+    b.click("a[data-nav=configs]");
+    b.wait_text("main table", "order.yaml");
+    b.click_text("main tbody", "Preview");
+    b.wait_text("tr.preview", "port: 9090");
+    b.shot("configs");
+    b.click("a[data-nav=namespaces]");
+    b.wait_text("main table", "public");
+    b.shot("namespaces");
+    b.click("a[data-nav=users]");
+    b.wait_text("main", "Grant a permission");
+    b.shot("users");
+    b.click("a[data-nav=server]");
+    b.wait_text(".chart[data-metric='Publishes per second'] .v", "/s");
+    b.shot("server");
+    let foreign = b.js(
+        "return performance.getEntriesByType('resource').map(e => e.name).filter(n => !n.startsWith(location.origin));",
+        json!([]),
+    );
+    assert_eq!(
+        foreign,
+        json!([]),
+        "every request stays on the vigil server"
+    );
+
+    b.click("#logout");
+    b.find("form.login");
+}
+
+/// GET a config with a token; asserts 200.
+fn read_config(addr: SocketAddr, token: &str, data_id: &str, tenant: &str) -> String {
+    let q = form(&[
+        ("dataId", data_id),
+        ("group", DG),
+        ("tenant", tenant),
+        ("accessToken", token),
+    ]);
+    let r = request(
+        addr,
+        &raw("GET", &format!("/nacos/v1/cs/configs?{q}"), &[], None),
+    );
+    assert_eq!(r.status, 200, "read {data_id}: {}", r.text());
+    r.text()
+}
+
+#[test]
+fn history_diff_of_any_two_versions_and_rollback() {
+    let s = Server::start();
+    for v in ["a\nv1\n", "a\nv2\n", "a\nv3\nend\n"] {
+        publish_ok(s.addr, "h.txt", DG, "", v);
+    }
+    let b = Browser::start();
+    b.goto(&console(
+        s.addr,
+        "#/history?dataId=h.txt&group=DEFAULT_GROUP",
+    ));
+    b.wait_text("main table", "created");
+    let rows = b.js(
+        "return document.querySelectorAll('tr[data-nid]').length;",
+        json!([]),
+    );
+    assert_eq!(rows, json!(3));
+    // History keeps what each operation replaced: the create row holds v1,
+    // the update rows v1 and v2; the stored version is v3. Compare the
+    // oldest row with the stored version.
+    b.click("tr[data-nid]:last-child input[type=checkbox]");
+    b.click("tr[data-version=current] input[type=checkbox]");
+    b.click("#compare-two");
+    b.wait_text("#history-out h2", "→ current");
+    b.wait_text("#history-out .diff", "v3");
+    b.wait_text("#history-out .diff", "v1");
+    b.shot("history-diff");
+
+    // Roll back to the first version: the diff comes first.
+    b.click_text("tr[data-nid]:last-child", "Roll back");
+    b.wait_text("dialog .diff", "v1");
+    b.shot("history-rollback");
+    b.click_text("dialog", "Roll back");
+    b.wait_text("#status", "Rolled back");
+    assert_eq!(get_config(s.addr, "h.txt", DG, "").text(), "a\nv1\n");
+    b.wait_text("main table", "updated");
+    let rows = b.js(
+        "return document.querySelectorAll('tr[data-nid]').length;",
+        json!([]),
+    );
+    assert_eq!(rows, json!(4), "the rollback is a new version");
+}
+
+#[test]
+fn listener_page_shows_a_parked_client() {
+    let s = Server::start();
+    publish_ok(s.addr, "l.txt", DG, "", "hello");
+    let _parked = start_poll(
+        s.addr,
+        &record("l.txt", DG, &md5_hex("hello"), None),
+        "30000",
+    );
+    let b = Browser::start();
+    b.goto(&console(
+        s.addr,
+        "#/listeners?dataId=l.txt&group=DEFAULT_GROUP",
+    ));
+    b.wait_text("#by-key", "127.0.0.1");
+    b.wait_text("#by-key", "up to date");
+    b.click("#by-key td button");
+    b.wait_text("#by-ip", "l.txt+DEFAULT_GROUP");
+    b.shot("listeners");
+}
+
+#[test]
+fn a_read_only_user_sees_no_edit_controls_and_the_server_refuses() {
+    let s = Server::start_args(&["--auth", "--auth-admin-password", ADMIN_PW]);
+    let admin = api_token(s.addr, "nacos", ADMIN_PW);
+    admin_call(
+        s.addr,
+        &admin,
+        "/nacos/v1/auth/users",
+        &[("username", "reader"), ("password", "reader-pw")],
+    );
+    admin_call(
+        s.addr,
+        &admin,
+        "/nacos/v1/auth/roles",
+        &[("role", "READER"), ("username", "reader")],
+    );
+    let grant = [("role", "READER"), ("resource", "*:*:*"), ("action", "r")];
+    admin_call(s.addr, &admin, "/nacos/v1/auth/permissions", &grant);
+    let config = [("dataId", "ro.txt"), ("group", DG), ("content", "v1")];
+    admin_call(s.addr, &admin, "/nacos/v1/cs/configs", &config);
+
+    let b = Browser::start();
+    browser_login(&b, s.addr, "reader", "reader-pw");
+    b.wait_text("main table", "ro.txt");
+    b.shot("read-only-configs");
+    let seen = buttons(&b);
+    for hidden in ["New config", "Import", "Edit", "Delete", "Delete selected"] {
+        assert!(
+            !seen.iter().any(|t| t == hidden),
+            "{hidden} shown to a reader: {seen:?}"
+        );
+    }
+    assert!(seen.iter().any(|t| t == "Detail"), "{seen:?}");
+    assert!(
+        !b.exists("#nav-users:not([hidden])"),
+        "users page link shown"
+    );
+
+    b.click_text("main tbody", "Detail");
+    b.wait_text("#d-dataId", "ro.txt");
+    assert!(!buttons(&b).iter().any(|t| t == "Edit"));
+    b.shot("read-only-detail");
+    b.click_text("main", "History");
+    b.wait_text("main table", "created");
+    assert!(!buttons(&b).iter().any(|t| t == "Roll back"));
+
+    // Typing the edit page's address does not help: the server refuses.
+    b.goto(&console(s.addr, "#/edit?dataId=ro.txt&group=DEFAULT_GROUP"));
+    type_content(&b, "v2");
+    b.click("#review");
+    b.click("#confirm-publish");
+    b.wait_text("#problems", "403");
+    b.shot("read-only-refused");
+    let reader = api_token(s.addr, "reader", "reader-pw");
+    assert_eq!(read_config(s.addr, &reader, "ro.txt", ""), "v1");
+    let body = form(&[("dataId", "ro.txt"), ("group", DG), ("content", "v3")]);
+    let target = format!("/nacos/v1/cs/configs?accessToken={}", enc(&reader));
+    let r = request(s.addr, &post_raw(&target, &[], body.as_bytes()));
+    assert_eq!(r.status, 403, "{}", r.text());
+}
+
+#[test]
+fn assets_are_typed_cached_and_the_first_load_is_small() {
+    let s = Server::start();
+    let r = request(s.addr, &raw("GET", "/nacos", &[], None));
+    assert_eq!((r.status, r.header("Location")), (302, Some("/nacos/")));
+    let page = request(s.addr, &raw("GET", "/nacos/", &[], None));
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("Content-Type"),
+        Some("text/html; charset=utf-8")
+    );
+    let html = page.text();
+    let mut total = page.body.len();
+    let mut assets: Vec<String> = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        for piece in html.split(attr).skip(1) {
+            let name = piece.split('"').next().expect("quoted");
+            if !name.starts_with('#') {
+                assets.push(name.to_owned());
+            }
+        }
+    }
+    assert!(assets.len() >= 6, "{assets:?}");
+    for name in &assets {
+        let r = request(s.addr, &raw("GET", &format!("/nacos/{name}"), &[], None));
+        assert_eq!(r.status, 200, "{name}");
+        assert_eq!(r.header("Cache-Control"), Some("no-cache"), "{name}");
+        let ct = r.header("Content-Type").expect("type");
+        let want = match name.rsplit('.').next() {
+            Some("js") => "text/javascript",
+            Some("css") => "text/css",
+            Some("svg") => "image/svg+xml",
+            other => panic!("unexpected asset {other:?}"),
+        };
+        assert!(ct.starts_with(want), "{name}: {ct}");
+        total += r.body.len();
+        let etag = r.header("ETag").expect("etag").to_owned();
+        let again = request(
+            s.addr,
+            &raw(
+                "GET",
+                &format!("/nacos/{name}"),
+                &[("If-None-Match", &etag)],
+                None,
+            ),
+        );
+        assert_eq!((again.status, again.body.len()), (304, 0), "{name}");
+    }
+    println!("first load: {total} bytes in {} files", assets.len() + 1);
+    assert!(total <= 300 * 1024, "first load {total} bytes");
+    // The API is untouched beside it.
+    let r = request(s.addr, &raw("GET", "/nacos/v1/cs/health", &[], None));
+    assert_eq!(r.text(), "UP");
+    let r = request(s.addr, &raw("GET", "/nacos/nope.js", &[], None));
+    assert_eq!(r.status, 404);
+}
