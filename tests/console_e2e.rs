@@ -47,6 +47,7 @@ fn browser_login(b: &Browser, addr: SocketAddr, user: &str, pw: &str) {
     b.goto(&console(addr, ""));
     b.find("form.login");
     b.shot("login");
+    check_labels(b, "login");
     b.fill("input[name=username]", user);
     b.fill("input[name=password]", pw);
     b.click("form.login button[type=submit]");
@@ -60,6 +61,28 @@ fn buttons(b: &Browser) -> Vec<String> {
         json!([]),
     );
     serde_json::from_value(v).expect("button texts")
+}
+
+/// Controls on the page without an accessible name (a label, an
+/// aria-label or, for buttons and links, their text).
+fn unlabelled(b: &Browser) -> Vec<String> {
+    let v = b.js(
+        "return [...document.querySelectorAll('input, select, textarea, button, a')]
+           .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                        && !e.textContent.trim() && !e.closest('[hidden]'))
+           .map(e => e.outerHTML.slice(0, 120));",
+        json!([]),
+    );
+    serde_json::from_value(v).expect("list")
+}
+
+/// Asserts that every control of the current page has a name.
+fn check_labels(b: &Browser, page: &str) {
+    let missing = unlabelled(b);
+    assert!(
+        missing.is_empty(),
+        "{page}: controls without a label: {missing:?}"
+    );
 }
 
 /// Replaces the editor's content (clear, then type it).
@@ -85,6 +108,7 @@ fn login_create_with_validation_then_edit_with_diff_and_publish() {
     b.wait_text("#problems", "Invalid yaml at line 3");
     b.wait_text(".editor .gutter .err", "3");
     b.shot("edit-invalid-yaml");
+    check_labels(&b, "edit");
     type_content(&b, "server:\n  port: 8080\n  name: orders\n");
     b.click("#review");
     b.wait_text("dialog", "(new config)");
@@ -99,6 +123,7 @@ fn login_create_with_validation_then_edit_with_diff_and_publish() {
     let stored = read_config(s.addr, &token, "order.yaml", "");
     assert_eq!(stored, "server:\n  port: 8080\n  name: orders\n");
     b.shot("detail");
+    check_labels(&b, "detail");
 
     // Edit: the review shows exactly the changed line before publishing.
     b.click_text("main", "Edit");
@@ -125,12 +150,15 @@ fn login_create_with_validation_then_edit_with_diff_and_publish() {
     b.click_text("main tbody", "Preview");
     b.wait_text("tr.preview", "port: 9090");
     b.shot("configs");
+    check_labels(&b, "configs");
     b.click("a[data-nav=namespaces]");
     b.wait_text("main table", "public");
     b.shot("namespaces");
+    check_labels(&b, "namespaces");
     b.click("a[data-nav=users]");
     b.wait_text("main", "Grant a permission");
     b.shot("users");
+    check_labels(&b, "users");
     b.click("a[data-nav=server]");
     b.wait_text(".chart[data-metric='Publishes per second'] .v", "/s");
     b.shot("server");
@@ -191,6 +219,7 @@ fn history_diff_of_any_two_versions_and_rollback() {
     b.wait_text("#history-out .diff", "v3");
     b.wait_text("#history-out .diff", "v1");
     b.shot("history-diff");
+    check_labels(&b, "history");
 
     // Roll back to the first version: the diff comes first.
     b.click_text("tr[data-nid]:last-child", "Roll back");
@@ -226,6 +255,7 @@ fn listener_page_shows_a_parked_client() {
     b.click("#by-key td button");
     b.wait_text("#by-ip", "l.txt+DEFAULT_GROUP");
     b.shot("listeners");
+    check_labels(&b, "listeners");
 }
 
 #[test]
