@@ -55,10 +55,9 @@ impl Browser {
             .port();
         let driver = Command::new(driver_bin)
             .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::inherit())
             .spawn()
             .expect("start chromedriver");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();

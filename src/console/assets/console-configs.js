@@ -206,8 +206,16 @@ function transferResult(r) {
   const d = r.json.data || {};
   const names = (l) => (l || []).map((x) => x.itemName || `${x.group}/${x.dataId}`).join(', ');
   const ok = r.json.code === 200;
+  // The server's messages are Nacos's (some in Chinese); say it in English.
+  const why = {
+    100001: 'the target namespace does not exist',
+    100002: 'the metadata in the zip is not valid',
+    100004: 'the upload could not be read',
+    100005: 'no config found in the file',
+    100006: 'no config selected',
+  }[r.json.code];
   return h('div', { class: 'banner ' + (ok ? 'ok' : 'error'), 'data-code': r.json.code },
-    h('div', {}, h('strong', {}, ok ? (r.json.message || 'Done') : `Refused (${r.json.code}): ${r.json.message}`)),
+    h('div', {}, h('strong', {}, ok ? 'Done' : `Refused (${r.json.code}): ${why || r.json.message}`)),
     h('div', { class: 'counts' }, `imported ${d.succCount || 0}, skipped ${d.skipCount || 0}, failed ${(d.failData || []).length}, unrecognised ${d.unrecognizedCount || 0}`),
     d.failData ? h('div', {}, 'Failed: ', names(d.failData)) : null,
     d.skipData ? h('div', {}, 'Skipped: ', names(d.skipData)) : null,
