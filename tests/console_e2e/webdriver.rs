@@ -101,6 +101,12 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("no session: {v}"))
             .to_owned();
+        // --window-size includes the (virtual) browser frame: make the
+        // page itself 1280x800, the smallest size the console supports.
+        let metrics = json!({"cmd": "Emulation.setDeviceMetricsOverride", "params": {
+            "width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": false,
+        }});
+        b.call("POST", &b.s("/goog/cdp/execute"), Some(metrics));
         b
     }
 
