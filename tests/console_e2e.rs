@@ -209,6 +209,11 @@ fn history_diff_of_any_two_versions_and_rollback() {
         json!([]),
     );
     assert_eq!(rows, json!(3));
+    let logout = b.js(
+        "return getComputedStyle(document.getElementById('logout')).display;",
+        json!([]),
+    );
+    assert_eq!(logout, json!("none"), "auth is off: no log-out button");
     // History keeps what each operation replaced: the create row holds v1,
     // the update rows v1 and v2; the stored version is v3. Compare the
     // oldest row with the stored version.

@@ -267,6 +267,7 @@ async function route() {
   document.getElementById('who').textContent = V.authOn && V.user ? V.user + (V.admin ? ' (admin)' : '') : '';
   document.getElementById('logout').hidden = !(V.authOn && V.token);
   document.getElementById('nav-users').hidden = !(V.admin && V.authOn);
+  document.body.classList.toggle('anon', !authed);
   view.replaceChildren();
   view.dataset.page = authed ? name : 'login';
   try {
