@@ -193,6 +193,53 @@ fn read_config(addr: SocketAddr, token: &str, data_id: &str, tenant: &str) -> St
 }
 
 #[test]
+fn live_changes_show_up_in_the_editor_the_detail_and_the_list() {
+    let s = Server::start();
+    publish_ok(s.addr, "live.yaml", DG, "", "level: 1\n");
+    let b = Browser::start();
+
+    // An open editor learns of a publish made elsewhere, keeps what the
+    // operator typed, and marks the change.
+    b.goto(&console(
+        s.addr,
+        "#/edit?dataId=live.yaml&group=DEFAULT_GROUP",
+    ));
+    b.find("main[data-page=edit] [data-live=on]");
+    type_content(&b, "level: 2\nmine: true\n");
+    publish_ok(s.addr, "live.yaml", DG, "", "level: 3\ntheirs: true\n");
+    b.wait_text("#remote-change", "changed elsewhere");
+    b.shot("edit-changed-elsewhere");
+    let typed = b.js(
+        "return document.querySelector('textarea').value;",
+        json!([]),
+    );
+    assert_eq!(typed, json!("level: 2\nmine: true\n"));
+
+    // A detail page updates itself, with a marker.
+    b.goto(&console(
+        s.addr,
+        "#/detail?dataId=live.yaml&group=DEFAULT_GROUP",
+    ));
+    b.find("main[data-page=detail] [data-live=on]");
+    publish_ok(s.addr, "live.yaml", DG, "", "level: 4\n");
+    b.wait_text("#live-updated", "updated live");
+    b.wait_text("main .editor", "level: 4");
+    b.shot("detail-live");
+
+    // So does the list: a config created elsewhere appears, marked.
+    b.click("a[data-nav=configs]");
+    b.find("main[data-page=configs] [data-live=on]");
+    publish_ok(s.addr, "born.yaml", DG, "", "x: 1\n");
+    b.wait_text("tr.changed", "born.yaml");
+    b.shot("configs-live");
+    let marked = b.js(
+        "return document.querySelectorAll('tr.changed').length;",
+        json!([]),
+    );
+    assert_eq!(marked, json!(1), "only the config that changed is marked");
+}
+
+#[test]
 fn history_diff_of_any_two_versions_and_rollback() {
     let s = Server::start();
     for v in ["a\nv1\n", "a\nv2\n", "a\nv3\nend\n"] {

@@ -49,7 +49,7 @@ V.pages.configs = async function (view) {
   const changed = new Set();
   let timer = null;
   watch({ tenant: V.ns }, (kind, d) => {
-    if (kind === 'reset') return;
+    if (kind === 'reset' || kind === 'snapshot') return;
     changed.add(d.group + '/' + d.dataId);
     clearTimeout(timer);
     timer = setTimeout(() => load(true), 300);

@@ -177,7 +177,8 @@ function copyButton(text, what) {
 // ---- watch stream ---------------------------------------------------------
 
 // Watches configs (`params`: tenant, group, dataId) and calls onEvent(kind,
-// data) for every change, delete or reset; onState(live) says whether the
+// data) for every snapshot event (a config's state on connect), change,
+// delete or reset; onState(live) says whether the
 // stream is up. Returns a function that closes it. Closed on page change.
 function watch(params, onEvent, onState) {
   const p = new URLSearchParams();
@@ -190,10 +191,15 @@ function watch(params, onEvent, onState) {
     onState && onState(false);
     return () => {};
   }
-  const handle = (kind) => (ev) => {
+  // Snapshot events (on connect, and after a reset) carry no id: until the
+  // first live change, the browser's last event id stays what it was.
+  let snapshotId = '';
+  const handle = (type) => (ev) => {
     let data = {};
     try { data = JSON.parse(ev.data); } catch (e) { /* keep {} */ }
-    onEvent(kind, data, ev.lastEventId);
+    if (type === 'reset') snapshotId = ev.lastEventId;
+    const snapshot = type === 'change' && ev.lastEventId === snapshotId;
+    onEvent(snapshot ? 'snapshot' : type, data, ev.lastEventId);
   };
   es.addEventListener('change', handle('change'));
   es.addEventListener('delete', handle('delete'));

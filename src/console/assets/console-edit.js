@@ -228,6 +228,7 @@ V.pages.detail = async function (view, params) {
     if (kind !== 'reset' && c && (d.md5 || '') === c.md5) return;
     c = await loadDetail(V.ns, params.group, params.dataId);
     render();
+    if (kind === 'reset') return;
     marker.replaceChildren(h('span.pill.changed', {}, `updated live ${new Date().toLocaleTimeString()}`));
   }, live.set);
 };
