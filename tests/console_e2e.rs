@@ -76,13 +76,21 @@ fn unlabelled(b: &Browser) -> Vec<String> {
     serde_json::from_value(v).expect("list")
 }
 
-/// Asserts that every control of the current page has a name.
+/// Asserts that every control of the current page has a name, and that no
+/// stray `null` or `undefined` was written into it.
 fn check_labels(b: &Browser, page: &str) {
     let missing = unlabelled(b);
     assert!(
         missing.is_empty(),
         "{page}: controls without a label: {missing:?}"
     );
+    let text = b.body_text();
+    for stray in ["null", "undefined"] {
+        assert!(
+            !text.lines().any(|l| l.trim() == stray),
+            "{page} shows {stray}: {text}"
+        );
+    }
 }
 
 /// Replaces the editor's content (clear, then type it).
@@ -308,6 +316,70 @@ fn listener_page_shows_a_parked_client() {
     b.wait_text("#by-ip", "l.txt+DEFAULT_GROUP");
     b.shot("listeners");
     check_labels(&b, "listeners");
+}
+
+#[test]
+fn beta_namespace_compare_and_keyboard_use() {
+    let s = Server::start();
+    let body = form(&[("customNamespaceId", "dev"), ("namespaceName", "Dev")]);
+    let r = request(
+        s.addr,
+        &post_raw("/nacos/v1/console/namespaces", &[], body.as_bytes()),
+    );
+    assert_eq!(r.text(), "true");
+    publish_ok(s.addr, "b.yaml", DG, "", "pool: 10\n");
+    publish_ok(s.addr, "b.yaml", DG, "dev", "pool: 99\n");
+    let b = Browser::start();
+
+    // The same config in another namespace, side by side.
+    b.goto(&console(
+        s.addr,
+        "#/detail?dataId=b.yaml&group=DEFAULT_GROUP",
+    ));
+    b.wait_text("#d-dataId", "b.yaml");
+    b.choose("select[aria-label='Other namespace']", "dev");
+    b.click_text("main", "Compare");
+    b.wait_text("#compare .diff", "pool: 99");
+    b.wait_text("#compare .diff", "pool: 10");
+    b.shot("detail-compare-namespace");
+    check_labels(&b, "detail with a comparison");
+
+    // Beta: publish to listed addresses, view, stop.
+    b.click_text("main", "Edit");
+    type_content(&b, "pool: 20\n");
+    b.fill("input[name=betaIps]", "10.9.9.9");
+    b.click_text("main", "Publish to beta");
+    b.wait_text("#status", "Beta published");
+    b.wait_text("#beta-out", "10.9.9.9");
+    b.wait_text("#beta-out", "pool: 20");
+    b.shot("edit-beta");
+    check_labels(&b, "edit with beta");
+    let beta = "/nacos/v1/cs/configs?beta=true&dataId=b.yaml&group=DEFAULT_GROUP";
+    let v: Value = serde_json::from_slice(&request(s.addr, &raw("GET", beta, &[], None)).body)
+        .expect("beta json");
+    assert_eq!(v["data"]["betaIps"], "10.9.9.9");
+    assert_eq!(get_config(s.addr, "b.yaml", DG, "").text(), "pool: 10\n");
+    b.click_text("main", "Stop beta");
+    b.wait_text("#status", "Beta stopped");
+    b.wait_text("#beta-out", "No beta is running");
+
+    // Keyboard: Enter submits a form, Escape closes a dialog.
+    b.goto(&console(s.addr, "#/listeners"));
+    b.fill("input[name=dataId]", "b.yaml");
+    b.keys("input[name=dataId]", "\u{E007}");
+    b.wait_text("#by-key", "Nobody listens to this config.");
+    b.click("a[data-nav=configs]");
+    b.click_text("main", "Export results");
+    b.find("dialog[open]");
+    b.keys("dialog #export-v2", "\u{E00C}");
+    let deadline = std::time::Instant::now() + webdriver::WAIT;
+    while b.exists("dialog[open]") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Escape did not close the dialog"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 #[test]

@@ -267,6 +267,17 @@ impl Browser {
         );
     }
 
+    /// Sends keys to the element matching `css` without clearing it (W3C
+    /// key codes: `\u{E007}` is Enter, `\u{E00C}` Escape).
+    pub fn keys(&self, css: &str, text: &str) {
+        let e = self.find(css);
+        self.call(
+            "POST",
+            &self.s(&format!("/element/{}/value", e.0)),
+            Some(json!({ "text": text })),
+        );
+    }
+
     /// Chooses `value` in the `<select>` matching `css`.
     pub fn choose(&self, css: &str, value: &str) {
         self.find(css);

@@ -108,7 +108,7 @@ V.pages.configs = async function (view) {
     }
     if (fromWatch) changed.clear();
     const pages = page.pagesAvailable || 1;
-    results.replaceChildren(
+    swap(results, 
       h('table', { 'aria-label': 'Configs' },
         h('thead', {}, h('tr', {},
           h('th', {}, h('input', {
@@ -128,9 +128,9 @@ V.pages.configs = async function (view) {
 
   function renderSel() {
     const n = list.selected.size;
-    if (!n) { selBar.replaceChildren(); return; }
+    if (!n) { swap(selBar); return; }
     const items = [...list.selected.values()];
-    selBar.replaceChildren(h('div.selection', { role: 'region', 'aria-label': 'Selection' },
+    swap(selBar, h('div.selection', { role: 'region', 'aria-label': 'Selection' },
       h('strong', {}, `${n} selected`),
       writable ? h('button.danger', { type: 'button', onclick: () => deleteItems(items) }, 'Delete selected') : null,
       h('button', { type: 'button', onclick: () => exportDialog(items) }, 'Export selected'),
@@ -184,12 +184,12 @@ function importDialog() {
     const policy = select('Policy', [['ABORT', 'Abort on the first existing config'], ['SKIP', 'Skip existing configs'], ['OVERWRITE', 'Overwrite existing configs']], 'ABORT', { id: 'import-policy' });
     const out = h('div', { id: 'import-result', role: 'status' });
     const run = async () => {
-      if (!file.files.length) { out.replaceChildren(h('div.banner.error', {}, 'Choose a zip file first.')); return; }
+      if (!file.files.length) { swap(out, h('div.banner.error', {}, 'Choose a zip file first.')); return; }
       const fd = new FormData();
       fd.append('file', file.files[0]);
       fd.append('policy', policy.value);
       const r = await api('POST', '/v1/cs/configs', { import: 'true', namespace: V.ns, policy: policy.value }, { body: fd });
-      out.replaceChildren(transferResult(r));
+      swap(out, transferResult(r));
     };
     return h('div', {},
       h('div.row', {}, h('label', {}, 'Zip file', file), h('label', {}, 'When a config exists', policy)),
@@ -237,7 +237,7 @@ function cloneDialog(items) {
     const run = async () => {
       const body = JSON.stringify(rows.map((r) => ({ cfgId: +r.c.id, dataId: r.d.value.trim(), group: r.g.value.trim() })));
       const r = await api('POST', '/v1/cs/configs', { clone: 'true', tenant: target.value, policy: policy.value, namespaceId: target.value }, { body, type: 'application/json' });
-      out.replaceChildren(transferResult(r));
+      swap(out, transferResult(r));
     };
     return h('div', {},
       h('div.row', {}, h('label', {}, 'Target namespace', target), h('label', {}, 'When a config exists', policy)),

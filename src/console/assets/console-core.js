@@ -43,6 +43,11 @@ function put(parent, ...kids) {
   parent.append(h('div.page', {}, kids));
 }
 
+// Replaces the children of `el`, skipping null and false as h() does.
+function swap(el, ...kids) {
+  el.replaceChildren(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined && k !== false));
+}
+
 function esc(s) {
   return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
 }
@@ -243,7 +248,7 @@ async function loadNamespaces() {
   V.namespaces = (r.json && r.json.data) || [{ namespace: '', namespaceShowName: 'public' }];
   if (!V.namespaces.some((n) => n.namespace === V.ns)) V.ns = '';
   const s = document.getElementById('ns-switch');
-  s.replaceChildren(...V.namespaces.map((n) =>
+  swap(s, ...V.namespaces.map((n) =>
     h('option', { value: n.namespace, selected: n.namespace === V.ns },
       (n.namespaceShowName || 'public') + (n.namespace ? ` (${n.namespace})` : ''))));
   return true;
@@ -274,7 +279,7 @@ async function route() {
   document.getElementById('logout').hidden = !(V.authOn && V.token);
   document.getElementById('nav-users').hidden = !(V.admin && V.authOn);
   document.body.classList.toggle('anon', !authed);
-  view.replaceChildren();
+  swap(view);
   view.dataset.page = authed ? name : 'login';
   try {
     await page(view, params);

@@ -41,8 +41,8 @@ V.pages.edit = async function (view, params) {
   const problems = h('div', { id: 'problems', role: 'alert' });
   const writable = await canWrite(V.ns, params.group, params.dataId);
   const remote = h('div', { id: 'remote' });
-  const ed = editor(baseContent, type, { label: 'Content', tall: true, onInput: () => problems.replaceChildren() });
-  fmt.addEventListener('change', () => { ed.setFormat(fmt.value); problems.replaceChildren(); });
+  const ed = editor(baseContent, type, { label: 'Content', tall: true, onInput: () => swap(problems) });
+  fmt.addEventListener('change', () => { ed.setFormat(fmt.value); swap(problems); });
   f.dataId.addEventListener('change', () => { if (creating) { fmt.value = guessType(f.dataId.value); ed.setFormat(fmt.value); } });
   const live = liveMarker();
   const current = () => ({
@@ -53,18 +53,18 @@ V.pages.edit = async function (view, params) {
   const check = () => {
     const e = validate(fmt.value, ed.value());
     ed.markError(e ? e.line : null);
-    if (!e) { problems.replaceChildren(h('div.banner.ok', {}, `Valid ${fmt.value}.`)); return true; }
-    problems.replaceChildren(h('div.banner.error', { 'data-line': e.line }, `Invalid ${fmt.value} at line ${e.line}: ${e.message}`));
+    if (!e) { swap(problems, h('div.banner.ok', {}, `Valid ${fmt.value}.`)); return true; }
+    swap(problems, h('div.banner.error', { 'data-line': e.line }, `Invalid ${fmt.value} at line ${e.line}: ${e.message}`));
     return false;
   };
 
   const review = async () => {
     const c = current();
-    if (!c.dataId || !c.group) { problems.replaceChildren(h('div.banner.error', {}, 'Data ID and group are required.')); return; }
-    if (!c.content.trim()) { problems.replaceChildren(h('div.banner.error', {}, 'The content is empty.')); return; }
+    if (!c.dataId || !c.group) { swap(problems, h('div.banner.error', {}, 'Data ID and group are required.')); return; }
+    if (!c.content.trim()) { swap(problems, h('div.banner.error', {}, 'The content is empty.')); return; }
     const valid = check();
     const now = await loadDetail(V.ns, c.group, c.dataId);
-    if (creating && now) { problems.replaceChildren(h('div.banner.error', {}, `${c.group} / ${c.dataId} already exists: edit it instead.`)); return; }
+    if (creating && now) { swap(problems, h('div.banner.error', {}, `${c.group} / ${c.dataId} already exists: edit it instead.`)); return; }
     const go_ = await dialog(creating ? 'Review the new config' : 'Review changes before publishing', (close) => h('div', {},
       valid ? null : h('div.banner.error', {}, `The content is not valid ${c.type}; publish anyway only if that is intended.`),
       now && now.md5 !== baseMd5 ? h('div.banner.warn', {}, 'The stored version changed since you opened it: this diff is against the stored version.') : null,
@@ -80,7 +80,7 @@ V.pages.edit = async function (view, params) {
       return;
     }
     if (isConflict(r)) { conflict(c); return; }
-    problems.replaceChildren(h('div.banner.error', {}, 'Publish failed: ' + failure(r)));
+    swap(problems, h('div.banner.error', {}, 'Publish failed: ' + failure(r)));
   };
 
   // Someone else published since the editor opened: show what they changed
@@ -98,7 +98,7 @@ V.pages.edit = async function (view, params) {
     if (choice === 'theirs' || choice === 'mine') {
       baseMd5 = theirs ? theirs.md5 : '';
       baseContent = theirs ? theirs.content : '';
-      remote.replaceChildren();
+      swap(remote);
     }
     if (choice === 'mine') review();
   };
@@ -120,7 +120,7 @@ V.pages.edit = async function (view, params) {
     watch({ tenant: V.ns, group: params.group, dataId: params.dataId }, (kind, d) => {
       if (kind === 'reset' || (d.md5 || '') === baseMd5) return;
       const when = fmtTime(d.lastModified || Date.now());
-      remote.replaceChildren(h('div.banner.warn', { id: 'remote-change', 'data-md5': d.md5 || '' },
+      swap(remote, h('div.banner.warn', { id: 'remote-change', 'data-md5': d.md5 || '' },
         h('span.pill.changed', {}, kind === 'delete' ? 'deleted elsewhere' : 'changed elsewhere'), ' ',
         `${kind === 'delete' ? 'Deleted' : 'Published'} by another client at ${when}. Publishing now would be refused as a conflict. `,
         h('button', { type: 'button', onclick: async () => {
@@ -141,7 +141,7 @@ function betaPanel(params, content) {
   const show = async () => {
     const r = await api('GET', '/v1/cs/configs', Object.assign({ beta: 'true' }, key));
     const d = r.json && r.json.data;
-    out.replaceChildren(d ? h('div', {}, h('p', {}, 'Beta for ', h('code', {}, d.betaIps || '')), editor(d.content, guessType(params.dataId), { readonly: true, label: 'Beta content' }).el)
+    swap(out, d ? h('div', {}, h('p', {}, 'Beta for ', h('code', {}, d.betaIps || '')), editor(d.content, guessType(params.dataId), { readonly: true, label: 'Beta content' }).el)
       : h('p.muted', {}, 'No beta is running.'));
   };
   return h('section.card', { 'aria-label': 'Beta' },
@@ -172,9 +172,9 @@ V.pages.detail = async function (view, params) {
   const body = h('div');
   const compare = h('div', { id: 'compare' });
   const render = () => {
-    if (!c) { body.replaceChildren(h('div.banner.warn', {}, `${params.group} / ${params.dataId} does not exist in ${nsName(V.ns)}.`)); return; }
+    if (!c) { swap(body, h('div.banner.warn', {}, `${params.group} / ${params.dataId} does not exist in ${nsName(V.ns)}.`)); return; }
     const t = c.type || guessType(c.dataId);
-    body.replaceChildren(
+    swap(body, 
       h('dl.meta', {},
         h('dt', {}, 'Data ID'), h('dd', {}, h('code', { id: 'd-dataId' }, c.dataId), copyButton(c.dataId, 'data ID')),
         h('dt', {}, 'Group'), h('dd', {}, h('code', {}, c.group), copyButton(c.group, 'group')),
@@ -199,27 +199,27 @@ V.pages.detail = async function (view, params) {
       h('button', { type: 'button', onclick: () => go('listeners', params) }, 'Listeners'),
       h('button', { type: 'button', id: 'cmp-prev', onclick: async () => {
         const r = await api('GET', '/v1/cs/history/previous', Object.assign({ id: c.id }, key));
-        if (r.status !== 200 || !r.json) { compare.replaceChildren(h('div.banner.warn', {}, 'No previous version: ' + failure(r))); return; }
-        compare.replaceChildren(h('h2', {}, 'Previous version → current'), diffView(r.json.content || '', c.content, `previous (#${r.json.id})`, 'current'));
+        if (r.status !== 200 || !r.json) { swap(compare, h('div.banner.warn', {}, 'No previous version: ' + failure(r))); return; }
+        swap(compare, h('h2', {}, 'Previous version → current'), diffView(r.json.content || '', c.content, `previous (#${r.json.id})`, 'current'));
       } }, 'Compare with previous'),
       others.length ? h('label.inline', {}, 'Compare with namespace', otherNs) : null,
       others.length ? h('button', { type: 'button', onclick: async () => {
         const r = await api('GET', '/v1/cs/configs', { dataId: params.dataId, group: params.group, tenant: otherNs.value });
         const theirs = r.status === 200 ? r.text : '';
-        compare.replaceChildren(h('h2', {}, `${nsName(otherNs.value)} → ${nsName(V.ns)}`),
+        swap(compare, h('h2', {}, `${nsName(otherNs.value)} → ${nsName(V.ns)}`),
           r.status === 200 ? null : h('div.banner.warn', {}, `Not in ${nsName(otherNs.value)}.`),
           diffView(theirs, c.content, nsName(otherNs.value), nsName(V.ns)));
       } }, 'Compare') : null,
       h('label.inline', {}, 'Tag variant', tag),
       h('button', { type: 'button', onclick: async () => {
         const r = await api('GET', '/v1/cs/configs', Object.assign({ tag: tag.value.trim() }, key));
-        compare.replaceChildren(h('h2', {}, `Tag variant "${tag.value.trim()}" beside the formal config`),
+        swap(compare, h('h2', {}, `Tag variant "${tag.value.trim()}" beside the formal config`),
           r.status === 200 ? diffView(c.content, r.text, 'formal', 'tag ' + tag.value.trim()) : h('div.banner.warn', {}, 'No such tag variant.'));
       } }, 'Show variant'),
       h('button', { type: 'button', onclick: async () => {
         const r = await api('GET', '/v1/cs/configs', Object.assign({ beta: 'true' }, key));
         const d = r.json && r.json.data;
-        compare.replaceChildren(h('h2', {}, 'Beta beside the formal config'),
+        swap(compare, h('h2', {}, 'Beta beside the formal config'),
           d ? h('div', {}, h('p', {}, 'Addresses: ', h('code', {}, d.betaIps || '')), diffView(c.content, d.content, 'formal', 'beta')) : h('p.muted', {}, 'No beta is running.'));
       } }, 'Show beta')),
     compare, body);
@@ -229,7 +229,7 @@ V.pages.detail = async function (view, params) {
     c = await loadDetail(V.ns, params.group, params.dataId);
     render();
     if (kind === 'reset') return;
-    marker.replaceChildren(h('span.pill.changed', {}, `updated live ${new Date().toLocaleTimeString()}`));
+    swap(marker, h('span.pill.changed', {}, `updated live ${new Date().toLocaleTimeString()}`));
   }, live.set);
 };
 
@@ -255,7 +255,7 @@ V.pages.history = async function (view, params) {
     // Older first: history ids grow with time and 'current' is the newest.
     const [a, b] = [...picked].sort((x, y) => (x === 'current') - (y === 'current') || x - y);
     const [va, vb] = await Promise.all([version(a), version(b)]);
-    out.replaceChildren(h('h2', {}, `${label(a)} → ${label(b)}`), diffView(va.content || '', vb.content || '', label(a), label(b)));
+    swap(out, h('h2', {}, `${label(a)} → ${label(b)}`), diffView(va.content || '', vb.content || '', label(a), label(b)));
   } }, 'Compare the two selected');
   const pick = (nid) => h('input', { type: 'checkbox', 'aria-label': `Pick version ${label(nid)}`, checked: picked.has(nid), onchange: (e) => {
     if (e.target.checked) picked.add(nid); else picked.delete(nid);
@@ -281,7 +281,7 @@ V.pages.history = async function (view, params) {
     // As in Nacos, a row keeps the content an operation replaced: a create
     // row the first content, an update row the content before the update.
     const ops = { I: 'created (first content)', U: 'updated (content before)', D: 'deleted (content removed)' };
-    table.replaceChildren(h('table', { 'aria-label': 'History' },
+    swap(table, h('table', { 'aria-label': 'History' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Pick'), h('th', {}, 'Version'), h('th', {}, 'Operation'), h('th', {}, 'When'), h('th', {}, 'By'), h('th', {}, 'From'), h('th', {}, 'Actions'))),
       h('tbody', {},
         pageNo === 1 ? h('tr', { 'data-version': 'current' }, h('td', {}, pick('current')), h('td', {}, 'current'), h('td', {}, 'stored now'), h('td'), h('td'), h('td'), h('td')) : null,
@@ -292,7 +292,7 @@ V.pages.history = async function (view, params) {
         h('td.actions', {},
           h('button', { type: 'button', onclick: async () => {
             const v = await version(it.id);
-            out.replaceChildren(h('h2', {}, `Version #${it.id}`), editor(v.content || '', guessType(params.dataId), { readonly: true, label: `Version ${it.id}` }).el);
+            swap(out, h('h2', {}, `Version #${it.id}`), editor(v.content || '', guessType(params.dataId), { readonly: true, label: `Version ${it.id}` }).el);
           } }, 'View'), ' ',
           writable ? h('button.danger', { type: 'button', onclick: () => rollback(it) }, 'Roll back') : null))))),
     h('div.pager', {},

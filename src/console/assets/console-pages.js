@@ -12,7 +12,7 @@ V.pages.login = async function (view) {
       e.preventDefault();
       const r = await api('POST', '/v1/auth/login', {}, { form: { username: user.value, password: pass.value }, quiet: true });
       if (r.status !== 200 || !r.json || !r.json.accessToken) {
-        err.replaceChildren(h('div.banner.error', {}, r.status === 403 ? 'Unknown user or wrong password.' : 'Login failed: ' + failure(r)));
+        swap(err, h('div.banner.error', {}, r.status === 403 ? 'Unknown user or wrong password.' : 'Login failed: ' + failure(r)));
         return;
       }
       V.token = r.json.accessToken; V.user = user.value; V.admin = !!r.json.globalAdmin;
@@ -36,14 +36,14 @@ V.pages.listeners = async function (view, params) {
     if (e) e.preventDefault();
     const key = { dataId: dataId.value.trim(), group: group.value.trim(), tenant: V.ns };
     const [r, d] = await Promise.all([api('GET', '/v1/cs/configs/listener', key), loadDetail(V.ns, key.group, key.dataId).catch(() => null)]);
-    if (r.status !== 200 || !r.json) { byKey.replaceChildren(h('div.banner.error', {}, failure(r))); return; }
+    if (r.status !== 200 || !r.json) { swap(byKey, h('div.banner.error', {}, failure(r))); return; }
     const m = r.json.lisentersGroupkeyStatus || {};
     const current = d ? d.md5 : '';
     const rows = Object.entries(m).map(([addr, md5]) => h('tr', {},
       h('td.mono', {}, h('button', { type: 'button', title: 'What this address listens to', onclick: () => { ip.value = addr; queryIp(); } }, addr)),
       h('td.mono', {}, md5 || '(none)'),
       h('td', {}, md5 === current ? h('span.pill.ok', {}, 'up to date') : h('span.pill.stale', {}, 'stale'))));
-    byKey.replaceChildren(
+    swap(byKey, 
       h('p', {}, `${rows.length} listener(s) on ${key.group} / ${key.dataId}; current md5 `, h('code', {}, current || '(absent)')),
       h('table', { 'aria-label': 'Listeners of the config' },
         h('thead', {}, h('tr', {}, h('th', {}, 'Address'), h('th', {}, 'MD5 it holds'), h('th', {}, 'State'))),
@@ -52,13 +52,13 @@ V.pages.listeners = async function (view, params) {
   const queryIp = async (e) => {
     if (e) e.preventDefault();
     const r = await api('GET', '/v1/cs/listener', { ip: ip.value.trim(), all: 'true', tenant: V.ns });
-    if (r.status !== 200 || !r.json) { byIp.replaceChildren(h('div.banner.error', {}, failure(r))); return; }
+    if (r.status !== 200 || !r.json) { swap(byIp, h('div.banner.error', {}, failure(r))); return; }
     const m = r.json.lisentersGroupkeyStatus || {};
     const rows = Object.entries(m).map(([gk, md5]) => {
       const [d, g] = gk.split('+');
       return h('tr', {}, h('td.mono', {}, h('a', { href: '#/detail?' + new URLSearchParams({ dataId: d, group: g }) }, gk)), h('td.mono', {}, md5 || '(none)'));
     });
-    byIp.replaceChildren(h('table', { 'aria-label': 'Configs the address listens to' },
+    swap(byIp, h('table', { 'aria-label': 'Configs the address listens to' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Config (dataId+group[+tenant])'), h('th', {}, 'MD5 it holds'))),
       h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 2 }, 'This address listens to nothing.')))));
   };
@@ -140,7 +140,7 @@ V.pages.namespaces = async function (view) {
   const table = h('div');
   const load = async () => {
     await loadNamespaces();
-    table.replaceChildren(h('table', { 'aria-label': 'Namespaces' },
+    swap(table, h('table', { 'aria-label': 'Namespaces' },
       h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'ID'), h('th', {}, 'Configs'), h('th', {}, 'Actions'))),
       h('tbody', {}, V.namespaces.map((n) => h('tr', {},
         h('td', {}, n.namespaceShowName || 'public'), h('td.mono', {}, n.namespace || '(public)'), h('td', {}, n.configCount),
