@@ -5,6 +5,7 @@
 //! `chromedriver` is missing the test fails with a message saying what to
 //! install; it never skips.
 
+use crate::common::CHROMIUM_FLAGS;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -79,19 +80,10 @@ impl Browser {
             _profile: profile,
             shots,
         };
-        let args = json!([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--window-size=1280,800",
-            format!("--user-data-dir={}", b._profile.path().display()),
-        ]);
+        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|f| f.to_string()).collect();
+        args.push("--disable-dev-shm-usage".into());
+        args.push("--window-size=1280,800".into());
+        args.push(format!("--user-data-dir={}", b._profile.path().display()));
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": chromium, "args": args},
