@@ -406,6 +406,8 @@ fn a_read_only_user_sees_no_edit_controls_and_the_server_refuses() {
     let b = Browser::start();
     browser_login(&b, s.addr, "reader", "reader-pw");
     b.wait_text("main table", "ro.txt");
+    // With auth on, the live stream carries the token and opens too.
+    b.find("main[data-page=configs] [data-live=on]");
     b.shot("read-only-configs");
     let seen = buttons(&b);
     for hidden in ["New config", "Import", "Edit", "Delete", "Delete selected"] {
