@@ -335,6 +335,8 @@ fn decode_chunked(buf: &[u8], max_body: usize) -> Result<Option<(Vec<u8>, usize)
 pub fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        302 => "Found",
+        304 => "Not Modified",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",

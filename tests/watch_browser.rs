@@ -79,16 +79,7 @@ es.onerror = () => report('error=' + es.readyState);
 
     let profile = tempfile::tempdir().unwrap();
     let mut browser = Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
+        .args(common::CHROMIUM_FLAGS)
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(format!("http://{page_addr}/"))
         .stdin(Stdio::null())

@@ -270,6 +270,11 @@ pub fn handle(req: &Request, ctx: &Ctx) -> Action {
     let Some(path) = req.path.strip_prefix(CONTEXT_PATH) else {
         return not_found();
     };
+    // The web console's page and assets (src/console), before `/nacos` and
+    // `/nacos/` are told apart by the normalisation below.
+    if let Some(page) = crate::console::serve(req, path) {
+        return page;
+    }
     let path = match path {
         [] => b"/".as_slice(),
         p => p.strip_suffix(b"/").filter(|p| !p.is_empty()).unwrap_or(p),

@@ -158,13 +158,16 @@ fn unknown_paths_are_404_and_a_trailing_slash_is_the_same_path() {
     let w = World::new();
     for path in [
         "/v1/cs/config",
-        "/nacos",
+        "/nacos/nothing.js",
         "/v1/cs/configs",
         "/nacos/v1/cs/nothing",
     ] {
         let a = w.answer("GET", path, false);
         assert_eq!(response(&a).map(|r| r.0), Some(404), "{path}");
     }
+    // The bare context path is the web console's: a redirect to `/nacos/`.
+    let a = w.answer("GET", "/nacos", false);
+    assert_eq!(response(&a).map(|r| r.0), Some(302));
     let a = w.answer("GET", "/nacos/v1/cs/health/", false);
     assert_eq!(response(&a), Some((200, &b"UP"[..])));
 }

@@ -688,3 +688,16 @@ pub fn assert_failures(addr: SocketAddr, expected: &[(&str, u64)], what: &str) {
         "{what}: the server counted unexpected refusals or failed writes: {wrong:?}"
     );
 }
+
+/// Flags every test-started headless Chromium gets: no sandbox (root in
+/// CI), nothing fetched from the network on its own.
+pub const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
