@@ -715,8 +715,10 @@ fn listening_to_10001_keys_gets_400() {
 fn slowloris_headers_get_408_and_close() {
     let s = Server::start_args(&["--request-timeout-ms", "1000"]);
     let req = b"GET /nacos/v1/cs/health HTTP/1.1\r\nHost: t\r\nUser-Agent: one-byte-at-a-time\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
-    let mut c = Conn::open(s.addr);
+    // Timed from before the connect: the server's clock for this request
+    // cannot start earlier, so `acted` never undercounts its timeout.
     let t = Instant::now();
+    let mut c = Conn::open(s.addr);
     let mut sent = 0;
     for &b in req.iter() {
         if c.stream().write_all(&[b]).is_err() {
