@@ -11,11 +11,14 @@
 //! traffic.
 //!
 //! Every test starts its own server on 127.0.0.1; waits are bounded and say
-//! what they waited for. Numbers worth knowing (shed counts, CPU, RSS) are
+//! what they waited for. The heavy loads (10,000 and 2,000 parked listeners,
+//! the clients that never read) are driven by the bundled load tester's code
+//! (`vigil_loadtest`), which checks every reply its clients read. Numbers worth knowing (shed counts, CPU, RSS) are
 //! printed; run with `--no-capture` to see them.
 
 mod common;
 
+use clap::Parser;
 use common::{
     enc, form, get_config, get_raw, listener_raw, md5_hex, post_raw, publish, publish_ok, record,
     request, start_poll, Conn, Response, Server,
@@ -27,6 +30,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use vigil_loadtest::cli::Cli;
+use vigil_loadtest::listeners::{Listeners, Options, Wake};
+use vigil_loadtest::proto::{self, KeyId, KeyKind, KeySpace};
 
 const CFG: &str = "/nacos/v1/cs/configs";
 const LISTENER: &str = "/nacos/v1/cs/configs/listener";
@@ -35,16 +41,6 @@ const DG: &str = "DEFAULT_GROUP";
 // ---------------------------------------------------------------------------
 // /proc helpers
 // ---------------------------------------------------------------------------
-
-/// Resident set size of a process, in kB.
-fn rss_kb(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS")
-}
 
 /// CPU time (user + system) of a process, in seconds.
 fn cpu_seconds(pid: u32) -> f64 {
@@ -719,8 +715,10 @@ fn listening_to_10001_keys_gets_400() {
 fn slowloris_headers_get_408_and_close() {
     let s = Server::start_args(&["--request-timeout-ms", "1000"]);
     let req = b"GET /nacos/v1/cs/health HTTP/1.1\r\nHost: t\r\nUser-Agent: one-byte-at-a-time\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
-    let mut c = Conn::open(s.addr);
+    // Timed from before the connect: the server's clock for this request
+    // cannot start earlier, so `acted` never undercounts its timeout.
     let t = Instant::now();
+    let mut c = Conn::open(s.addr);
     let mut sent = 0;
     for &b in req.iter() {
         if c.stream().write_all(&[b]).is_err() {
@@ -811,84 +809,114 @@ fn many_slowloris_connections_do_not_starve_others() {
 
 #[test]
 fn pipelined_gets_never_read_leave_the_server_responsive_with_bounded_memory() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
     let s = Server::start();
     let addr = s.addr;
-    let big: String = (0..16_384)
-        .map(|i| format!("line {i:05} {}\n", "x".repeat(50)))
-        .collect();
-    assert!(big.len() > 900_000);
-    publish_ok(addr, "big.txt", DG, "", &big);
-    let rss_before = rss_kb(s.pid());
+    // The scenario's 100 KB config, as the load tester names and fills it.
+    let space = KeySpace::new(NOREAD_RUN);
+    let big_key = KeyId::new(KeyKind::Get, 0);
+    let big = proto::versioned_content(&space, big_key, 1, 100 * 1024);
+    let big_get = get_raw(&format!(
+        "{CFG}?dataId={}&group={}",
+        space.data_id(big_key),
+        proto::GROUP
+    ));
 
-    const HOGS: usize = 8;
-    const PIPELINED: usize = 20_000;
-    let one = get_raw(&format!("{CFG}?dataId=big.txt&group={DG}"));
-    let burst: Vec<u8> = one.repeat(PIPELINED);
-    let mut hogs = Vec::new();
-    let mut written_total = 0;
-    for _ in 0..HOGS {
-        let mut h = TcpStream::connect(addr).unwrap();
-        h.set_nonblocking(true).unwrap();
-        let mut off = 0;
-        let t = Instant::now();
-        // Write until the server stops reading (the socket buffers fill).
-        while off < burst.len() && t.elapsed() < Duration::from_millis(500) {
-            match h.write(&burst[off..]) {
-                Ok(n) => off += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    std::thread::sleep(Duration::from_millis(10))
+    // Meanwhile a client of our own GETs the big config and the health check
+    // every 200 ms, and checks what it reads, on a fresh connection each time.
+    let stop = Arc::new(AtomicBool::new(false));
+    let checker = {
+        let stop = stop.clone();
+        let (big, big_get) = (big.clone(), big_get.clone());
+        std::thread::spawn(move || {
+            let mut rounds = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let mut c = Conn::open(addr);
+                c.set_read_timeout(Duration::from_secs(10));
+                let r = c.roundtrip(&big_get);
+                // 404 before the scenario publishes it and after it deletes it.
+                if r.status != 404 {
+                    assert_eq!(r.status, 200, "GET of the big config while hogged");
+                    assert!(r.body == big.as_bytes(), "big config content while hogged");
+                    rounds += 1;
                 }
-                Err(e) => panic!("hog write failed: {e}"),
+                let r = c.roundtrip(&get_raw("/nacos/v1/cs/health"));
+                assert_eq!(r.status, 200, "health while hogged");
+                std::thread::sleep(Duration::from_millis(200));
             }
-        }
-        written_total += off;
-        hogs.push(h);
-    }
-    let mut max_rss = 0;
-    for round in 0..10 {
-        let t = Instant::now();
-        let mut c = Conn::open(addr);
-        c.set_read_timeout(Duration::from_secs(10));
-        let r = c.roundtrip(&one);
-        assert_eq!(
-            r.status, 200,
-            "GET of the big config while hogged (round {round})"
-        );
-        assert!(r.body == big.as_bytes(), "big config content while hogged");
-        let r = c.roundtrip(&get_raw("/nacos/v1/cs/health"));
-        assert_eq!(r.status, 200);
-        max_rss = max_rss.max(rss_kb(s.pid()));
-        if round == 9 {
-            println!(
-                "responsive: GET of {} bytes in {:?}",
-                big.len(),
-                t.elapsed()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+            rounds
+        })
+    };
+    // 50 connections each pipelining 2,000 GETs of it, never reading.
+    let cli = Cli::try_parse_from([
+        "loadtest",
+        "--server",
+        &addr.to_string(),
+        "--server-pid",
+        &s.pid().to_string(),
+        "--run-id",
+        NOREAD_RUN,
+        "noread",
+        "-n",
+        "50",
+    ])
+    .unwrap();
+    let rep = vigil_loadtest::run_in_process(cli).expect("the noread scenario ran");
+    stop.store(true, Ordering::SeqCst);
+    let rounds = checker.join().expect("checker");
+    println!("noread: {}", serde_json::to_string(&rep["table"]).unwrap());
+    assert_eq!(rep["ok"], true, "noread checks: {}", rep["failures"]);
+    assert!(
+        rounds >= 10,
+        "only {rounds} GETs of the big config while hogged"
+    );
+    let growth = rep["rss_growth_peak_mib"]
+        .as_f64()
+        .expect("RSS growth measured");
+    let good = &rep["good_get"];
     println!(
-        "{HOGS} non-reading clients sent {written_total} request bytes (of {}); RSS {} MB before, max {} MB during",
-        HOGS * burst.len(),
-        rss_before / 1024,
-        max_rss / 1024
+        "50 non-reading clients: server RSS growth peak {growth} MiB; well-behaved GETs: {} \
+         answered, max {} ms, p99 {} ms; {rounds} checked GETs of the big config",
+        good["count"], good["max_ms"], good["p99_ms"]
     );
     assert!(
-        max_rss < 500 * 1024,
-        "server RSS reached {} MB with non-reading clients",
-        max_rss / 1024
+        growth <= 64.0,
+        "server RSS grew by {growth} MiB with 50 non-reading clients"
     );
-    drop(hogs);
-    wait_metrics(addr, "the hogs to be closed", GAUGE_WAIT, |m| {
+    assert_eq!(rep["good_errors"], 0, "well-behaved GETs failed");
+    assert!(
+        good["count"].as_u64().unwrap_or(0) > 0,
+        "no well-behaved GET answered"
+    );
+    assert!(
+        rep["gets_sent"].as_u64().unwrap_or(0) > 0,
+        "the non-readers sent nothing"
+    );
+    wait_metrics(addr, "the non-readers to be closed", GAUGE_WAIT, |m| {
         metric(m, "vigil_connections") <= 1
     });
 }
+
+/// Key namespace of the noread test (ASCII alphanumeric).
+const NOREAD_RUN: &str = "noread";
 
 #[test]
 fn two_thousand_parked_clients_vanishing_leave_nothing_behind() {
     let s = Server::start();
     let addr = s.addr;
-    publish_ok(addr, "real.properties", DG, "", "r");
+    // Each listener holds two of 300 keys that do not exist, and the hot key,
+    // which does (published here, before they park).
+    let opts = Options {
+        conns: 2000,
+        own_keys: 2,
+        key_pool: 300,
+        hot: true,
+        poll_timeout_ms: 60_000,
+        ..Options::default()
+    };
+    let real = KeySpace::new(&opts.run).data_id(KeyId::new(KeyKind::Hot, 0));
+    publish_ok(addr, &real, proto::GROUP, "", "r");
     wait_metrics(addr, "a quiet server", GAUGE_WAIT, |m| {
         metric(m, "vigil_connections") == 1 && metric(m, "vigil_parked_polls") == 0
     });
@@ -899,13 +927,7 @@ fn two_thousand_parked_clients_vanishing_leave_nothing_behind() {
         metric(m, "vigil_connections") == 1 && metric(m, "vigil_parked_polls") == 0
     });
     let base_keys = metric(&base, "vigil_indexed_keys");
-    let real = record("real.properties", DG, &md5_hex("r"), None);
-    let polls: Vec<Conn> = (0..2000)
-        .map(|i| {
-            let ghost = record(&format!("ghost-{:03}", i % 300), DG, "", None);
-            start_poll(addr, &format!("{ghost}{real}"), "60000")
-        })
-        .collect();
+    let l = Listeners::park(&[addr], &opts, Duration::from_secs(60)).expect("2,000 parked");
     let m = wait_metrics(addr, "2,000 parked polls", Duration::from_secs(15), |m| {
         metric(m, "vigil_parked_polls") == 2000
     });
@@ -917,10 +939,16 @@ fn two_thousand_parked_clients_vanishing_leave_nothing_behind() {
         metric(&m, "vigil_indexed_keys"),
         metric(&m, "vigil_armed_timers")
     );
-    assert_eq!(metric(&m, "vigil_index_waiters"), 4000);
+    assert_eq!(metric(&m, "vigil_index_waiters"), 6000);
     assert!(metric(&m, "vigil_indexed_keys") > base_keys);
     let t = Instant::now();
-    drop(polls);
+    // Every socket closes at once.
+    let counters = l.stop().expect("listeners stopped");
+    assert_eq!(
+        (counters.errors(), counters.stale_reads),
+        (0, 0),
+        "listener errors: {counters:?}"
+    );
     // `vigil_connections` counts the connection asking for the metrics, so
     // "no connections left" reads 1.
     let m = wait_metrics(
@@ -942,7 +970,7 @@ fn two_thousand_parked_clients_vanishing_leave_nothing_behind() {
         metric(&m, "vigil_indexed_keys")
     );
     // The real key still works.
-    let r = get_config(addr, "real.properties", DG, "");
+    let r = get_config(addr, &real, proto::GROUP, "");
     assert_eq!(lossy(&r.body), "r");
 }
 
@@ -1200,344 +1228,72 @@ fn fd_exhaustion_without_a_cap_sheds_excess_and_recovers() {
 // A publish storm through 10,000 parked listeners
 // ---------------------------------------------------------------------------
 
-mod storm {
-    use super::*;
-    use mio::net::TcpStream as MioStream;
-    use mio::{Events, Interest, Poll, Token};
-    use std::sync::mpsc;
+const STORM_KEYS: u32 = 50;
+const STORM_LISTENERS: u32 = 10_000;
 
-    pub const KEYS: usize = 50;
-    pub const LISTENERS: usize = 10_000;
-
-    pub fn key_name(k: usize) -> String {
-        format!("storm-{k:02}.properties")
-    }
-
-    /// The two keys of listener `i`: distinct, spread over all keys.
-    pub fn keys_of(i: usize) -> [usize; 2] {
-        let a = i % KEYS;
-        let b = (a + 1 + (i / KEYS) % (KEYS - 1)) % KEYS;
-        [a, b]
-    }
-
-    pub fn poll_request(keys: [usize; 2], md5: &[String; 2]) -> Vec<u8> {
-        let records: String = (0..2)
-            .map(|j| record(&key_name(keys[j]), DG, &md5[j], None))
-            .collect();
-        listener_raw(&records, Some("60000"), &[])
-    }
-
-    enum Waiting {
-        Poll,
-        Get(usize),
-    }
-
-    struct Client {
-        stream: MioStream,
-        keys: [usize; 2],
-        md5: [String; 2],
-        inbuf: Vec<u8>,
-        out: Vec<u8>,
-        waiting: Waiting,
-        to_get: Vec<usize>,
-        /// Wake-ups naming each of its keys since the wave began.
-        wakes: [u32; 2],
-        empty_replies: u32,
-    }
-
-    /// A wave: the md5 every key must end on, and which keys changed (and
-    /// so must wake each of their listeners between `min` and `max` times).
-    pub struct Wave {
-        pub latest: Vec<String>,
-        pub changed: Vec<bool>,
-        pub min: u32,
-        pub max: u32,
-    }
-
-    pub enum Cmd {
-        Wave(Wave),
-        /// Report any reply that arrived since the last wave ended.
-        Quiet,
-        Stop,
-    }
-
-    pub struct Report {
-        pub ok: bool,
-        pub problems: Vec<String>,
-        pub wakes: u64,
-        pub gets: u64,
-    }
-
-    /// Splits one HTTP response off the front of `buf`: (status, md5 header, body).
-    fn take_response(buf: &mut Vec<u8>) -> Option<(u16, Option<String>, Vec<u8>)> {
-        let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
-        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-        let mut len = 0;
-        let mut md5 = None;
-        for l in head.lines().skip(1) {
-            if let Some((k, v)) = l.split_once(':') {
-                if k.eq_ignore_ascii_case("Content-Length") {
-                    len = v.trim().parse().unwrap();
-                } else if k.eq_ignore_ascii_case("Content-MD5") {
-                    md5 = Some(v.trim().to_string());
-                }
-            }
-        }
-        if buf.len() < end + 4 + len {
-            return None;
-        }
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        let body = buf[end + 4..end + 4 + len].to_vec();
-        buf.drain(..end + 4 + len);
-        Some((status, md5, body))
-    }
-
-    /// Drives every listener like a real client: on a wake, GET the named
-    /// keys and poll again with their new md5s.
-    pub fn run(
-        streams: Vec<(usize, std::net::TcpStream)>,
-        initial_md5: Vec<String>,
-        cmds: mpsc::Receiver<Cmd>,
-        reports: mpsc::Sender<Report>,
-    ) {
-        let mut poll = Poll::new().unwrap();
-        let mut clients: Vec<Client> = Vec::with_capacity(streams.len());
-        let mut slot_of = vec![0usize; LISTENERS];
-        for (i, s) in streams {
-            s.set_nonblocking(true).unwrap();
-            let mut stream = MioStream::from_std(s);
-            poll.registry()
-                .register(
-                    &mut stream,
-                    Token(clients.len()),
-                    Interest::READABLE | Interest::WRITABLE,
-                )
-                .unwrap();
-            slot_of[i] = clients.len();
-            let keys = keys_of(i);
-            clients.push(Client {
-                stream,
-                keys,
-                md5: [initial_md5[keys[0]].clone(), initial_md5[keys[1]].clone()],
-                inbuf: Vec::new(),
-                out: Vec::new(),
-                waiting: Waiting::Poll,
-                to_get: Vec::new(),
-                wakes: [0, 0],
-                empty_replies: 0,
-            });
-        }
-        let mut events = Events::with_capacity(4096);
-        let mut wave: Option<Wave> = None;
-        let mut problems: Vec<String> = Vec::new();
-        let (mut wakes, mut gets) = (0u64, 0u64);
-        let mut scratch = vec![0u8; 65536];
-        loop {
-            if wave.is_none() {
-                match cmds.try_recv() {
-                    Ok(Cmd::Wave(w)) => wave = Some(w),
-                    Ok(Cmd::Quiet) => {
-                        let stray: usize = clients
-                            .iter()
-                            .filter(|c| c.wakes != [0, 0] || !c.inbuf.is_empty())
-                            .count();
-                        let mut p = std::mem::take(&mut problems);
-                        if stray > 0 {
-                            p.push(format!("{stray} listeners got replies after the last wave"));
-                        }
-                        let _ = reports.send(Report {
-                            ok: p.is_empty(),
-                            problems: p,
-                            wakes,
-                            gets,
-                        });
-                    }
-                    Ok(Cmd::Stop) | Err(mpsc::TryRecvError::Disconnected) => return,
-                    Err(mpsc::TryRecvError::Empty) => {}
-                }
-            }
-            poll.poll(&mut events, Some(Duration::from_millis(10)))
-                .unwrap();
-            for ev in events.iter() {
-                let c = &mut clients[ev.token().0];
-                if ev.is_readable() || ev.is_read_closed() {
-                    loop {
-                        match c.stream.read(&mut scratch) {
-                            Ok(0) => {
-                                problems
-                                    .push(format!("listener {:?} closed by the server", c.keys));
-                                break;
-                            }
-                            Ok(n) => c.inbuf.extend_from_slice(&scratch[..n]),
-                            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                            Err(e) => {
-                                problems.push(format!("listener read: {e}"));
-                                break;
-                            }
-                        }
-                    }
-                    while let Some((status, md5, body)) = take_response(&mut c.inbuf) {
-                        if status != 200 {
-                            problems.push(format!("status {status}: {}", lossy(&body)));
-                            continue;
-                        }
-                        match c.waiting {
-                            Waiting::Poll => {
-                                if body.is_empty() {
-                                    c.empty_replies += 1;
-                                }
-                                for [id, _, _] in common::reply_records(&body) {
-                                    let Some(j) = (0..2).find(|&j| key_name(c.keys[j]) == id)
-                                    else {
-                                        problems.push(format!("woken for a foreign key {id}"));
-                                        continue;
-                                    };
-                                    c.wakes[j] += 1;
-                                    wakes += 1;
-                                    c.to_get.push(j);
-                                }
-                            }
-                            Waiting::Get(j) => {
-                                let want = md5_hex(&String::from_utf8(body).unwrap());
-                                if md5.as_deref() != Some(want.as_str()) {
-                                    problems.push(format!("Content-MD5 {md5:?} != {want}"));
-                                }
-                                c.md5[j] = want;
-                                gets += 1;
-                            }
-                        }
-                        // Next step of the client: a GET, or the poll again.
-                        if let Some(j) = c.to_get.pop() {
-                            c.waiting = Waiting::Get(j);
-                            c.out.extend_from_slice(&get_raw(&format!(
-                                "{CFG}?dataId={}&group={DG}",
-                                key_name(c.keys[j])
-                            )));
-                        } else {
-                            c.waiting = Waiting::Poll;
-                            c.out.extend_from_slice(&poll_request(c.keys, &c.md5));
-                        }
-                    }
-                }
-                while !c.out.is_empty() {
-                    match c.stream.write(&c.out) {
-                        Ok(n) => {
-                            c.out.drain(..n);
-                        }
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                        Err(e) => {
-                            problems.push(format!("listener write: {e}"));
-                            c.out.clear();
-                        }
-                    }
-                }
-            }
-            // Is the wave complete: every client polling with the latest md5s?
-            if let Some(w) = &wave {
-                let done = clients.iter().all(|c| {
-                    matches!(c.waiting, Waiting::Poll)
-                        && c.out.is_empty()
-                        && c.inbuf.is_empty()
-                        && c.md5[0] == w.latest[c.keys[0]]
-                        && c.md5[1] == w.latest[c.keys[1]]
-                });
-                if done {
-                    let mut p = std::mem::take(&mut problems);
-                    let mut bad = 0;
-                    for c in clients.iter_mut() {
-                        for j in 0..2 {
-                            let (lo, hi) = if w.changed[c.keys[j]] {
-                                (w.min, w.max)
-                            } else {
-                                (0, 0)
-                            };
-                            if c.wakes[j] < lo || c.wakes[j] > hi {
-                                bad += 1;
-                                if bad <= 5 {
-                                    p.push(format!(
-                                        "listener of {:?} woken {} times for {} (expected {lo}..={hi})",
-                                        c.keys,
-                                        c.wakes[j],
-                                        key_name(c.keys[j])
-                                    ));
-                                }
-                            }
-                        }
-                        c.wakes = [0, 0];
-                    }
-                    if bad > 5 {
-                        p.push(format!("... {bad} wrong wake counts in all"));
-                    }
-                    let _ = reports.send(Report {
-                        ok: p.is_empty(),
-                        problems: p,
-                        wakes,
-                        gets,
-                    });
-                    wave = None;
-                }
-            }
-        }
+/// Publishes each (data id, content) in order on one connection.
+fn publish_in_order(addr: SocketAddr, batch: &[(String, String)]) {
+    let mut c = Conn::open(addr);
+    for (id, content) in batch {
+        let body = form(&[
+            ("dataId", id),
+            ("group", proto::GROUP),
+            ("content", content),
+        ]);
+        let r = c.roundtrip(&post_raw(CFG, &[], body.as_bytes()));
+        assert_eq!(
+            (r.status, lossy(&r.body).as_str()),
+            (200, "true"),
+            "publish {id}"
+        );
     }
 }
 
-fn publish_on(c: &mut Conn, k: usize, content: &str) {
-    let body = form(&[
-        ("dataId", &storm::key_name(k)),
-        ("group", DG),
-        ("content", content),
-    ]);
-    let r = c.roundtrip(&post_raw(CFG, &[], body.as_bytes()));
-    assert_eq!(
-        (r.status, lossy(&r.body).as_str()),
-        (200, "true"),
-        "publish {k}"
-    );
+/// Wake-ups of one wave against what it published: each listener of a
+/// changed key woken for it between 1 and `max` times, no other wake-up.
+fn wrong_wake_counts(l: &Listeners, wakes: &[Wake], changed: &[KeyId], max: u32) -> Vec<String> {
+    let mut count: HashMap<(u32, KeyId), u32> = HashMap::new();
+    for w in wakes {
+        *count.entry((w.listener, w.key)).or_default() += 1;
+    }
+    let mut wrong = Vec::new();
+    for &key in changed {
+        for listener in l.listeners_of(key) {
+            let n = count.remove(&(listener, key)).unwrap_or(0);
+            if !(1..=max).contains(&n) {
+                wrong.push(format!(
+                    "listener {listener} woken {n} times for {key:?} (expected 1..={max})"
+                ));
+            }
+        }
+    }
+    for ((listener, key), n) in count {
+        wrong.push(format!(
+            "listener {listener} woken {n} times for unchanged {key:?}"
+        ));
+    }
+    wrong
 }
 
 #[test]
 fn publish_storm_wakes_each_of_10000_parked_listeners_for_every_change_of_its_keys() {
-    use std::sync::mpsc;
-    use storm::{Cmd, Wave, KEYS, LISTENERS};
     let s = Server::start();
     let addr = s.addr;
     let t_all = Instant::now();
-    let mut latest: Vec<String> = Vec::new();
-    let mut pubc = Conn::open(addr);
-    for k in 0..KEYS {
-        let v = format!("v0 of key {k}");
-        publish_on(&mut pubc, k, &v);
-        latest.push(md5_hex(&v));
-    }
-
-    // Open 10,000 parked polls from 4 threads.
-    let opener = |part: usize| {
-        let latest = latest.clone();
-        std::thread::spawn(move || {
-            (0..LISTENERS)
-                .filter(|i| i % 4 == part)
-                .map(|i| {
-                    let mut c = TcpStream::connect(addr).expect("connect listener");
-                    let keys = storm::keys_of(i);
-                    let md5 = [latest[keys[0]].clone(), latest[keys[1]].clone()];
-                    c.write_all(&storm::poll_request(keys, &md5)).unwrap();
-                    (i, c)
-                })
-                .collect::<Vec<_>>()
-        })
+    // Listeners behave as real clients: on a wake-up they GET the key (the
+    // load tester checks it reads the announced version or a newer one, and
+    // that Content-MD5 is the body's md5) and poll again with its new md5.
+    let opts = Options {
+        conns: STORM_LISTENERS,
+        own_keys: 2,
+        key_pool: STORM_KEYS,
+        threads: 2,
+        poll_timeout_ms: 60_000,
+        ..Options::default()
     };
-    let streams: Vec<(usize, TcpStream)> = (0..4)
-        .map(opener)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .flat_map(|h| h.join().expect("opener"))
-        .collect();
-    let (cmd_tx, cmd_rx) = mpsc::channel();
-    let (rep_tx, rep_rx) = mpsc::channel();
-    let initial = latest.clone();
-    let driver = std::thread::spawn(move || storm::run(streams, initial, cmd_rx, rep_tx));
+    let mut l = Listeners::park(&[addr], &opts, Duration::from_secs(60)).expect("10,000 parked");
     let m = wait_metrics(addr, "10,000 parked listeners", GAUGE_WAIT, |m| {
-        metric(m, "vigil_parked_polls") == LISTENERS as u64
+        metric(m, "vigil_parked_polls") == u64::from(STORM_LISTENERS)
     });
     println!(
         "10,000 listeners parked after {:?}: {} waiters, {} connections",
@@ -1546,91 +1302,105 @@ fn publish_storm_wakes_each_of_10000_parked_listeners_for_every_change_of_its_ke
         metric(&m, "vigil_connections")
     );
 
-    // Waves: 5 x 10 keys, then all 50, then all 50 twice in a burst.
-    let mut waves: Vec<(Vec<usize>, usize)> = (0..5)
-        .map(|w| ((w * 10..w * 10 + 10).collect(), 1))
-        .collect();
-    waves.push(((0..KEYS).collect(), 1));
-    waves.push(((0..KEYS).collect(), 2));
-    for (n, (keys, times)) in waves.iter().enumerate() {
+    // Waves: all 50 keys created, 5 x 10 keys, then all 50, then all 50
+    // twice in a burst; the storms proper from 10 connections at once.
+    let key = |k: u32| KeyId::new(KeyKind::Own, k);
+    let mut waves: Vec<(Vec<KeyId>, u32, bool)> =
+        vec![((0..STORM_KEYS).map(key).collect(), 1, false)];
+    waves.extend((0..5).map(|w| ((w * 10..w * 10 + 10).map(key).collect(), 1, false)));
+    waves.push(((0..STORM_KEYS).map(key).collect(), 1, true));
+    waves.push(((0..STORM_KEYS).map(key).collect(), 2, true));
+    for (n, (keys, times, storm)) in waves.iter().enumerate() {
         let t = Instant::now();
-        let mut changed = vec![false; KEYS];
-        if keys.len() == KEYS {
-            // The storm proper: every key at once from 10 connections.
-            let handles: Vec<_> = (0..10)
-                .map(|part| {
-                    let mine: Vec<usize> =
-                        keys.iter().copied().filter(|k| k % 10 == part).collect();
-                    let (times, wave) = (*times, n + 1);
-                    std::thread::spawn(move || {
-                        let mut c = Conn::open(addr);
-                        let mut md5s = Vec::new();
-                        for rep in 0..times {
-                            for &k in &mine {
-                                let v = format!("wave {wave} pass {rep} of key {k}");
-                                publish_on(&mut c, k, &v);
-                                md5s.push((k, md5_hex(&v)));
-                            }
-                        }
-                        md5s
-                    })
-                })
-                .collect();
-            for h in handles {
-                for (k, md5) in h.join().expect("storm publisher") {
-                    latest[k] = md5;
-                    changed[k] = true;
+        if *storm {
+            // Every version of the burst is announced before any is sent:
+            // a wake-up demands the first, a GET may show any of them.
+            let mut parts: Vec<Vec<(String, String)>> = vec![Vec::new(); 10];
+            for pass in 0..*times {
+                let versions = if pass == 0 {
+                    l.announce(keys)
+                } else {
+                    l.announce_ahead(keys)
+                }
+                .expect("announce");
+                for (k, v) in keys.iter().zip(versions) {
+                    parts[k.idx as usize % 10].push((l.key_name(*k).0, l.content(*k, v)));
                 }
             }
-        } else {
-            for &k in keys {
-                let v = format!("wave {} of key {k}", n + 1);
-                publish_on(&mut pubc, k, &v);
-                latest[k] = md5_hex(&v);
-                changed[k] = true;
+            let publishers: Vec<_> = parts
+                .into_iter()
+                .map(|batch| std::thread::spawn(move || publish_in_order(addr, &batch)))
+                .collect();
+            for p in publishers {
+                p.join().expect("storm publisher");
             }
+        } else {
+            l.publish(keys).expect("publish");
         }
-        cmd_tx
-            .send(Cmd::Wave(Wave {
-                latest: latest.clone(),
-                changed,
-                min: 1,
-                max: *times as u32,
-            }))
-            .unwrap();
-        let rep = rep_rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| {
-                panic!(
-                    "wave {}: listeners did not all converge on the latest md5s within 30 s",
-                    n + 1
-                )
-            });
-        assert!(rep.ok, "wave {}: {:?}", n + 1, rep.problems);
+        let expected: usize = keys.iter().map(|k| l.listeners_of(*k).len()).sum();
+        let got = l
+            .wait_wakes(expected, Duration::from_secs(30))
+            .expect("wake-ups");
+        assert!(
+            got >= expected,
+            "wave {}: {got} of {expected} wake-ups within 30 s",
+            n + 1
+        );
+        assert!(
+            l.wait_parked(Duration::from_secs(30)).expect("census"),
+            "wave {}: listeners not all parked again within 30 s",
+            n + 1
+        );
+        // Late duplicates and spurious wake-ups show up here.
+        let wakes = l.take_wakes(Duration::from_millis(500)).expect("wake-ups");
+        let wrong = wrong_wake_counts(&l, &wakes, keys, *times);
+        assert!(
+            wrong.is_empty(),
+            "wave {}: {} wrong wake counts; first: {:?}",
+            n + 1,
+            wrong.len(),
+            &wrong[..wrong.len().min(5)]
+        );
+        assert!(
+            l.error_samples().is_empty(),
+            "wave {}: listener errors: {:?}",
+            n + 1,
+            l.error_samples()
+        );
         wait_metrics(addr, "every listener to park again", GAUGE_WAIT, |m| {
-            metric(m, "vigil_parked_polls") == LISTENERS as u64
+            metric(m, "vigil_parked_polls") == u64::from(STORM_LISTENERS)
         });
         println!(
-            "wave {}: {} keys x{times} published; all listeners woken and re-parked on the latest \
-             md5s in {:?} (wake-ups so far {}, GETs {})",
+            "wave {}: {} keys x{times} published; all listeners woken ({} wake-ups) and re-parked \
+             in {:?}",
             n + 1,
             keys.len(),
-            t.elapsed(),
-            rep.wakes,
-            rep.gets
+            wakes.len(),
+            t.elapsed()
         );
     }
     // Held on the latest md5s: nothing more arrives.
-    std::thread::sleep(Duration::from_millis(500));
-    cmd_tx.send(Cmd::Quiet).unwrap();
-    let rep = rep_rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("quiet report");
-    assert!(rep.ok, "after the storm: {:?}", rep.problems);
-    assert_eq!(parked_polls(addr), LISTENERS as u64);
-    cmd_tx.send(Cmd::Stop).unwrap();
-    driver.join().expect("driver");
-    println!("storm done in {:?}", t_all.elapsed());
+    let late = l.take_wakes(Duration::from_millis(500)).expect("wake-ups");
+    assert!(
+        late.is_empty(),
+        "wake-ups after the storm: {:?}",
+        &late[..late.len().min(5)]
+    );
+    assert_eq!(parked_polls(addr), u64::from(STORM_LISTENERS));
+    let c = l.stop().expect("listeners stopped");
+    println!(
+        "storm done in {:?}: {} polls, {} wake-ups, {} GETs after a wake-up, {} hold expiries",
+        t_all.elapsed(),
+        c.polls,
+        c.wakes,
+        c.gets_after_wake,
+        c.hold_expiries
+    );
+    assert_eq!(
+        (c.errors(), c.stale_reads),
+        (0, 0),
+        "listener counters: {c:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -19,6 +19,8 @@ pub struct Response {
     pub body: Vec<u8>,
     /// The server said `Connection: close`.
     pub close: bool,
+    /// The `Content-MD5` header, as sent.
+    pub content_md5: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -64,6 +66,8 @@ pub struct Head {
     pub chunked: bool,
     /// The server said `Connection: close`.
     pub close: bool,
+    /// The `Content-MD5` header, as sent.
+    pub content_md5: Option<String>,
     /// Bytes of the head, blank line included.
     pub len: usize,
 }
@@ -85,6 +89,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, HttpError> {
         length: None,
         chunked: false,
         close: false,
+        content_md5: None,
         len,
     };
     for line in lines {
@@ -96,6 +101,8 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, HttpError> {
             h.chunked = value.to_ascii_lowercase().contains("chunked");
         } else if name.eq_ignore_ascii_case("connection") {
             h.close = value.eq_ignore_ascii_case("close");
+        } else if name.eq_ignore_ascii_case("content-md5") {
+            h.content_md5 = Some(value.to_string());
         }
     }
     Ok(Some(h))
@@ -108,6 +115,7 @@ pub fn parse_response(buf: &[u8]) -> Result<Parsed, HttpError> {
         length,
         chunked,
         close,
+        content_md5,
         len: head_len,
     }) = parse_head(buf)?
     else {
@@ -120,6 +128,7 @@ pub fn parse_response(buf: &[u8]) -> Result<Parsed, HttpError> {
                 status,
                 body,
                 close,
+                content_md5: content_md5.clone(),
             },
             head_len + used,
         ))
@@ -208,6 +217,7 @@ mod tests {
                 status,
                 body: body.as_bytes().to_vec(),
                 close,
+                content_md5: None,
             },
             used,
         )
@@ -246,6 +256,18 @@ mod tests {
         check(
             "HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 22\r\n\r\nconfig data not exist\nEXTRA",
             done(404, "config data not exist\n", true, 87),
+        );
+    }
+
+    #[test]
+    fn content_md5_is_kept_as_sent() {
+        let input = "HTTP/1.1 200 \r\nContent-MD5: b326b5062b2f0e69046810717534cb09\r\nContent-Length: 4\r\n\r\ntrue";
+        let Ok(Parsed::Done(r, _)) = parse_response(input.as_bytes()) else {
+            panic!("not parsed: {input:?}");
+        };
+        assert_eq!(
+            r.content_md5.as_deref(),
+            Some("b326b5062b2f0e69046810717534cb09")
         );
     }
 

@@ -7,7 +7,8 @@
 //! once), and returns once every one is parked. The caller then publishes
 //! through [`Listeners::publish`] (each key's content is versioned, so the
 //! workers check every GET after a wake-up reads the announced version or a
-//! newer one), collects wake-ups with [`Listeners::wait_wakes`] and
+//! newer one, and that its `Content-MD5` is the body's md5; for bursts see
+//! [`Listeners::announce_ahead`]), collects wake-ups with [`Listeners::wait_wakes`] and
 //! [`Listeners::take_wakes`], and ends with [`Listeners::stop`], which
 //! returns the counters (errors, stale reads, polls, ...) and deletes the keys
 //! it published.
@@ -248,12 +249,30 @@ impl Listeners {
     /// event, that shows content older than the version announced when the
     /// wake-up arrived counts as a stale read.
     pub fn announce(&mut self, keys: &[KeyId]) -> Result<Vec<u64>> {
+        self.announce_as(keys, Command::Version)
+    }
+
+    /// Like [`Listeners::announce`], for a second (third, ...) publish of
+    /// `keys` in a burst, before the first has reached every listener: a GET
+    /// may show this version, but a wake-up still demands only the one last
+    /// announced (a late wake-up of the first publish may be read before
+    /// this one lands).
+    pub fn announce_ahead(&mut self, keys: &[KeyId]) -> Result<Vec<u64>> {
+        self.announce_as(keys, Command::Ahead)
+    }
+
+    /// The next version of each of `keys`, told to the workers as `command`.
+    fn announce_as(
+        &mut self,
+        keys: &[KeyId],
+        command: fn(KeyId, u64) -> Command,
+    ) -> Result<Vec<u64>> {
         let mut versions = Vec::with_capacity(keys.len());
         for key in keys {
             let v = self.versions.get(key).copied().unwrap_or(0) + 1;
             self.versions.insert(*key, v);
             self.published.insert(*key);
-            self.fleet.broadcast(&Command::Version(*key, v))?;
+            self.fleet.broadcast(&command(*key, v))?;
             versions.push(v);
         }
         // A census is a barrier: every worker has applied the versions.

@@ -74,6 +74,10 @@ pub enum Command {
     Quiesce,
     /// The coordinator published `key` at `version` (see `proto::versioned_content`).
     Version(KeyId, u64),
+    /// The coordinator will also publish `key` at this later `version` (a
+    /// burst): a read may show it, but a wake-up still only demands the
+    /// version last given by `Version`.
+    Ahead(KeyId, u64),
     /// Answer at once with a census tagged with this number (a barrier: every
     /// command sent before it has been applied when the answer comes).
     Census(u64),
@@ -87,6 +91,7 @@ impl Command {
             Command::Start => "start".into(),
             Command::Quiesce => "quiesce".into(),
             Command::Version(k, v) => format!("ver {} {v}", k.to_token()),
+            Command::Ahead(k, v) => format!("ahead {} {v}", k.to_token()),
             Command::Census(n) => format!("census {n}"),
             Command::Stop => "stop".into(),
         }
@@ -99,6 +104,7 @@ impl Command {
             "quiesce" => Command::Quiesce,
             "stop" => Command::Stop,
             "ver" => Command::Version(KeyId::from_token(w.next()?)?, w.next()?.parse().ok()?),
+            "ahead" => Command::Ahead(KeyId::from_token(w.next()?)?, w.next()?.parse().ok()?),
             "census" => Command::Census(w.next()?.parse().ok()?),
             _ => return None,
         };
@@ -316,6 +322,7 @@ mod tests {
             Command::Quiesce,
             Command::Stop,
             Command::Version(KeyId::new(KeyKind::Hot, 0), 12),
+            Command::Ahead(KeyId::new(KeyKind::Own, 7), 13),
             Command::Census(3),
         ] {
             assert_eq!(Command::parse(&c.encode()), Some(c));

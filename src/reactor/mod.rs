@@ -182,8 +182,12 @@ impl Reactor {
         self.auth_state = state;
     }
 
+    /// Ticks from `now_tick` to a deadline at least `ms` away. `now_tick`
+    /// is the clock rounded down (it can lag by up to one tick), and the
+    /// loop wakes right at a tick's start, so one tick more guarantees no
+    /// timeout ever fires early (an idle close before `--idle-timeout-ms`).
     fn ticks(&self, ms: u64) -> u64 {
-        ms.div_ceil(TICK_MS)
+        ms.div_ceil(TICK_MS) + 1
     }
 
     /// Runs until a graceful stop has drained every connection.

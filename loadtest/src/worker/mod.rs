@@ -247,6 +247,8 @@ struct Worker {
     wake_hist: Hist,
     /// Versions the coordinator announced for keys it publishes.
     versions: HashMap<KeyId, u64>,
+    /// The version a wake-up demands, where a burst announced later ones ahead.
+    floors: HashMap<KeyId, u64>,
     /// Getters and publishers are running.
     running: bool,
     stopping: bool,
@@ -298,6 +300,7 @@ impl Worker {
             publish_hist: Hist::new(),
             wake_hist: Hist::new(),
             versions: HashMap::new(),
+            floors: HashMap::new(),
             running: false,
             stopping: false,
             deadline_ns: now + plan.deadline_ms * 1_000_000,
@@ -574,6 +577,10 @@ impl Worker {
             }
             Command::Quiesce => self.running = false,
             Command::Version(key, v) => {
+                self.versions.insert(key, v);
+                self.floors.insert(key, v);
+            }
+            Command::Ahead(key, v) => {
                 self.versions.insert(key, v);
             }
             Command::Census(n) => {

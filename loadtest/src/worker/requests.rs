@@ -245,7 +245,7 @@ impl Worker {
             }
             if self.plan.get_after_wake {
                 if !self.conns[i].fetch_queue.iter().any(|(k, _)| *k == key) {
-                    let floor = self.versions.get(&key).copied().unwrap_or(0);
+                    let floor = self.floors.get(&key).copied().unwrap_or(0);
                     self.conns[i].fetch_queue.push((key, floor));
                 }
             } else if let Some(v) = self.versions.get(&key) {
@@ -278,6 +278,15 @@ impl Worker {
                 return false;
             }
         };
+        if let (Some(header), Some(body)) = (&resp.content_md5, md5) {
+            if !header.eq_ignore_ascii_case(&proto::md5_hex(&body)) {
+                self.counters.protocol_errors += 1;
+                self.sample_error(format!(
+                    "GET {} after wake-up: Content-MD5 {header} is not the body's md5",
+                    key.to_token()
+                ));
+            }
+        }
         if let Some(v) = self.versions.get(&key).copied() {
             // Any version from the one announced at wake-up time to the
             // newest is fresh: a later publish may land before the GET.
