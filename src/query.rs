@@ -312,6 +312,48 @@ pub(crate) fn login_reply(keys: &AuthKeys, username: &str, admin: bool) -> Reply
     reply
 }
 
+/// Checks an import on the reader thread (the upload, the namespace, the
+/// archive) and hands the batch to the writer, which answers it; or the
+/// refusal to answer here.
+pub(crate) fn hand_over_import<E>(
+    req: &ImportRequest,
+    reply: ReplyTo,
+    writer: Option<&Sender<WriteRequest>>,
+    namespace_known: impl FnOnce(&str) -> Result<bool, E>,
+) -> Result<Option<Reply>, E> {
+    let upload = match upload::find_upload(req) {
+        Ok(u) => u,
+        Err(refusal) => return Ok(Some(refusal)),
+    };
+    if !req.tenant.is_empty() && !namespace_known(&req.tenant)? {
+        return Ok(Some(Reply::ok(Code::NamespaceNotExist.failure())));
+    }
+    let batch = match upload::plan(req, &upload) {
+        Ok(b) => b,
+        Err(refusal) => return Ok(Some(refusal)),
+    };
+    let op = WriteOp::Import(Box::new(batch));
+    let sent = writer.is_some_and(|w| {
+        w.send_timeout(WriteRequest { op, reply }, IMPORT_QUEUE_WAIT)
+            .is_ok()
+    });
+    Ok((!sent).then(|| Reply::new(503, "caused: too many pending writes;")))
+}
+
+/// The export zip of `rows` as a download.
+pub(crate) fn export_reply(
+    rows: &[ExportRow],
+    version: zip_out::Version,
+) -> zip::result::ZipResult<Reply> {
+    let mut reply = Reply::ok(zip_out::build(rows, version)?);
+    reply.download = true;
+    reply.extra_head = format!(
+        "Content-Type: application/zip\r\nContent-Disposition: attachment;filename={}\r\n",
+        export_file_name(crate::msg::now_ms())
+    );
+    Ok(reply)
+}
+
 /// The reader: a read-only connection and the loop that serves queries.
 pub struct Reader {
     conn: Connection,
@@ -369,23 +411,9 @@ impl Reader {
 
     /// Checks an import here and hands it to the writer, or answers it.
     fn check_import(&self, req: &ImportRequest, reply: ReplyTo) -> rusqlite::Result<Option<Reply>> {
-        let upload = match upload::find_upload(req) {
-            Ok(u) => u,
-            Err(refusal) => return Ok(Some(refusal)),
-        };
-        if !req.tenant.is_empty() && !namespace_known(&self.conn, &req.tenant)? {
-            return Ok(Some(Reply::ok(Code::NamespaceNotExist.failure())));
-        }
-        let batch = match upload::plan(req, &upload) {
-            Ok(b) => b,
-            Err(refusal) => return Ok(Some(refusal)),
-        };
-        let op = WriteOp::Import(Box::new(batch));
-        let sent = self.writer.as_ref().is_some_and(|w| {
-            w.send_timeout(WriteRequest { op, reply }, IMPORT_QUEUE_WAIT)
-                .is_ok()
-        });
-        Ok((!sent).then(|| Reply::new(503, "caused: too many pending writes;")))
+        hand_over_import(req, reply, self.writer.as_ref(), |t| {
+            namespace_known(&self.conn, t)
+        })
     }
 
     /// The export zip of a selection, as a download.
@@ -423,15 +451,8 @@ impl Reader {
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let bytes = zip_out::build(&rows, sel.version)
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        let mut reply = Reply::ok(bytes);
-        reply.download = true;
-        reply.extra_head = format!(
-            "Content-Type: application/zip\r\nContent-Disposition: attachment;filename={}\r\n",
-            export_file_name(crate::msg::now_ms())
-        );
-        Ok(reply)
+        export_reply(&rows, sel.version)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
     }
 
     /// Serves queries until every sender is gone.

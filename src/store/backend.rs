@@ -133,15 +133,15 @@ impl Backend {
 }
 
 impl ReaderBackend {
-    /// Serves queries until every sender is gone.
-    /// Where checked imports go (the SQLite reader hands them to the writer).
+    /// Where checked imports go (the reader hands them to the writer).
     pub fn with_writer(self, tx: crossbeam_channel::Sender<crate::msg::WriteRequest>) -> Self {
         match self {
             ReaderBackend::Sqlite(r) => ReaderBackend::Sqlite(r.with_writer(tx)),
-            pg => pg,
+            ReaderBackend::Postgres(r) => ReaderBackend::Postgres(Box::new(r.with_writer(tx))),
         }
     }
 
+    /// Serves queries until every sender is gone.
     pub fn run(self, rx: Receiver<QueryRequest>, reactors: Vec<ReactorLink>) {
         match self {
             ReaderBackend::Sqlite(r) => serve(r, rx, reactors),

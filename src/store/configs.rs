@@ -473,8 +473,14 @@ pub(super) fn apply(
             }
             Ok(Outcome::new(Written::IdsDeleted, changes))
         }
-        WriteOp::Import(batch) => super::transfer::import(conn, batch, now, variants),
-        WriteOp::Clone(clone) => super::transfer::clone(conn, clone, now, variants),
+        WriteOp::Import(_) | WriteOp::Clone(_) => super::transfer::apply(
+            &mut super::transfer::Sqlite {
+                conn,
+                now,
+                variants,
+            },
+            op,
+        ),
         _ => unreachable!("not a config write: {op:?}"),
     }
 }

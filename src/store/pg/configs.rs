@@ -176,7 +176,7 @@ SELECT id FROM old";
 /// Writes a formal publish; returns the config as now stored. Two nodes
 /// creating the same key at once: the loser's insert does nothing, and it
 /// updates the winner's row instead.
-fn publish_formal(
+pub(super) fn publish_formal(
     c: &mut Db<'_, impl GenericClient>,
     p: &PublishOp,
     now: i64,
@@ -344,11 +344,7 @@ pub(super) fn apply(
             }
             return Ok(Outcome::new(Written::IdsDeleted, keys));
         }
-        WriteOp::Import(_) | WriteOp::Clone(_) => {
-            return Err(OpError::Other(
-                "import and clone are not supported with --store postgres yet; import into an SQLite node and `vigil migrate` it".into(),
-            ))
-        }
+        WriteOp::Import(_) | WriteOp::Clone(_) => return Ok(super::transfer::apply(c, op, now)?),
         _ => return super::accounts::apply(c, op, now),
     };
     Ok(Outcome::new(Written::Done, keys))

@@ -16,7 +16,8 @@
 //!
 //! Rooms: `schema` (tables), `configs` and `accounts` (rows, as in the
 //! SQLite store), `feed` (the writer loop, the change log, heartbeat and
-//! purge), `listener` (the LISTEN thread), `members` (cluster-wide listener queries), `query`
+//! purge), `listener` (the LISTEN thread), `members` (cluster-wide listener queries), `transfer`
+//! (import and clone), `query`
 //! (the reader thread).
 //!
 //! Invariant: only `store` and `query` name `postgres`, as for `rusqlite`.
@@ -29,6 +30,7 @@ mod listener;
 mod members;
 mod query;
 mod schema;
+mod transfer;
 
 pub use members::{PeerAuth, NODE_SCOPE_HEADER};
 pub use query::PgReader;

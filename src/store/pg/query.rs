@@ -4,12 +4,16 @@
 
 use super::UNAVAILABLE;
 use crate::auth::{AuthKeys, ADMIN_ROLE};
-use crate::msg::Reply;
+use crate::msg::{Reply, ReplyTo, WriteRequest};
 use crate::query::{
-    catalog_reply, detail_json, history_json, json_reply, login_reply, not_found, page,
-    search_json, Answer, Query, SearchMode,
+    catalog_reply, detail_json, export_reply, hand_over_import, history_json, json_reply,
+    login_reply, not_found, page, search_json, Answer, Query, SearchMode,
 };
 use crate::store::StoreError;
+use crate::transfer::upload::ImportRequest;
+use crate::transfer::zip_out::ExportRow;
+use crate::transfer::Selection;
+use crossbeam_channel::Sender;
 use postgres::types::ToSql;
 use postgres::{Client, Config, Error, NoTls, Row};
 use serde_json::{json, Value as Json};
@@ -20,6 +24,8 @@ pub struct PgReader {
     target: String,
     client: Option<Client>,
     keys: Option<AuthKeys>,
+    /// Where a checked import goes (it is answered from there).
+    writer: Option<Sender<WriteRequest>>,
 }
 
 /// A Nacos blur pattern as a LIKE pattern: `*` is any run, `_` any one
@@ -64,7 +70,14 @@ impl PgReader {
             target,
             client: Some(client),
             keys,
+            writer: None,
         })
+    }
+
+    /// Imports are forwarded to the writer through `tx`.
+    pub fn with_writer(mut self, tx: Sender<WriteRequest>) -> PgReader {
+        self.writer = Some(tx);
+        self
     }
 
     /// The connection, reopened if it was lost.
@@ -87,10 +100,8 @@ impl PgReader {
     fn answer(c: &mut Client, keys: Option<&AuthKeys>, q: &Query) -> Result<Reply, Error> {
         let count = |rows: Row| -> Result<i64, Error> { rows.try_get(0) };
         match q {
-            Query::Export(_) | Query::Import(_) => Ok(Reply::new(
-                501,
-                "caused: export and import are not supported with --store postgres yet;",
-            )),
+            Query::Export(sel) => export(c, sel),
+            Query::Import(_) => Ok(Reply::new(500, "caused: misrouted query;")),
             Query::Search {
                 mode,
                 data_id,
@@ -307,6 +318,51 @@ impl PgReader {
     }
 }
 
+/// The export zip of a selection (the SQLite reader's rules: ids within
+/// the namespace, else the dataId pattern, group and appName).
+fn export(c: &mut Client, sel: &Selection) -> Result<Reply, Error> {
+    let mut conds = vec!["tenant_id = $1".to_owned()];
+    let mut args: Vec<Box<dyn ToSql + Sync>> = vec![Box::new(sel.tenant.clone())];
+    if !sel.ids.is_empty() {
+        args.push(Box::new(sel.ids.clone()));
+        conds.push("id = ANY($2)".to_owned());
+    } else {
+        for (col, op, v) in [
+            ("data_id", "LIKE", like_of(&sel.data_id)),
+            ("group_id", "=", sel.group.clone()),
+            ("app_name", "=", sel.app_name.clone()),
+        ] {
+            if !v.trim().is_empty() {
+                args.push(Box::new(v));
+                conds.push(format!("{col} {op} ${}", args.len()));
+            }
+        }
+    }
+    let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();
+    let rows = c.query(
+        &format!(
+            "SELECT data_id, group_id, content, app_name, c_desc, type FROM config_info WHERE {} ORDER BY id",
+            conds.join(" AND ")
+        ),
+        &refs,
+    )?;
+    let rows = rows
+        .iter()
+        .map(|r| {
+            Ok(ExportRow {
+                data_id: r.try_get(0)?,
+                group: r.try_get(1)?,
+                content: r.try_get(2)?,
+                app_name: r.try_get(3)?,
+                desc: r.try_get(4)?,
+                config_type: r.try_get(5)?,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(export_reply(&rows, sel.version)
+        .unwrap_or_else(|e| Reply::new(500, format!("caused: cannot build the zip: {e};"))))
+}
+
 fn password_ok(c: &mut Client, username: &str, password: &str) -> Result<bool, Error> {
     let row = c.query_opt(
         "SELECT password FROM users WHERE username = $1 AND enabled",
@@ -339,6 +395,29 @@ impl Answer for PgReader {
     fn password_ok(&mut self, username: &str, password: &str) -> Result<bool, String> {
         let c = self.client()?;
         password_ok(c, username, password).map_err(|e| e.to_string())
+    }
+
+    fn import(&mut self, req: &ImportRequest, reply: ReplyTo) -> Option<Result<Reply, String>> {
+        let writer = self.writer.clone();
+        let c = match self.client() {
+            Ok(c) => c,
+            Err(e) => {
+                log::warn!("import not checked: {e}");
+                return Some(Ok(Reply::new(503, UNAVAILABLE)));
+            }
+        };
+        let known = |t: &str| -> Result<bool, Error> {
+            let row = c.query_opt(
+                "SELECT 1 FROM tenant_info WHERE kp = '1' AND tenant_id = $1",
+                &[&t],
+            )?;
+            Ok(row.is_some())
+        };
+        match hand_over_import(req, reply, writer.as_ref(), known) {
+            Ok(answer) => answer.map(Ok),
+            Err(e) if e.is_closed() => Some(Ok(Reply::new(503, UNAVAILABLE))),
+            Err(e) => Some(Err(super::explain(&e))),
+        }
     }
 }
 
