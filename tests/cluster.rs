@@ -3,8 +3,12 @@
 //! its own PostgreSQL server, so tests run in parallel.
 
 mod common;
+#[path = "transfer/helpers.rs"]
+mod helpers;
 #[path = "cluster/pg.rs"]
 mod pg;
+#[path = "cluster/transfer.rs"]
+mod transfer;
 
 use common::{check_silent, get_config, md5_hex, publish, publish_ok, record, start_poll, Server};
 use pg::Postgres;
