@@ -197,6 +197,23 @@ macro_rules! search_json {
 }
 pub(crate) use search_json;
 
+/// An exported config from a row of `data_id, group_id, content, app_name,
+/// c_desc, type`; `$get` as in [`history_json`].
+macro_rules! export_row {
+    ($r:expr, $get:ident) => {{
+        let r = $r;
+        $crate::transfer::zip_out::ExportRow {
+            data_id: r.$get(0)?,
+            group: r.$get(1)?,
+            content: r.$get(2)?,
+            app_name: r.$get(3)?,
+            desc: r.$get(4)?,
+            config_type: r.$get(5)?,
+        }
+    }};
+}
+pub(crate) use export_row;
+
 fn history_row(r: &Row, with_content: bool) -> rusqlite::Result<Json> {
     Ok(history_json!(r, get, with_content))
 }
@@ -440,16 +457,7 @@ impl Reader {
             conds.join(" AND ")
         ))?;
         let rows = stmt
-            .query_map(params_from_iter(args.iter()), |r| {
-                Ok(ExportRow {
-                    data_id: r.get(0)?,
-                    group: r.get(1)?,
-                    content: r.get(2)?,
-                    app_name: r.get(3)?,
-                    desc: r.get(4)?,
-                    config_type: r.get(5)?,
-                })
-            })?
+            .query_map(params_from_iter(args.iter()), |r| Ok(export_row!(r, get)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         export_reply(&rows, sel.version)
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))

@@ -39,6 +39,25 @@ pub(super) struct Source {
     pub(super) app_name: Option<String>,
 }
 
+/// A clone source from a row of `data_id, group_id, content, type, c_desc,
+/// app_name, tenant_id`; `$get` names the getter (`get` on rusqlite,
+/// `try_get` on postgres), as `query::history_json` does.
+macro_rules! source_row {
+    ($r:expr, $get:ident) => {{
+        let r = $r;
+        Source {
+            data_id: r.$get(0)?,
+            group: r.$get(1)?,
+            content: r.$get(2)?,
+            config_type: r.$get(3)?,
+            desc: r.$get(4)?,
+            app_name: r.$get(5)?,
+            tenant: r.$get(6)?,
+        }
+    }};
+}
+pub(super) use source_row;
+
 /// The rows an import or clone reads and writes, inside the store's open
 /// transaction.
 pub(super) trait Target {
@@ -229,17 +248,7 @@ impl Target for Sqlite<'_> {
             .prepare_cached(
                 "SELECT data_id, group_id, content, type, c_desc, app_name, tenant_id FROM config_info WHERE id = ?1",
             )?
-            .query_row(params![id], |r| {
-                Ok(Source {
-                    data_id: r.get(0)?,
-                    group: r.get(1)?,
-                    content: r.get(2)?,
-                    config_type: r.get(3)?,
-                    desc: r.get(4)?,
-                    app_name: r.get(5)?,
-                    tenant: r.get(6)?,
-                })
-            })
+            .query_row(params![id], |r| Ok(source_row!(r, get)))
             .optional()
     }
 }

@@ -6,12 +6,11 @@ use super::UNAVAILABLE;
 use crate::auth::{AuthKeys, ADMIN_ROLE};
 use crate::msg::{Reply, ReplyTo, WriteRequest};
 use crate::query::{
-    catalog_reply, detail_json, export_reply, hand_over_import, history_json, json_reply,
-    login_reply, not_found, page, search_json, Answer, Query, SearchMode,
+    catalog_reply, detail_json, export_reply, export_row, hand_over_import, history_json,
+    json_reply, login_reply, not_found, page, search_json, Answer, Query, SearchMode,
 };
 use crate::store::StoreError;
 use crate::transfer::upload::ImportRequest;
-use crate::transfer::zip_out::ExportRow;
 use crate::transfer::Selection;
 use crossbeam_channel::Sender;
 use postgres::types::ToSql;
@@ -348,16 +347,7 @@ fn export(c: &mut Client, sel: &Selection) -> Result<Reply, Error> {
     )?;
     let rows = rows
         .iter()
-        .map(|r| {
-            Ok(ExportRow {
-                data_id: r.try_get(0)?,
-                group: r.try_get(1)?,
-                content: r.try_get(2)?,
-                app_name: r.try_get(3)?,
-                desc: r.try_get(4)?,
-                config_type: r.try_get(5)?,
-            })
-        })
+        .map(|r| Ok(export_row!(r, try_get)))
         .collect::<Result<Vec<_>, Error>>()?;
     Ok(export_reply(&rows, sel.version)
         .unwrap_or_else(|e| Reply::new(500, format!("caused: cannot build the zip: {e};"))))

@@ -7,7 +7,7 @@ use super::configs::publish_formal;
 use super::db::Db;
 use super::{Known, Outcome};
 use crate::msg::{Key, PublishOp, WriteOp, Written};
-use crate::store::transfer::{self, Source, Stored, Target};
+use crate::store::transfer::{self, source_row, Source, Stored, Target};
 use postgres::{Error, GenericClient};
 
 struct Pg<'d, 'a, C: GenericClient> {
@@ -57,18 +57,7 @@ impl<C: GenericClient> Target for Pg<'_, '_, C> {
             "SELECT data_id, group_id, content, type, c_desc, app_name, tenant_id FROM config_info WHERE id = $1",
             &[&id],
         )?;
-        row.map(|r| {
-            Ok(Source {
-                data_id: r.try_get(0)?,
-                group: r.try_get(1)?,
-                content: r.try_get(2)?,
-                config_type: r.try_get(3)?,
-                desc: r.try_get(4)?,
-                app_name: r.try_get(5)?,
-                tenant: r.try_get(6)?,
-            })
-        })
-        .transpose()
+        row.map(|r| Ok(source_row!(&r, try_get))).transpose()
     }
 }
 
