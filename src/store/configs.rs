@@ -473,14 +473,15 @@ pub(super) fn apply(
             }
             Ok(Outcome::new(Written::IdsDeleted, changes))
         }
-        WriteOp::Import(_) | WriteOp::Clone(_) => super::transfer::apply(
-            &mut super::transfer::Sqlite {
+        WriteOp::Import(_) | WriteOp::Clone(_) => {
+            let mut t = super::transfer::Sqlite {
                 conn,
                 now,
                 variants,
-            },
-            op,
-        ),
+            };
+            let (written, changes) = super::transfer::apply(&mut t, op)?;
+            Ok(Outcome::new(written, changes))
+        }
         _ => unreachable!("not a config write: {op:?}"),
     }
 }

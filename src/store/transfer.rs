@@ -11,10 +11,9 @@
 //! four row operations (SQLite below, PostgreSQL in `pg::configs`).
 
 use super::configs::{change_of, current, publish_formal, stored_md5};
-use super::Outcome;
 use crate::auth::{self, Access};
 use crate::model::Change;
-use crate::msg::{CloneOp, Key, PublishOp, Written};
+use crate::msg::{CloneOp, Key, PublishOp, WriteOp, Written};
 use crate::protocol::{normalize_type, Md5Hex, Metadata};
 use crate::transfer::{envelope, Batch, Code, Item, Policy, Tally};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -154,7 +153,7 @@ fn apply_items<T: Target>(t: &mut T, batch: &Batch) -> Result<Applied<T::Change>
 }
 
 /// An import (already unpacked and validated by the reader).
-pub(super) fn import<T: Target>(t: &mut T, batch: &Batch) -> Result<Applied<T::Change>, T::Error> {
+fn import<T: Target>(t: &mut T, batch: &Batch) -> Result<Applied<T::Change>, T::Error> {
     if !t.namespace_exists(&batch.tenant)? {
         return Ok(failed(Code::NamespaceNotExist));
     }
@@ -162,7 +161,7 @@ pub(super) fn import<T: Target>(t: &mut T, batch: &Batch) -> Result<Applied<T::C
 }
 
 /// A clone: the sources are read here, in the same transaction.
-pub(super) fn clone<T: Target>(t: &mut T, op: &CloneOp) -> Result<Applied<T::Change>, T::Error> {
+fn clone<T: Target>(t: &mut T, op: &CloneOp) -> Result<Applied<T::Change>, T::Error> {
     if !t.namespace_exists(&op.batch.tenant)? {
         return Ok(failed(Code::NamespaceNotExist));
     }
@@ -253,12 +252,11 @@ impl Target for Sqlite<'_> {
     }
 }
 
-/// Applies an import or clone on SQLite.
-pub(super) fn apply(t: &mut Sqlite<'_>, op: &crate::msg::WriteOp) -> rusqlite::Result<Outcome> {
-    let (written, changes) = match op {
-        crate::msg::WriteOp::Clone(c) => clone(t, c)?,
-        crate::msg::WriteOp::Import(b) => import(t, b)?,
-        _ => (Written::Done, Vec::new()),
-    };
-    Ok(Outcome::new(written, changes))
+/// Applies an import or a clone (any other write is none: nothing done).
+pub(super) fn apply<T: Target>(t: &mut T, op: &WriteOp) -> Result<Applied<T::Change>, T::Error> {
+    match op {
+        WriteOp::Import(batch) => import(t, batch),
+        WriteOp::Clone(c) => clone(t, c),
+        _ => Ok((Written::Done, Vec::new())),
+    }
 }

@@ -1,7 +1,7 @@
 //! Export, import and clone on PostgreSQL nodes, a watch stream across
 //! nodes, and `vigil migrate` between an SQLite node and a PostgreSQL one.
 
-use super::{cluster, node, G};
+use super::{await_content, cluster, node, G};
 use crate::common::sse::Stream;
 use crate::common::*;
 use crate::helpers::*;
@@ -10,6 +10,8 @@ use serde_json::json;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(10);
 
 /// Every config of these namespaces as the console shows it: the export's
 /// entries by name, each with its type, description and app name.
@@ -67,7 +69,9 @@ fn export_import_and_clone_on_postgres_wake_other_nodes_once() {
     );
 
     // An import on A wakes a poll on B once for the changed key, never for
-    // the unchanged one.
+    // the unchanged one (B's cache first follows A's publishes).
+    await_content(b, "b", Some("b0"), WAIT);
+    await_content(b, "same", Some("s0"), WAIT);
     let mut changed = start_poll(b, &record("b", G, &md5_hex("b0"), None), "30000");
     let mut same = start_poll(b, &record("same", G, &md5_hex("s0"), None), "30000");
     expect_silent(b, &mut same, 2, "both parked on B before the import");
@@ -86,7 +90,7 @@ fn export_import_and_clone_on_postgres_wake_other_nodes_once() {
     expect_silent(b, &mut same, 1, "an unchanged key wakes nobody");
     let mut after = start_poll(b, &record("b", G, &md5_hex("b1"), None), "30000");
     check_silent(&mut after, "the import woke B once");
-    assert_eq!(get_config(b, "new", G, "").text(), "n1");
+    await_content(b, "new", Some("n1"), WAIT);
 
     // The full export imports back into a namespace, metadata and all; a
     // missing namespace is refused.

@@ -6,7 +6,7 @@
 use super::configs::publish_formal;
 use super::db::Db;
 use super::{Known, Outcome};
-use crate::msg::{Key, PublishOp, WriteOp, Written};
+use crate::msg::{Key, PublishOp, WriteOp};
 use crate::store::transfer::{self, source_row, Source, Stored, Target};
 use postgres::{Error, GenericClient};
 
@@ -61,17 +61,12 @@ impl<C: GenericClient> Target for Pg<'_, '_, C> {
     }
 }
 
-/// Applies an import or a clone (any other write changes nothing here).
+/// Applies an import or a clone inside the writer's transaction.
 pub(super) fn apply(
     c: &mut Db<'_, impl GenericClient>,
     op: &WriteOp,
     now: i64,
 ) -> Result<Outcome, Error> {
-    let mut t = Pg { c, now };
-    let (written, keys) = match op {
-        WriteOp::Import(batch) => transfer::import(&mut t, batch)?,
-        WriteOp::Clone(clone) => transfer::clone(&mut t, clone)?,
-        _ => (Written::Done, Vec::new()),
-    };
+    let (written, keys) = transfer::apply(&mut Pg { c, now }, op)?;
     Ok(Outcome::new(written, keys))
 }
