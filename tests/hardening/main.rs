@@ -16,6 +16,7 @@
 //! (`vigil_loadtest`), which checks every reply its clients read. Numbers worth knowing (shed counts, CPU, RSS) are
 //! printed; run with `--no-capture` to see them.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use clap::Parser;
