@@ -16,6 +16,7 @@
 //! to `show=all` and search, so that one test reads the §9.2 `config_info` row
 //! from the data file.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use common::{answer_within, check_silent, expect_silent, get_req, immediate, no_hangup};
