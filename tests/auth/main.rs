@@ -9,6 +9,7 @@
 //! and permission management with namespace-scoped read/write permissions.
 //! Each test starts its own `vigil` process and speaks raw HTTP/1.1.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use common::{delete, get, get_h, lossy, raw, target};
