@@ -9,6 +9,7 @@
 //! Other client addresses are simulated with `X-Forwarded-For` on a server
 //! started with `--trust-proxy-headers`.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use common::{answer_within, check_silent, expect_silent, park_with, reply1, settle, PROMPT};
