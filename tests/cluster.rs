@@ -322,6 +322,11 @@ fn listener_queries_see_clients_on_every_node() {
     let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.addr).collect();
     publish_ok(addrs[0], "watched", G, "", "v");
     let md5 = md5_hex("v");
+    // The other nodes learn of the publish a few milliseconds later: park
+    // only once each serves it, or the poll would be answered at once.
+    for &addr in &addrs {
+        await_content(addr, "watched", Some("v"), Duration::from_secs(30));
+    }
     let mut polls = Vec::new();
     for (i, ip) in [(0, "10.0.0.1"), (2, "10.0.0.3")] {
         let mut c = common::Conn::open(addrs[i]);

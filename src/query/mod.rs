@@ -8,17 +8,20 @@
 //! §4.5, §4.6, §4.8, §4.9).
 
 use crate::auth::{AuthKeys, ADMIN_ROLE};
-use crate::msg::{Key, ReactorLink, Reply, ReplyTo, ToReactor, WriteOp, WriteRequest};
+use crate::msg::{Key, ReactorLink, Reply, ReplyTo, ToReactor, WriteRequest};
 use crate::store::{open_connection, StoreError};
-use crate::transfer::upload::{self, ImportRequest};
-use crate::transfer::zip_out::{self, ExportRow};
-use crate::transfer::{export_file_name, Code, Selection};
+use crate::transfer::upload::ImportRequest;
+use crate::transfer::Selection;
 use crossbeam_channel::{Receiver, Sender};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use serde_json::{json, Value as Json};
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
+
+mod transfer;
+
+pub(crate) use transfer::{export_reply, hand_over_import};
 
 /// Most rows one page may ask for.
 pub const MAX_PAGE_SIZE: i64 = 10_000;
@@ -225,18 +228,6 @@ fn detail_row(r: &Row) -> rusqlite::Result<Json> {
     Ok(detail_json!(r, get))
 }
 
-/// How long the reader waits for room in the writer's queue for an import.
-const IMPORT_QUEUE_WAIT: Duration = Duration::from_secs(5);
-
-fn namespace_known(c: &Connection, id: &str) -> rusqlite::Result<bool> {
-    let n: i64 = c.query_row(
-        "SELECT count(*) FROM tenant_info WHERE kp = '1' AND tenant_id = ?1",
-        params![id],
-        |r| r.get(0),
-    )?;
-    Ok(n > 0)
-}
-
 /// The catalog of a config: a part of its detail.
 pub(crate) fn catalog_reply(detail: Option<Json>) -> Reply {
     let data = detail.map(|d| {
@@ -329,48 +320,6 @@ pub(crate) fn login_reply(keys: &AuthKeys, username: &str, admin: bool) -> Reply
     reply
 }
 
-/// Checks an import on the reader thread (the upload, the namespace, the
-/// archive) and hands the batch to the writer, which answers it; or the
-/// refusal to answer here.
-pub(crate) fn hand_over_import<E>(
-    req: &ImportRequest,
-    reply: ReplyTo,
-    writer: Option<&Sender<WriteRequest>>,
-    namespace_known: impl FnOnce(&str) -> Result<bool, E>,
-) -> Result<Option<Reply>, E> {
-    let upload = match upload::find_upload(req) {
-        Ok(u) => u,
-        Err(refusal) => return Ok(Some(refusal)),
-    };
-    if !req.tenant.is_empty() && !namespace_known(&req.tenant)? {
-        return Ok(Some(Reply::ok(Code::NamespaceNotExist.failure())));
-    }
-    let batch = match upload::plan(req, &upload) {
-        Ok(b) => b,
-        Err(refusal) => return Ok(Some(refusal)),
-    };
-    let op = WriteOp::Import(Box::new(batch));
-    let sent = writer.is_some_and(|w| {
-        w.send_timeout(WriteRequest { op, reply }, IMPORT_QUEUE_WAIT)
-            .is_ok()
-    });
-    Ok((!sent).then(|| Reply::new(503, "caused: too many pending writes;")))
-}
-
-/// The export zip of `rows` as a download.
-pub(crate) fn export_reply(
-    rows: &[ExportRow],
-    version: zip_out::Version,
-) -> zip::result::ZipResult<Reply> {
-    let mut reply = Reply::ok(zip_out::build(rows, version)?);
-    reply.download = true;
-    reply.extra_head = format!(
-        "Content-Type: application/zip\r\nContent-Disposition: attachment;filename={}\r\n",
-        export_file_name(crate::msg::now_ms())
-    );
-    Ok(reply)
-}
-
 /// The reader: a read-only connection and the loop that serves queries.
 pub struct Reader {
     conn: Connection,
@@ -424,43 +373,6 @@ impl Reader {
     pub fn with_writer(mut self, tx: Sender<WriteRequest>) -> Reader {
         self.writer = Some(tx);
         self
-    }
-
-    /// Checks an import here and hands it to the writer, or answers it.
-    fn check_import(&self, req: &ImportRequest, reply: ReplyTo) -> rusqlite::Result<Option<Reply>> {
-        hand_over_import(req, reply, self.writer.as_ref(), |t| {
-            namespace_known(&self.conn, t)
-        })
-    }
-
-    /// The export zip of a selection, as a download.
-    fn export(&self, sel: &Selection) -> rusqlite::Result<Reply> {
-        let mut conds = vec!["tenant_id = ?".to_owned()];
-        let mut args = vec![Value::Text(sel.tenant.clone())];
-        if !sel.ids.is_empty() {
-            conds.push(format!("id IN ({})", vec!["?"; sel.ids.len()].join(",")));
-            args.extend(sel.ids.iter().map(|i| Value::Integer(*i)));
-        } else {
-            for (col, op, v) in [
-                ("data_id", "GLOB", glob_of(&sel.data_id)),
-                ("group_id", "=", sel.group.clone()),
-                ("app_name", "=", sel.app_name.clone()),
-            ] {
-                if !v.trim().is_empty() {
-                    conds.push(format!("{col} {op} ?"));
-                    args.push(Value::Text(v));
-                }
-            }
-        }
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT data_id, group_id, content, app_name, c_desc, type FROM config_info WHERE {} ORDER BY id",
-            conds.join(" AND ")
-        ))?;
-        let rows = stmt
-            .query_map(params_from_iter(args.iter()), |r| Ok(export_row!(r, get)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        export_reply(&rows, sel.version)
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
     }
 
     /// Serves queries until every sender is gone.
