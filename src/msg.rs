@@ -204,6 +204,11 @@ impl Reply {
             download: false,
         }
     }
+
+    /// A refusal in Nacos's words: `caused: <message>;`.
+    pub fn caused(status: u16, msg: impl std::fmt::Display) -> Reply {
+        Reply::new(status, format!("caused: {msg};"))
+    }
 }
 
 /// What the storage threads send a reactor.

@@ -204,7 +204,7 @@ impl ApiError {
     pub fn into_action(self, path: &[u8]) -> Action {
         match self {
             ApiError::Caused(status, msg) => {
-                render::respond(status, JSON, format!("caused: {msg};"))
+                render::respond(status, JSON, crate::msg::Reply::caused(status, msg).body)
             }
             ApiError::Framework(status, msg) => render::framework(status, &msg, path),
             ApiError::Forbidden(e) => render::respond(403, JSON, e.to_string()),

@@ -64,10 +64,9 @@ pub fn render_written(w: &Written) -> Reply {
             };
             Reply::ok(envelope(200, Some(message), ()))
         }
-        Written::CasMismatch => Reply::new(
-            500,
-            "caused: Cas publish fail, server md5 may have changed.;",
-        ),
+        Written::CasMismatch => {
+            Reply::caused(500, "Cas publish fail, server md5 may have changed.")
+        }
         Written::Transferred(body) => Reply::ok(body.as_str()),
         Written::UserExists(user) => Reply::new(
             400,
@@ -83,23 +82,20 @@ pub mod refusal {
 
     /// A queue to another thread is full.
     pub fn overloaded(what: &str) -> Reply {
-        Reply::new(
+        Reply::caused(
             503,
-            format!("caused: server is overloaded with {what}, retry later;"),
+            format!("server is overloaded with {what}, retry later"),
         )
     }
 
     /// The process-wide request buffer budget is spent.
     pub fn out_of_buffer_space() -> Reply {
-        Reply::new(
-            503,
-            "caused: server is out of request buffer space, retry later;",
-        )
+        Reply::caused(503, "server is out of request buffer space, retry later")
     }
 
     /// The write could not be committed.
     pub fn storage_failed(msg: &str) -> Reply {
-        Reply::new(500, format!("caused: {msg};"))
+        Reply::caused(500, msg)
     }
 
     /// The request could not be framed.

@@ -246,7 +246,7 @@ pub(crate) fn json_reply(j: Json) -> Reply {
 }
 
 pub(crate) fn not_found(what: &str) -> Reply {
-    Reply::new(404, format!("caused: {what};"))
+    Reply::caused(404, what)
 }
 
 /// What a reader thread asks of its store: the SQLite [`Reader`] and the
@@ -260,9 +260,9 @@ pub trait Answer {
     /// (`None`), or answers it here (a refusal).
     fn import(&mut self, req: &ImportRequest, reply: ReplyTo) -> Option<Result<Reply, String>> {
         let _ = (req, reply);
-        Some(Ok(Reply::new(
+        Some(Ok(Reply::caused(
             501,
-            "caused: import is not supported on this store;",
+            "import is not supported on this store",
         )))
     }
 }
@@ -356,7 +356,7 @@ impl Reader {
 
     fn login(&self, username: &str, password: &str) -> rusqlite::Result<Reply> {
         let Some(keys) = &self.keys else {
-            return Ok(Reply::new(500, "caused: auth is off;"));
+            return Ok(Reply::caused(500, "auth is off"));
         };
         if !self.password_ok(username, password)? {
             return Ok(Reply::new(403, "unknown user!"));
@@ -617,9 +617,7 @@ impl Reader {
                     ))
             }
             Query::Login { username, password } => self.login(username, password),
-            Query::Verify { .. } | Query::Import(_) => {
-                Ok(Reply::new(500, "caused: misrouted query;"))
-            }
+            Query::Verify { .. } | Query::Import(_) => Ok(Reply::caused(500, "misrouted query")),
             Query::Export(sel) => self.export(sel),
             Query::NamespaceExists(id) => {
                 let n: i64 = c.query_row(

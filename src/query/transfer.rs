@@ -50,7 +50,7 @@ pub(crate) fn hand_over_import<E>(
         w.send_timeout(WriteRequest { op, reply }, IMPORT_QUEUE_WAIT)
             .is_ok()
     });
-    Ok((!sent).then(|| Reply::new(503, "caused: too many pending writes;")))
+    Ok((!sent).then(|| Reply::caused(503, "too many pending writes")))
 }
 
 /// The export zip of `rows` as a download.

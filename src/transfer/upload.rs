@@ -39,10 +39,6 @@ pub struct Upload<'a> {
     pub policy: Policy,
 }
 
-fn caused(status: u16, msg: impl std::fmt::Display) -> Reply {
-    Reply::new(status, format!("caused: {msg};"))
-}
-
 fn code(c: Code) -> Reply {
     Reply::ok(c.failure())
 }
@@ -62,7 +58,7 @@ pub fn find_upload(req: &ImportRequest) -> Result<Upload<'_>, Reply> {
         .and_then(multipart::boundary)
         .ok_or_else(no_file)?;
     let parts = multipart::parse(&req.body, &boundary)
-        .map_err(|e| caused(400, format!("malformed multipart body: {}", e.0)))?;
+        .map_err(|e| Reply::caused(400, format!("malformed multipart body: {}", e.0)))?;
     let file = parts
         .iter()
         .find(|p| p.name == "file")
@@ -72,30 +68,32 @@ pub fn find_upload(req: &ImportRequest) -> Result<Upload<'_>, Reply> {
         .iter()
         .find(|p| p.name == "policy")
         .map(|p| String::from_utf8_lossy(p.data).into_owned());
-    let policy =
-        Policy::parse(field.as_deref().or(req.policy.as_deref())).map_err(|e| caused(400, e))?;
+    let policy = Policy::parse(field.as_deref().or(req.policy.as_deref()))
+        .map_err(|e| Reply::caused(400, e))?;
     Ok(Upload { file, policy })
 }
 
 /// Unpacks and validates the upload into a batch for the writer.
 pub fn plan(req: &ImportRequest, upload: &Upload) -> Result<Batch, Reply> {
-    let (entries, metadata) =
-        read_entries(upload.file, &req.limits, &[meta::V1_NAME, meta::V2_NAME]).map_err(
-            |e| match e {
-                ZipError::NotZip => code(Code::DataEmpty),
-                ZipError::Corrupt(_) => code(Code::ParsingDataFailed),
-                ZipError::TooManyEntries { .. } | ZipError::TooLarge { .. } => caused(413, e),
-                ZipError::EntryTooLarge { .. } => caused(
-                    400,
-                    format!("invalid content, over {}", req.max_content_chars),
-                ),
-                ZipError::UnsafeName(_) => caused(400, e),
-            },
-        )?;
+    let (entries, metadata) = read_entries(
+        upload.file,
+        &req.limits,
+        &[meta::V1_NAME, meta::V2_NAME],
+    )
+    .map_err(|e| match e {
+        ZipError::NotZip => code(Code::DataEmpty),
+        ZipError::Corrupt(_) => code(Code::ParsingDataFailed),
+        ZipError::TooManyEntries { .. } | ZipError::TooLarge { .. } => Reply::caused(413, e),
+        ZipError::EntryTooLarge { .. } => Reply::caused(
+            400,
+            format!("invalid content, over {}", req.max_content_chars),
+        ),
+        ZipError::UnsafeName(_) => Reply::caused(400, e),
+    })?;
     let (items, unrecognized) =
         plan_import(entries, metadata, req.max_content_chars).map_err(|e| match e {
             PlanError::Code(c) => code(c),
-            PlanError::Invalid(e) => caused(400, e),
+            PlanError::Invalid(e) => Reply::caused(400, e),
         })?;
     Ok(Batch {
         tenant: req.tenant.clone(),

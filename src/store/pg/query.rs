@@ -100,7 +100,7 @@ impl PgReader {
         let count = |rows: Row| -> Result<i64, Error> { rows.try_get(0) };
         match q {
             Query::Export(sel) => export(c, sel),
-            Query::Import(_) => Ok(Reply::new(500, "caused: misrouted query;")),
+            Query::Import(_) => Ok(Reply::caused(500, "misrouted query")),
             Query::Search {
                 mode,
                 data_id,
@@ -301,7 +301,7 @@ impl PgReader {
             }
             Query::Login { username, password } => {
                 let Some(keys) = keys else {
-                    return Ok(Reply::new(500, "caused: auth is off;"));
+                    return Ok(Reply::caused(500, "auth is off"));
                 };
                 if !password_ok(c, username, password)? {
                     return Ok(Reply::new(403, "unknown user!"));
@@ -312,7 +312,7 @@ impl PgReader {
                 )?)?;
                 Ok(login_reply(keys, username, admin > 0))
             }
-            Query::Verify { .. } => Ok(Reply::new(500, "caused: misrouted verification;")),
+            Query::Verify { .. } => Ok(Reply::caused(500, "misrouted verification")),
         }
     }
 }
@@ -350,7 +350,7 @@ fn export(c: &mut Client, sel: &Selection) -> Result<Reply, Error> {
         .map(|r| Ok(export_row!(r, try_get)))
         .collect::<Result<Vec<_>, Error>>()?;
     Ok(export_reply(&rows, sel.version)
-        .unwrap_or_else(|e| Reply::new(500, format!("caused: cannot build the zip: {e};"))))
+        .unwrap_or_else(|e| Reply::caused(500, format!("cannot build the zip: {e}"))))
 }
 
 fn password_ok(c: &mut Client, username: &str, password: &str) -> Result<bool, Error> {
