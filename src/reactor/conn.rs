@@ -46,10 +46,9 @@ pub(super) struct Streaming {
     /// The last event id sent (or the one the client resumed from).
     pub last_id: u64,
     /// Snapshot keys not sent yet (sent as the output drains, so a large
-    /// namespace never sits in memory as events).
-    pub snapshot: Vec<Box<str>>,
-    /// Whether the snapshot's closing `id:` line is still to be sent.
-    pub snapshot_open: bool,
+    /// namespace never sits in memory as events); `None` once the
+    /// snapshot's closing `id:` line has gone out (or there was none).
+    pub snapshot: Option<Vec<Box<str>>>,
 }
 
 /// What an awaiting connection waits for.

@@ -127,7 +127,7 @@ impl Reactor {
             let State::Streaming(s) = &c.state else {
                 return;
             };
-            if !s.snapshot_open || !c.out.is_empty() {
+            if s.snapshot.is_none() || !c.out.is_empty() {
                 return;
             }
             self.refill_snapshot(key);

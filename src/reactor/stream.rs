@@ -51,8 +51,7 @@ impl Reactor {
         let mut state = Streaming {
             stream: id,
             last_id: w.last_id.unwrap_or(0),
-            snapshot: Vec::new(),
-            snapshot_open: false,
+            snapshot: None,
         };
         match replay {
             Some(changes) => {
@@ -74,16 +73,18 @@ impl Reactor {
                 if w.last_id.is_some() {
                     self.conns[key].out.push(b"event: reset\ndata: {}\n\n");
                 }
-                if let Some(s) = self.index.streams.get(id) {
-                    state.snapshot = self.index.keys_in(&s.scope);
-                }
-                state.snapshot_open = true;
+                state.snapshot = Some(
+                    self.index
+                        .streams
+                        .get(id)
+                        .map(|s| self.index.keys_in(&s.scope))
+                        .unwrap_or_default(),
+                );
                 state.last_id = applied;
             }
         }
         self.conns[key].state = State::Streaming(Box::new(state));
         Metrics::inc(&self.metrics.streams_opened);
-        self.refill_snapshot(key);
         let t = self.now_tick + self.ticks(self.settings.watch_heartbeat_ms);
         self.set_deadline(key, t);
         self.flush(key);
@@ -100,12 +101,14 @@ impl Reactor {
             let State::Streaming(s) = &mut c.state else {
                 return;
             };
-            if !s.snapshot_open || c.out.pending() >= SNAPSHOT_REFILL_BYTES {
+            if c.out.pending() >= SNAPSHOT_REFILL_BYTES {
                 return;
             }
-            let Some(gk) = s.snapshot.pop() else {
-                s.snapshot_open = false;
-                s.snapshot = Vec::new();
+            let Some(keys) = &mut s.snapshot else {
+                return;
+            };
+            let Some(gk) = keys.pop() else {
+                s.snapshot = None;
                 let id = s.last_id;
                 c.out.push(format!("id: {id}\n\n").as_bytes());
                 return;
@@ -113,8 +116,8 @@ impl Reactor {
             let stream = s.stream;
             // The current entry, not the one at connect: a change sent
             // meanwhile must not be followed by older content.
-            let entry = self.index.entry_of(&gk).cloned();
-            let bytes = self.snapshot_event(stream, &gk, entry.as_deref());
+            let entry = self.index.entry_of(&gk).map(Arc::as_ref);
+            let bytes = self.snapshot_event(stream, &gk, entry);
             if let (Some(bytes), Some(c)) = (bytes, self.conns.get_mut(key)) {
                 c.out.push(&bytes);
             }
