@@ -111,7 +111,7 @@ fn clients_that_never_read_do_not_grow_the_server() {
     publish_ok(s.addr, "small", "G", "", "s");
     // Warm up the allocator and the paths once before the baseline.
     assert_eq!(get_config(s.addr, "big", "G", "").body.len(), big.len());
-    let before = rss_bytes(s.pid());
+    let before = proc_sample(s.pid()).rss_bytes;
 
     let pipeline: Vec<u8> = get_raw("/nacos/v1/cs/configs?dataId=big&group=G").repeat(GETS);
     let mut writers = Vec::new();
@@ -143,7 +143,7 @@ fn clients_that_never_read_do_not_grow_the_server() {
         lat.push(d);
         std::thread::sleep(Duration::from_millis(20));
     }
-    let after = rss_bytes(s.pid());
+    let after = proc_sample(s.pid()).rss_bytes;
     lat.sort();
     let growth = after.saturating_sub(before);
     println!(

@@ -389,7 +389,7 @@ fn bad_archives_get_clear_answers_store_nothing_and_stay_bounded() {
         assert_eq!(count(s.addr, ""), 0, "{what}: nothing stored");
     }
     // The 200 MB bomb was never inflated whole (a generous safety net).
-    let peak_mb = vm_hwm_kb(s.pid()) / 1024;
+    let peak_mb = proc_sample(s.pid()).hwm_bytes >> 20;
     assert!(peak_mb < 150, "peak RSS {peak_mb} MB");
     // The server is still fine.
     assert_envelope(

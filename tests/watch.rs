@@ -351,7 +351,7 @@ fn a_stalled_reader_is_closed_and_a_vanished_one_unlinked() {
     // Stalled: never reads while 100 KB configs change.
     let mut stalled = Stream::open(s.addr, "group=G&content=true", &[]);
     wait_metric(s.addr, "vigil_watch_streams", 1);
-    let before = rss_bytes(s.pid());
+    let before = proc_sample(s.pid()).rss_bytes;
     let big = "x".repeat(100 * 1024);
     for i in 0..60 {
         publish_ok(s.addr, "big", "G", "", &format!("{i}{big}"));
@@ -361,7 +361,7 @@ fn a_stalled_reader_is_closed_and_a_vanished_one_unlinked() {
         metric(&metrics(s.addr), "vigil_watch_streams_lagging_total"),
         1
     );
-    let growth = rss_bytes(s.pid()).saturating_sub(before);
+    let growth = proc_sample(s.pid()).rss_bytes.saturating_sub(before);
     println!("stalled stream: server RSS growth {} KB", growth >> 10);
     assert!(
         growth < 32 << 20,

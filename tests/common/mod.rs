@@ -483,16 +483,10 @@ pub fn record(data_id: &str, group: &str, md5: &str, tenant: Option<&str>) -> St
     }
 }
 
-/// The resident memory of process `pid`, from /proc.
-pub fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse::<u64>().ok())
-        .expect("VmRSS")
-        * 1024
+/// Memory and CPU time of process `pid`, read from /proc by the load
+/// tester's own reader.
+pub fn proc_sample(pid: u32) -> vigil_loadtest::procstat::ProcSample {
+    vigil_loadtest::procstat::sample(pid).expect("read /proc")
 }
 
 // ---------------------------------------------------------------------------

@@ -179,13 +179,3 @@ pub fn id_of(addr: SocketAddr, data_id: &str, group: &str, tenant: &str) -> Stri
         .expect("id")
         .to_owned()
 }
-
-/// Peak resident memory of a process, from /proc (kB).
-pub fn vm_hwm_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM")
-}
