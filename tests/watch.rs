@@ -398,13 +398,12 @@ fn bad_watch_requests_get_a_clear_400() {
 
 #[test]
 fn a_silent_stream_gets_heartbeats() {
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::BufRead;
     let s = Server::start_args(&["--watch-heartbeat-ms", "300"]);
-    let mut sock = std::net::TcpStream::connect(s.addr).unwrap();
-    sock.write_all(b"GET /nacos/v1/cs/configs/watch?group=G HTTP/1.1\r\nHost: t\r\n\r\n")
-        .unwrap();
-    sock.set_read_timeout(Some(WAIT)).unwrap();
-    let mut r = BufReader::new(sock);
+    let mut c = Conn::open(s.addr);
+    c.send(&get_raw("/nacos/v1/cs/configs/watch?group=G"));
+    c.set_read_timeout(WAIT);
+    let r = &mut c.reader;
     // Comment lines (":") arrive while nothing changes.
     let mut comments = 0;
     let mut line = String::new();
