@@ -201,11 +201,21 @@ impl Settings {
         std::net::SocketAddr::new(ip, bound.port()).to_string()
     }
 
-    /// Hold time for a client timeout `timeout_ms` (Nacos's formula plus a cap).
+    /// Hold time for a client timeout `timeout_ms` (see [`hold_ms`]).
     pub fn hold_ms(&self, timeout_ms: i64) -> u64 {
-        let capped = timeout_ms.clamp(0, self.max_hold_ms as i64) as u64;
-        capped.saturating_sub(HOLD_EARLY_MS).max(MIN_HOLD_MS)
+        hold_ms(timeout_ms, self.max_hold_ms)
     }
+}
+
+/// Hold time for a client timeout `timeout_ms` under the cap `max_hold_ms`:
+/// `max(10 000, min(timeout, cap) - 500)`, Nacos's formula plus a cap. A
+/// negative timeout counts as 0; any `u64` cap is valid.
+pub fn hold_ms(timeout_ms: i64, max_hold_ms: u64) -> u64 {
+    let timeout = u64::try_from(timeout_ms).unwrap_or(0);
+    timeout
+        .min(max_hold_ms)
+        .saturating_sub(HOLD_EARLY_MS)
+        .max(MIN_HOLD_MS)
 }
 
 /// The soft `RLIMIT_NOFILE`, read from /proc (no unsafe FFI needed).
@@ -230,5 +240,48 @@ fn parse_store(s: &str) -> Result<String, String> {
         Ok(s.to_owned())
     } else {
         Err("expected a postgres:// URL (without --store, SQLite in --data-dir is used)".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hold_ms;
+
+    #[test]
+    fn hold_is_the_timeout_less_500_ms_between_the_10_s_floor_and_the_cap() {
+        const CAP: u64 = 120_000;
+        for (timeout_ms, max_hold_ms, want) in [
+            // The usual client timeout: 500 ms early.
+            (30_000, CAP, 29_500),
+            // The 10 s floor: 10 500 is the last timeout above it.
+            (10_501, CAP, 10_001),
+            (10_500, CAP, 10_000),
+            (10_499, CAP, 10_000),
+            (10_000, CAP, 10_000),
+            (5_000, CAP, 10_000),
+            (500, CAP, 10_000),
+            (1, CAP, 10_000),
+            (0, CAP, 10_000),
+            (-1, CAP, 10_000),
+            (i64::MIN, CAP, 10_000),
+            // The cap applies before the 500 ms.
+            (120_000, CAP, 119_500),
+            (120_001, CAP, 119_500),
+            (i64::MAX, CAP, 119_500),
+            (30_000, 12_000, 11_500),
+            // A cap below the floor still holds 10 s.
+            (30_000, 5_000, 10_000),
+            (30_000, 0, 10_000),
+            // Caps beyond i64 (the flag is a u64) take the client's timeout.
+            (30_000, u64::MAX, 29_500),
+            (i64::MAX, u64::MAX, i64::MAX as u64 - 500),
+            (i64::MAX, i64::MAX as u64 + 1, i64::MAX as u64 - 500),
+        ] {
+            assert_eq!(
+                hold_ms(timeout_ms, max_hold_ms),
+                want,
+                "hold_ms({timeout_ms}, {max_hold_ms})"
+            );
+        }
     }
 }

@@ -5,9 +5,11 @@
 //! Each test file uses only part of this module.
 #![allow(dead_code)]
 
+mod metrics;
 pub mod sse;
 
-use std::collections::HashMap;
+pub use metrics::*;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -89,7 +91,14 @@ impl Server {
 
     /// Starts a server on an existing (or new) data directory; used for restarts.
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
-        let mut child = vigil_command(data_dir, extra).spawn().expect("spawn vigil");
+        Server::spawn(vigil_command(data_dir, extra), data_dir)
+    }
+
+    /// Starts `cmd` (a [`vigil_command`], perhaps with environment added, or
+    /// a command with stdout piped that runs the server on `data_dir`) and
+    /// waits for its "listening on" line.
+    pub fn spawn(mut cmd: Command, data_dir: &Path) -> Server {
+        let mut child = cmd.spawn().expect("spawn vigil");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let addr = loop {
@@ -127,8 +136,14 @@ impl Server {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn sigterm(&mut self) -> ExitStatus {
+        self.stop_with("TERM")
+    }
+
+    /// Sends `signal` (a `kill` name: `TERM`, `INT`) and waits for the exit
+    /// status.
+    pub fn stop_with(&mut self, signal: &str) -> ExitStatus {
         let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
             .expect("kill");
         assert!(ok.success());
@@ -137,7 +152,10 @@ impl Server {
             if let Some(st) = self.child.try_wait().expect("try_wait") {
                 return st;
             }
-            assert!(Instant::now() < deadline, "server did not exit on SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit on SIG{signal}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -547,6 +565,23 @@ pub fn expect_silent(addr: SocketAddr, c: &mut Conn, parked: u64, what: &str) {
     assert_eq!(now, parked, "{what}: parked polls on the server");
 }
 
+/// How much later than its hold a held poll may be answered: a safety net
+/// for a busy two-core machine, not a latency claim.
+pub const HOLD_SLACK: Duration = Duration::from_millis(1500);
+
+/// Asserts that a poll timed from before it was sent (`el`) was held between
+/// exactly `hold_ms` and [`HOLD_SLACK`] more. No less: the server arms the
+/// deadline from a clock read taken after the request arrived, rounded up to
+/// whole wheel ticks, so a hold is never short, and a 9.5 s hold where
+/// 10 s is due fails.
+pub fn assert_held(el: Duration, hold_ms: u64, what: &str) {
+    let hold = Duration::from_millis(hold_ms);
+    assert!(
+        el >= hold && el <= hold + HOLD_SLACK,
+        "{what}: held {el:?}, expected {hold:?} (up to {HOLD_SLACK:?} more on a busy machine)"
+    );
+}
+
 /// Reads a response that must be complete within `limit`.
 pub fn answer_within(c: &mut Conn, limit: Duration, what: &str) -> Response {
     let t = Instant::now();
@@ -595,92 +630,6 @@ pub fn wire_key(data_id: &str, group: &str, tenant: Option<&str>) -> String {
 /// A complete listener reply body naming one key (see [`wire_key`]).
 pub fn reply1(data_id: &str, group: &str, tenant: Option<&str>) -> String {
     format!("{}\n", wire_key(data_id, group, tenant))
-}
-
-// ---------------------------------------------------------------------------
-// Metrics
-// ---------------------------------------------------------------------------
-
-/// The Prometheus exposition as `name{labels}` -> value.
-pub fn metrics(addr: SocketAddr) -> HashMap<String, u64> {
-    let r = request(addr, &get_raw("/nacos/actuator/prometheus"));
-    assert_eq!(r.status, 200, "metrics endpoint");
-    lossy(&r.body)
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_string(), v.parse::<f64>().ok()? as u64))
-        })
-        .collect()
-}
-
-pub fn metric(m: &HashMap<String, u64>, name: &str) -> u64 {
-    *m.get(name)
-        .unwrap_or_else(|| panic!("metric {name} missing"))
-}
-
-/// Polls the metrics until `ok` holds; panics with the last values after
-/// `limit`.
-pub fn wait_metrics(
-    addr: SocketAddr,
-    what: &str,
-    limit: Duration,
-    ok: impl Fn(&HashMap<String, u64>) -> bool,
-) -> HashMap<String, u64> {
-    let t = Instant::now();
-    loop {
-        let m = metrics(addr);
-        if ok(&m) {
-            return m;
-        }
-        if t.elapsed() > limit {
-            let mut shown: Vec<_> = m.iter().filter(|(k, _)| !k.contains("_bucket")).collect();
-            shown.sort();
-            panic!("waited {limit:?} for {what}; metrics now: {shown:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-pub fn parked_polls(addr: SocketAddr) -> u64 {
-    metric(&metrics(addr), "vigil_parked_polls")
-}
-
-/// Waits (up to [`GAUGE_WAIT`]) until exactly `n` polls are parked.
-pub fn wait_parked(addr: SocketAddr, n: u64, what: &str) {
-    wait_metrics(
-        addr,
-        &format!("{n} parked polls ({what})"),
-        GAUGE_WAIT,
-        |m| metric(m, "vigil_parked_polls") == n,
-    );
-}
-
-/// Asserts the server's refusal and write-failure counters (every
-/// `vigil_rejected_total{..}` and `vigil_write_failures_total`) are zero,
-/// except those named in `expected`, which must have exactly that value.
-/// Clients that retry failures silently (the SDKs) cannot hide one then.
-pub fn assert_failures(addr: SocketAddr, expected: &[(&str, u64)], what: &str) {
-    let m = metrics(addr);
-    let mut wrong: Vec<_> = m
-        .iter()
-        .filter(|(k, _)| {
-            k.starts_with("vigil_rejected_total") || *k == "vigil_write_failures_total"
-        })
-        .filter_map(|(k, v)| {
-            let want = expected
-                .iter()
-                .find(|(name, _)| name == k)
-                .map_or(0, |(_, n)| *n);
-            (*v != want).then(|| format!("{k} = {v}, expected {want}"))
-        })
-        .collect();
-    wrong.sort();
-    assert!(
-        wrong.is_empty(),
-        "{what}: the server counted unexpected refusals or failed writes: {wrong:?}"
-    );
 }
 
 /// Flags every test-started headless Chromium gets: no sandbox (root in

@@ -20,9 +20,9 @@
 mod common;
 
 use common::{answer_within, check_silent, expect_silent, get_req, immediate, no_hangup};
+use common::{assert_held, park, reply1, settle, wait_parked, wire_key, PROMPT, SILENT};
 use common::{enc, form, md5_hex, publish_ok, record, request, Conn, Response, Server};
 use common::{lossy, raw};
-use common::{park, reply1, settle, wait_parked, wire_key, PROMPT, SILENT};
 use std::collections::BTreeSet;
 use std::io::{BufRead, ErrorKind};
 use std::net::{Shutdown, SocketAddr};
