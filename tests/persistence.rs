@@ -1,8 +1,8 @@
 //! Durability tests for `vigil`: configs survive a graceful restart (SIGTERM,
 //! exit status 0, same data directory) byte for byte with the right md5 and
 //! type; every publish acknowledged with `true` survives `kill -9` even while
-//! several connections publish concurrently; SIGTERM answers a parked long
-//! poll with 200 before exiting 0; and a missing nested data directory is
+//! several connections publish concurrently; SIGTERM and SIGINT answer a
+//! parked long poll with 200 before exiting 0; and a missing nested data directory is
 //! created on start-up. Each test owns its server and data directory.
 
 mod common;
@@ -355,33 +355,48 @@ fn kill9_keeps_every_acknowledged_publish() {
 }
 
 #[test]
-fn sigterm_answers_parked_poll_and_exits_0() {
-    let mut s = Server::start();
-    publish_ok(s.addr, "parked.properties", DG, "", "v");
-    // An idle keep-alive client must not keep the server alive.
-    let mut idle = Conn::open(s.addr);
-    let r = idle.roundtrip(&get_req("parked.properties", DG, ""));
-    assert_eq!(r.status, 200);
-    // A hold of 59.5 s: longer than the 30 s `sigterm` waits for the exit.
-    let rec = record("parked.properties", DG, &md5_hex("v"), None);
-    let mut c = common::start_poll(s.addr, &rec, "60000");
-    common::wait_parked(s.addr, 1, "the poll before SIGTERM");
-    c.set_read_timeout(Duration::from_millis(50));
-    match c.reader.fill_buf() {
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-        other => panic!("poll not parked before SIGTERM: {other:?}"),
+fn sigterm_and_sigint_answer_parked_polls_commit_and_exit_0() {
+    // SIGINT (Ctrl-C) is a graceful stop exactly like SIGTERM.
+    for signal in ["TERM", "INT"] {
+        let mut s = Server::start();
+        let tmp = s.take_tmp().expect("temp dir");
+        let dir = s.data_dir.clone();
+        publish_ok(s.addr, "parked.properties", DG, "", signal);
+        // An idle keep-alive client must not keep the server alive.
+        let mut idle = Conn::open(s.addr);
+        let r = idle.roundtrip(&get_req("parked.properties", DG, ""));
+        assert_eq!(r.status, 200);
+        // A hold of 59.5 s: longer than the 30 s `stop_with` waits for the exit.
+        let rec = record("parked.properties", DG, &md5_hex(signal), None);
+        let mut c = common::start_poll(s.addr, &rec, "60000");
+        common::wait_parked(s.addr, 1, "the poll before the signal");
+        c.set_read_timeout(Duration::from_millis(50));
+        match c.reader.fill_buf() {
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            other => panic!("SIG{signal}: poll not parked before the signal: {other:?}"),
+        }
+        c.set_read_timeout(Duration::from_secs(10));
+        let st = s.stop_with(signal);
+        assert_eq!(st.code(), Some(0), "exit status after SIG{signal}: {st}");
+        let r = c.try_read_response().unwrap_or_else(|e| {
+            panic!("SIG{signal}: the parked poll got no answer before exit: {e}")
+        });
+        assert_eq!(r.status, 200, "parked poll answer: {:?}", lossy(&r.body));
+        let body = lossy(&r.body);
+        assert!(
+            body.is_empty() || body == "parked.properties%02DEFAULT_GROUP%01\n",
+            "SIG{signal}: parked poll answer body {body:?}"
+        );
+        let s = Server::start_in(&dir, &[]);
+        let r = request(s.addr, &get_req("parked.properties", DG, ""));
+        assert_eq!(
+            (r.status, lossy(&r.body)),
+            (200, signal.to_owned()),
+            "after SIG{signal}"
+        );
+        drop(s);
+        drop(tmp);
     }
-    c.set_read_timeout(Duration::from_secs(10));
-    assert_exit_0(&mut s);
-    let r = c
-        .try_read_response()
-        .unwrap_or_else(|e| panic!("the parked poll got no answer before exit: {e}"));
-    assert_eq!(r.status, 200, "parked poll answer: {:?}", lossy(&r.body));
-    let body = lossy(&r.body);
-    assert!(
-        body.is_empty() || body == "parked.properties%02DEFAULT_GROUP%01\n",
-        "parked poll answer body {body:?}"
-    );
 }
 
 #[test]
