@@ -552,7 +552,9 @@ fn compare_and_set_publish_both_ways() {
 
 #[test]
 fn an_import_wakes_each_changed_key_once_and_unchanged_keys_never() {
-    let s = Server::start();
+    // One reactor: once the fence reaches the stream, every change before it
+    // has been applied to every poll and stream, so the counters are final.
+    let s = Server::start_args(&["--threads", "1"]);
     publish_ok(s.addr, "changes", "G", "", "c0");
     publish_ok(s.addr, "same", "G", "", "s0");
     let mut changed = start_poll(
@@ -561,7 +563,14 @@ fn an_import_wakes_each_changed_key_once_and_unchanged_keys_never() {
         "30000",
     );
     let mut same = start_poll(s.addr, &record("same", "G", &md5_hex("s0"), None), "30000");
-    expect_silent(s.addr, &mut same, 2, "both parked before the import");
+    let mut w = sse::Stream::open(
+        s.addr,
+        "group=G&dataId=changes&dataId=same&dataId=fence",
+        &[],
+    );
+    w.snapshot();
+    settle(s.addr, &mut same, 2, "both parked before the import");
+    let before = metrics(s.addr);
     let z = zip_of(&[("G/changes", b"c1"), ("G/same", b"s0")]);
     assert_envelope(
         &import(s.addr, "", Some("OVERWRITE"), Some(&z)),
@@ -571,7 +580,24 @@ fn an_import_wakes_each_changed_key_once_and_unchanged_keys_never() {
     let r = changed.read_response();
     assert_eq!(r.text(), "changes%02G%01\n", "woken with its key");
     assert_eq!(get_config(s.addr, "changes", "G", "").text(), "c1");
-    expect_silent(s.addr, &mut same, 1, "unchanged content wakes nobody");
+    let ev = w
+        .next_event(std::time::Duration::from_secs(10))
+        .expect("the import's event");
+    assert_eq!(ev.field("dataId"), "changes");
+    publish_ok(s.addr, "fence", "G", "", "f");
+    w.expect_fence("fence", "one event per changed key");
+    // The server's own counts: one poll woken, two events (the changed key
+    // and the fence); a duplicate delivery or a wake of `same` shows here.
+    assert_eq!(
+        grew(
+            &before,
+            &metrics(s.addr),
+            &["vigil_wakeups_total", "vigil_watch_events_total"]
+        ),
+        [("vigil_wakeups_total", 1), ("vigil_watch_events_total", 2)],
+        "wake-ups and watch events of the import"
+    );
+    settle(s.addr, &mut same, 1, "unchanged content wakes nobody");
     // History: the unchanged key was not written at all.
     let hist = request(
         s.addr,

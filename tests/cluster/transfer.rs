@@ -37,8 +37,12 @@ fn snapshot(addr: SocketAddr, tenants: &[&str]) -> Vec<serde_json::Value> {
 #[test]
 fn export_import_and_clone_on_postgres_wake_other_nodes_once() {
     let pg = Postgres::start();
-    let (_, nodes) = cluster(&pg, 2);
-    let (a, b) = (nodes[0].addr, nodes[1].addr);
+    let (url, nodes) = cluster(&pg, 1);
+    // B has one reactor: once the fence reaches its stream, every change
+    // before it has been applied to every poll and stream there, so its
+    // counters are final.
+    let node_b = Server::start_args(&["--store", &url, "--threads", "1"]);
+    let (a, b) = (nodes[0].addr, node_b.addr);
     publish_with(
         a,
         &[
@@ -74,7 +78,14 @@ fn export_import_and_clone_on_postgres_wake_other_nodes_once() {
     await_content(b, "same", Some("s0"), WAIT);
     let mut changed = start_poll(b, &record("b", G, &md5_hex("b0"), None), "30000");
     let mut same = start_poll(b, &record("same", G, &md5_hex("s0"), None), "30000");
-    expect_silent(b, &mut same, 2, "both parked on B before the import");
+    let mut w = Stream::open(
+        b,
+        &format!("group={G}&dataId=b&dataId=same&dataId=new&dataId=fence"),
+        &[],
+    );
+    w.snapshot();
+    settle(b, &mut same, 2, "both parked on B before the import");
+    let before = metrics(b);
     let z = zip_of(&[
         ("DEFAULT_GROUP/b", b"b1"),
         ("DEFAULT_GROUP/same", b"s0"),
@@ -87,9 +98,25 @@ fn export_import_and_clone_on_postgres_wake_other_nodes_once() {
     );
     changed.set_read_timeout(Duration::from_secs(10));
     assert_eq!(changed.read_response().text(), "b%02DEFAULT_GROUP%01\n");
-    expect_silent(b, &mut same, 1, "an unchanged key wakes nobody");
-    let mut after = start_poll(b, &record("b", G, &md5_hex("b1"), None), "30000");
-    check_silent(&mut after, "the import woke B once");
+    let mut got: Vec<String> = (0..2)
+        .map(|_| w.next_event(WAIT).expect("an import event").field("dataId"))
+        .collect();
+    got.sort();
+    assert_eq!(got, ["b", "new"], "B's stream sees the changed keys");
+    publish_ok(a, "fence", G, "", "f");
+    w.expect_fence("fence", "one event per changed key on B");
+    // B's own counts: one poll woken, three events (two keys and the
+    // fence); a duplicate delivery or a wake of `same` shows here.
+    assert_eq!(
+        grew(
+            &before,
+            &metrics(b),
+            &["vigil_wakeups_total", "vigil_watch_events_total"]
+        ),
+        [("vigil_wakeups_total", 1), ("vigil_watch_events_total", 3)],
+        "wake-ups and watch events of the import on B"
+    );
+    settle(b, &mut same, 1, "an unchanged key wakes nobody");
     await_content(b, "new", Some("n1"), WAIT);
 
     // The full export imports back into a namespace, metadata and all; a
@@ -139,7 +166,11 @@ fn a_watch_stream_on_one_node_sees_a_publish_on_another() {
     let pg = Postgres::start();
     let (_, nodes) = cluster(&pg, 2);
     let (a, b) = (nodes[0].addr, nodes[1].addr);
-    let mut w = Stream::open(b, &format!("group={G}&dataId=k&content=true"), &[]);
+    let mut w = Stream::open(
+        b,
+        &format!("group={G}&dataId=k&dataId=fence&content=true"),
+        &[],
+    );
     assert_eq!(w.status, 200);
     assert!(w.snapshot().is_empty(), "nothing stored yet");
     publish_ok(a, "k", G, "", "v1");
@@ -150,7 +181,8 @@ fn a_watch_stream_on_one_node_sees_a_publish_on_another() {
         (ev.kind.as_str(), ev.field("dataId"), ev.field("content")),
         ("change", "k".to_owned(), "v1".to_owned())
     );
-    w.expect_quiet(Duration::from_millis(500), "one publish, one event");
+    publish_ok(a, "fence", G, "", "f");
+    w.expect_fence("fence", "one publish, one event");
 }
 
 fn migrate(from: SocketAddr, to: SocketAddr) {
@@ -207,4 +239,32 @@ fn migrate_moves_an_sqlite_node_into_postgres_and_back() {
         before,
         "PostgreSQL to SQLite"
     );
+}
+
+#[test]
+fn a_watch_stream_resumed_on_another_node_gets_the_missed_changes_or_a_reset() {
+    let pg = Postgres::start();
+    let (_, nodes) = cluster(&pg, 2);
+    let (a, b) = (nodes[0].addr, nodes[1].addr);
+    let query = format!("group={G}&dataId=k&dataId=fence&content=true");
+    publish_ok(a, "k", G, "", "v0");
+    let mut w = Stream::open(a, &query, &[]);
+    w.snapshot();
+    publish_ok(a, "k", G, "", "v1");
+    assert_eq!(w.next_event(WAIT).expect("v1").field("content"), "v1");
+    let last = w.last_id.clone().expect("an id");
+    drop(w);
+    // Missed while away, written on both nodes; B has applied them all.
+    publish_ok(a, "k", G, "", "v2");
+    publish_ok(b, "k", G, "", "v3");
+    await_content(b, "k", Some("v3"), WAIT);
+    let mut w = Stream::open(b, &query, &[("Last-Event-ID", &last)]);
+    assert_eq!(w.status, 200);
+    let reset = w.expect_missed_or_reset("k", 2, "v3", "resume on another node");
+    println!(
+        "resume on another node: {}",
+        if reset { "reset" } else { "replayed" }
+    );
+    publish_ok(a, "fence", G, "", "f");
+    w.expect_fence("fence", "resume on another node: nothing more");
 }

@@ -5,6 +5,19 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+/// How long a fence may take to arrive: a safety net for a busy machine.
+const FENCE_WAIT: Duration = Duration::from_secs(10);
+
+/// What one read of a stream found.
+#[derive(Debug)]
+pub enum Next {
+    Event(Event),
+    /// Nothing within the wait; the stream is still open.
+    Quiet,
+    /// The server ended the stream (EOF or reset).
+    Closed,
+}
+
 /// One dispatched event (or a block carrying only an `id:`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -95,6 +108,15 @@ impl Stream {
     /// The next event block (comments and `retry:` skipped), or `None` when
     /// nothing arrives within `wait` or the stream ended.
     pub fn next_within(&mut self, wait: Duration) -> Option<Event> {
+        match self.read_block(wait) {
+            Next::Event(ev) => Some(ev),
+            Next::Quiet | Next::Closed => None,
+        }
+    }
+
+    /// The next event block (comments and `retry:` skipped), telling a
+    /// stream the server ended from one that stayed quiet for `wait`.
+    pub fn read_block(&mut self, wait: Duration) -> Next {
         self.reader.get_mut().set_read_timeout(Some(wait)).unwrap();
         let mut ev = Event {
             id: None,
@@ -105,9 +127,17 @@ impl Stream {
         loop {
             let mut line = String::new();
             match self.reader.read_line(&mut line) {
-                Ok(0) => return None,
+                Ok(0) => return Next::Closed,
                 Ok(_) => {}
-                Err(_) => return None,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Next::Quiet
+                }
+                Err(_) => return Next::Closed,
             }
             let line = line.trim_end_matches('\n');
             if line.is_empty() {
@@ -115,7 +145,7 @@ impl Stream {
                     if ev.id.is_some() {
                         self.last_id = ev.id.clone();
                     }
-                    return Some(ev);
+                    return Next::Event(ev);
                 }
                 continue;
             }
@@ -161,11 +191,84 @@ impl Stream {
         }
     }
 
-    /// Asserts no event arrives within `wait`.
-    pub fn expect_quiet(&mut self, wait: Duration, what: &str) {
-        if let Some(ev) = self.next_event(wait) {
-            panic!("{what}: unexpected event {ev:?}");
+    /// Asserts that nothing reached the stream before a fence: the caller
+    /// has just published `fence_data_id` (a change this stream sees, after
+    /// everything under test, so commit order puts it last); the next event
+    /// must be that change. An extra event arrives before it; a closed
+    /// stream or a missing fence fails too, so "nothing arrived" cannot pass
+    /// because the server hung up, and no fixed quiet period is waited out.
+    pub fn expect_fence(&mut self, fence_data_id: &str, what: &str) {
+        let deadline = Instant::now() + FENCE_WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.read_block(left) {
+                Next::Event(ev) if ev.kind.is_empty() => continue,
+                Next::Event(ev) => {
+                    let is_fence = ev.kind == "change" && ev.field("dataId") == fence_data_id;
+                    assert!(
+                        is_fence,
+                        "{what}: unexpected event before the fence: {ev:?}"
+                    );
+                    return;
+                }
+                Next::Quiet => panic!("{what}: the fence {fence_data_id:?} never arrived"),
+                Next::Closed => panic!("{what}: the server closed the stream"),
+            }
         }
+    }
+
+    /// Reads what a stream resumed from an old `Last-Event-ID` sends first:
+    /// either one event for each of the `missed` changes of the watched key
+    /// `data_id`, ids growing, the last holding `latest` (a node may have
+    /// read a later content for an earlier change, never an earlier one
+    /// last), or `event: reset` and a snapshot in which `data_id` holds
+    /// `latest`. Anything else (a change skipped, nothing at all) is a
+    /// silent gap and fails. Returns whether it was a reset.
+    pub fn expect_missed_or_reset(
+        &mut self,
+        data_id: &str,
+        missed: usize,
+        latest: &str,
+        what: &str,
+    ) -> bool {
+        let first = self
+            .next_event(FENCE_WAIT)
+            .unwrap_or_else(|| panic!("{what}: nothing after the resume: a silent gap"));
+        if first.kind == "reset" {
+            let snap = self.snapshot();
+            let held: Vec<String> = snap
+                .iter()
+                .filter(|e| e.field("dataId") == data_id)
+                .map(|e| e.field("content"))
+                .collect();
+            assert_eq!(held, [latest], "{what}: the snapshot after the reset");
+            return true;
+        }
+        let mut got = vec![first];
+        while got.len() < missed {
+            got.push(
+                self.next_event(FENCE_WAIT)
+                    .unwrap_or_else(|| panic!("{what}: only {got:?} of {missed} changes")),
+            );
+        }
+        let ids: Vec<u64> = got
+            .iter()
+            .map(|e| e.id.as_deref().and_then(|i| i.parse().ok()).expect("an id"))
+            .collect();
+        assert!(ids.windows(2).all(|p| p[0] < p[1]), "{what}: ids {ids:?}");
+        for e in &got {
+            assert_eq!(
+                (e.kind.as_str(), e.field("dataId")),
+                ("change", data_id.to_owned()),
+                "{what}: {got:?}"
+            );
+        }
+        assert_eq!(
+            got[missed - 1].field("content"),
+            latest,
+            "{what}: the last change"
+        );
+        false
     }
 
     /// True once the server has closed the stream (reads to EOF).
