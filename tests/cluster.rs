@@ -5,6 +5,8 @@
 mod common;
 #[path = "transfer/helpers.rs"]
 mod helpers;
+#[path = "cluster/outage.rs"]
+mod outage;
 #[path = "cluster/pg.rs"]
 mod pg;
 #[path = "cluster/transfer.rs"]
