@@ -53,8 +53,11 @@ fn await_content(addr: SocketAddr, data_id: &str, want: Option<&str>, within: Du
 #[test]
 fn a_publish_on_one_node_wakes_a_poll_on_another() {
     let pg = Postgres::start();
-    let (_, nodes) = cluster(&pg, 3);
-    let (a, b, c) = (nodes[0].addr, nodes[1].addr, nodes[2].addr);
+    let (url, nodes) = cluster(&pg, 2);
+    // C has one reactor: a poll woken there has seen every change before
+    // the one that woke it, so a fence poll orders what C saw.
+    let node_c = Server::start_args(&["--store", &url, "--threads", "1"]);
+    let (a, b, c) = (nodes[0].addr, nodes[1].addr, node_c.addr);
     let mut poll = start_poll(c, &record("k", G, "", None), "30000");
     check_silent(&mut poll, "poll on C before any publish");
     publish_ok(a, "k", G, "", "v1");
@@ -69,8 +72,20 @@ fn a_publish_on_one_node_wakes_a_poll_on_another() {
     let again = start_poll(c, &record("k", G, &md5_hex("v1"), None), "30000");
     let mut again = again;
     check_silent(&mut again, "up-to-date poll on C");
-    drop(publish(b, "k", G, "", "v1"));
+    let mut fence = start_poll(c, &record("fence", G, "", None), "30000");
+    common::settle(c, &mut fence, 2, "the fence poll on C");
+    let before = common::metrics(c);
+    assert_eq!(publish(b, "k", G, "", "v1").text(), "true");
+    publish_ok(b, "fence", G, "", "f");
+    fence.set_read_timeout(Duration::from_secs(10));
+    assert_eq!(fence.read_response().text(), "fence%02DEFAULT_GROUP%01\n");
+    // Only the fence woke anyone: the identical re-publish did not.
     check_silent(&mut again, "identical re-publish on B");
+    assert_eq!(
+        common::grew(&before, &common::metrics(c), &["vigil_wakeups_total"]),
+        [("vigil_wakeups_total", 1)],
+        "wake-ups on C"
+    );
 }
 
 /// Publishes `prefix-0`, `prefix-1`, ... on `addr` with content `v{i}` until
