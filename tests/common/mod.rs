@@ -582,6 +582,26 @@ pub fn assert_held(el: Duration, hold_ms: u64, what: &str) {
     );
 }
 
+/// Parks a poll on a fence key of its own (`vigil-fence` in `FENCE_GROUP`,
+/// absent): see [`pass_fence`].
+pub fn park_fence(addr: SocketAddr) -> Conn {
+    park(addr, &record("vigil-fence", "FENCE_GROUP", "", None))
+}
+
+/// Publishes the fence key and waits for the fence poll to be answered. On
+/// a server with one reactor (`--threads 1`) that reactor has then applied
+/// every change published before, and woken whom it would: a "not woken"
+/// check after it needs no quiet period.
+pub fn pass_fence(addr: SocketAddr, fence: &mut Conn, what: &str) {
+    publish_ok(addr, "vigil-fence", "FENCE_GROUP", "", "passed");
+    let r = answer_within(fence, PROMPT, what);
+    assert_eq!(
+        lossy(&r.body),
+        "vigil-fence%02FENCE_GROUP%01\n",
+        "{what}: the fence poll's answer"
+    );
+}
+
 /// Reads a response that must be complete within `limit`.
 pub fn answer_within(c: &mut Conn, limit: Duration, what: &str) -> Response {
     let t = Instant::now();

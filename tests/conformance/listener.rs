@@ -155,12 +155,14 @@ fn l08_publish_wakes_parked_poll() {
 
 #[test]
 fn l09_other_key_or_tenant_does_not_wake() {
-    let s = Server::start();
+    // One reactor, so the fence poll orders the "not woken" checks.
+    let s = Server::start_args(&["--threads", "1"]);
     publish_ok(s.addr, "l09", DG, "", "v");
     publish_ok(s.addr, "l09", DG, "dev", "v");
     let mut public = park(s.addr, &record("l09", DG, &md5_hex("v"), None));
     let mut dev = park(s.addr, &record("l09", DG, &md5_hex("v"), Some("dev")));
-    wait_parked(s.addr, 2, "public and dev polls");
+    let mut fence = common::park_fence(s.addr);
+    wait_parked(s.addr, 3, "public, dev and fence polls");
     check_silent(&mut public, "public poll");
     check_silent(&mut dev, "dev poll");
     publish_ok(s.addr, "l09-other", DG, "", "x");
@@ -170,13 +172,14 @@ fn l09_other_key_or_tenant_does_not_wake() {
     publish_ok(s.addr, "l09", "default_group", "", "x");
     publish_ok(s.addr, "L09", DG, "", "x");
     publish_ok(s.addr, "l09", DG, "other-tenant", "x");
-    expect_silent(
-        s.addr,
-        &mut public,
-        2,
-        "public poll after changes elsewhere",
-    );
+    common::pass_fence(s.addr, &mut fence, "after changes elsewhere");
+    check_silent(&mut public, "public poll after changes elsewhere");
     check_silent(&mut dev, "dev poll after changes elsewhere");
+    assert_eq!(
+        common::parked_polls(s.addr),
+        2,
+        "public and dev still parked"
+    );
     publish_ok(s.addr, "l09", DG, "dev", "changed in dev");
     let r = answer_within(&mut dev, PROMPT, "dev poll");
     assert_reply(&r, "l09%02DEFAULT_GROUP%02dev%01\n", "dev poll wake-up");
@@ -188,10 +191,12 @@ fn l09_other_key_or_tenant_does_not_wake() {
 
 #[test]
 fn l10_identical_republish_does_not_wake() {
-    let s = Server::start();
+    // One reactor, so the fence poll orders the "not woken" check.
+    let s = Server::start_args(&["--threads", "1"]);
     publish_ok(s.addr, "l10", DG, "", "same");
     let mut c = park(s.addr, &record("l10", DG, &md5_hex("same"), None));
-    settle(s.addr, &mut c, 1, "parked poll");
+    let mut fence = common::park_fence(s.addr);
+    settle(s.addr, &mut c, 2, "parked poll and fence");
     publish_ok(s.addr, "l10", DG, "", "same");
     publish_ok(s.addr, "l10", DG, "", "same");
     // Metadata-only changes leave the md5 alone (§6.6).
@@ -207,7 +212,9 @@ fn l10_identical_republish_does_not_wake() {
         ],
     );
     assert_true(&r, "metadata-only re-publish");
-    expect_silent(s.addr, &mut c, 1, "after identical re-publishes");
+    common::pass_fence(s.addr, &mut fence, "after identical re-publishes");
+    check_silent(&mut c, "after identical re-publishes");
+    assert_eq!(common::parked_polls(s.addr), 1, "the poll still parked");
     publish_ok(s.addr, "l10", DG, "", "different");
     let r = answer_within(&mut c, PROMPT, "real change");
     assert_reply(&r, &reply1("l10", DG, None), "real change wakes");
