@@ -2,7 +2,7 @@
 //! is one call of the client's public `ConfigService` API in the JVM, and
 //! listener callbacks come back as [`Change`]s.
 
-use crate::jvm::{value, Jvm};
+use crate::jvm::{is_trouble, value, Jvm};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -155,11 +155,6 @@ impl Driver {
         }
     }
 
-    /// The client's own log (`~/logs/nacos/config.log`), flushed by `quit`.
-    pub fn config_log(&self) -> String {
-        self.jvm.home_file("logs/nacos/config.log")
-    }
-
     /// Quits the driver (clients shut down, exit 0).
     pub fn quit(mut self) {
         self.jvm.quit();
@@ -169,34 +164,6 @@ impl Driver {
     /// timeout anywhere (its own log and stderr).
     pub fn quit_quietly(mut self) {
         self.jvm.quit();
-        let config_log = self.config_log();
-        let stderr = self.jvm.stderr();
-        let bad: Vec<&str> = config_log
-            .lines()
-            .chain(stderr.lines())
-            .filter(|l| is_trouble(l))
-            .collect();
-        assert!(
-            bad.is_empty(),
-            "{}: the client logged errors, warnings or timeouts:\n{}\n\
-             ---- config.log ----\n{config_log}---- stderr ----\n{stderr}",
-            self.jvm.label(),
-            bad.join("\n")
-        );
-        assert!(
-            !config_log.is_empty(),
-            "{}: the client wrote no config.log",
-            self.jvm.label()
-        );
+        self.jvm.assert_quiet(is_trouble);
     }
-}
-
-/// A log line that reports a problem: level ERROR or WARN (Logback's `%p`
-/// between the time and the thread), an exception, or a timeout (Java's
-/// socket timeouts say "timed out").
-fn is_trouble(line: &str) -> bool {
-    line.contains(" ERROR ")
-        || line.contains(" WARN ")
-        || line.contains("Exception")
-        || line.contains("timed out")
 }

@@ -116,10 +116,6 @@ impl Jvm {
         }
     }
 
-    pub fn label(&self) -> &str {
-        &self.label
-    }
-
     /// The program's home (and working directory).
     pub fn home(&self) -> &Path {
         self.scratch.path()
@@ -179,6 +175,29 @@ impl Jvm {
         }
     }
 
+    /// Asserts that the client's own log (`~/logs/nacos/config.log`, which
+    /// must exist) holds no line [`is_trouble`] picks out, and stderr no line
+    /// `stderr_trouble` picks out.
+    pub fn assert_quiet(&self, stderr_trouble: impl Fn(&str) -> bool) {
+        let config_log = self.home_file("logs/nacos/config.log");
+        let stderr = self.stderr();
+        assert!(
+            !config_log.is_empty(),
+            "{}: the client wrote no config.log",
+            self.label
+        );
+        let bad: Vec<&str> = (config_log.lines().filter(|l| is_trouble(l)))
+            .chain(stderr.lines().filter(|l| stderr_trouble(l)))
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "{}: the client logged errors, warnings or timeouts:\n{}\n\
+             ---- config.log ----\n{config_log}---- stderr ----\n{stderr}",
+            self.label,
+            bad.join("\n")
+        );
+    }
+
     /// Panics with `what`, the program's stderr and the end of the client's
     /// own log (`~/logs/nacos/config.log`).
     pub fn fail(&self, what: &str) -> ! {
@@ -235,4 +254,14 @@ pub fn value(field: &str) -> Option<String> {
             None
         }
     }
+}
+
+/// A log line that reports a problem: level ERROR or WARN (Logback's `%p`
+/// between the time and the thread), an exception, or a timeout (Java's
+/// socket timeouts say "timed out").
+pub fn is_trouble(line: &str) -> bool {
+    line.contains(" ERROR ")
+        || line.contains(" WARN ")
+        || line.contains("Exception")
+        || line.contains("timed out")
 }

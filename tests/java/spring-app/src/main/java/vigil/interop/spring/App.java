@@ -19,6 +19,7 @@ import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
 import java.io.UnsupportedEncodingException;
+import java.net.URLDecoder;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.util.TreeSet;
@@ -62,6 +63,9 @@ public class App {
         String line;
         while ((line = in.readLine()) != null) {
             String[] f = line.split("\t", -1);
+            for (int i = 0; i < f.length; i++) {
+                f[i] = URLDecoder.decode(f[i], "UTF-8");
+            }
             if (f[0].equals("quit")) {
                 ctx.close();
                 emit("bye");
