@@ -166,7 +166,7 @@ fn listeners_get_their_own_changes_within_a_second() {
 fn namespaces_keep_values_and_listeners_apart() {
     let server = Server::start();
     let addr = server.addr;
-    let mut d = Driver::start("nacos-client namespaces", &[]);
+    let mut d = Driver::start("nacos-client namespaces");
     let spaces = [("pub", ""), ("dev", "dev"), ("test", "test-ns")];
     for (name, ns) in spaces {
         let props: &[(&str, &str)] = if ns.is_empty() {
@@ -216,7 +216,7 @@ fn username_and_password() {
         PASSWORD,
     ]);
     let addr = server.addr;
-    let mut d = Driver::start("nacos-client auth", &[]);
+    let mut d = Driver::start("nacos-client auth");
     for (name, ns) in [("c", None), ("dev", Some("dev"))] {
         let mut props = vec![("username", USER), ("password", PASSWORD)];
         props.extend(ns.map(|ns| ("namespace", ns)));
@@ -236,7 +236,7 @@ fn username_and_password() {
     d.quit_quietly();
     common::assert_failures(addr, &[], "nacos-client with credentials");
 
-    let mut refused = Driver::start("nacos-client refused", &[]);
+    let mut refused = Driver::start("nacos-client refused");
     refused.client("anonymous", addr, &[]);
     refused.client("wrong", addr, &[("username", USER), ("password", "not-it")]);
     for name in ["anonymous", "wrong"] {

@@ -23,15 +23,14 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Starts the driver JVM; `jvm_args` are extra `-D` settings.
-    pub fn start(label: &str, jvm_args: &[String]) -> Driver {
+    /// Starts the driver JVM.
+    pub fn start(label: &str) -> Driver {
         let built = crate::java_programs();
         Driver {
             jvm: Jvm::start(
                 label,
                 &built.driver,
                 "vigil.interop.Driver",
-                jvm_args,
                 &[],
                 &["change"],
             ),
@@ -40,7 +39,7 @@ impl Driver {
 
     /// A driver with one client `c` on `addr` (public namespace, no credentials).
     pub fn on(label: &str, addr: SocketAddr) -> Driver {
-        let mut d = Driver::start(label, &[]);
+        let mut d = Driver::start(label);
         d.client("c", addr, &[]);
         d
     }

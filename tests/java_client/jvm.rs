@@ -40,14 +40,13 @@ pub struct Jvm {
 }
 
 impl Jvm {
-    /// Starts `java [jvm_args] -cp classpath main [args]` in a fresh scratch
+    /// Starts `java -cp classpath main args` in a fresh scratch
     /// home. `event_tags` are the first fields of the lines that are events
     /// rather than replies.
     pub fn start(
         label: &str,
         classpath: &str,
         main: &str,
-        jvm_args: &[String],
         args: &[String],
         event_tags: &'static [&'static str],
     ) -> Jvm {
@@ -65,7 +64,6 @@ impl Jvm {
         ])
         // Java takes its home from the password database, not $HOME.
         .arg(format!("-Duser.home={}", home.display()))
-        .args(jvm_args)
         .arg("-cp")
         .arg(classpath)
         .arg(main)

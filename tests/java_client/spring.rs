@@ -58,7 +58,6 @@ impl App {
             "Spring Cloud Alibaba app",
             &built.spring_app,
             "vigil.interop.spring.App",
-            &[],
             &[
                 format!("--spring.cloud.nacos.config.server-addr={addr}"),
                 "--spring.profiles.active=dev".to_string(),
