@@ -17,10 +17,8 @@
 //! afterwards so no SDK helper process (Python's multiprocessing manager) outlives it.
 //!
 //! Under nextest, a setup script (`.config/nextest.toml`) runs [`install_pinned_sdks`]
-//! before any scenario; otherwise installs happen on first use. Either way, idempotently: a marker file inside the install
-//! directory records what was installed, installs go to a `.partial` directory that is
-//! renamed into place, and an exclusive file lock serialises installers across threads
-//! and across test processes (cargo nextest runs each test in its own process). A
+//! before any scenario; otherwise installs happen on first use. Either way idempotently,
+//! through `common::install` (marker, `.partial` directory, cross-process lock). A
 //! missing `python3`, pip, `node` or `npm`, or a failed install, fails the test: nothing
 //! here is skipped.
 
@@ -28,12 +26,14 @@ mod common;
 #[path = "cluster/pg.rs"]
 mod pg;
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Read;
+use common::install::{
+    ensure_installed, md5_bytes, require_tool, run_logged, target_dir, without_proxies,
+    workspace_dir,
+};
+use std::fs;
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -62,28 +62,6 @@ const AUTH_ON: &[&str] = &[
 /// The hold of an idle SDK poll (30 s requested) on a server run with
 /// `--max-hold-ms 12000`: `min(30 s, 12 s) - 500 ms`.
 const HOLD_MS: u64 = 11_500;
-/// Name of the marker file written into a finished install directory.
-const MARKER: &str = ".vigil-interop-installed";
-
-fn workspace_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The cargo target directory: `CARGO_TARGET_DIR` when set (relative to the workspace
-/// when relative), else `<workspace>/target`.
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => {
-            let dir = PathBuf::from(dir);
-            if dir.is_absolute() {
-                dir
-            } else {
-                workspace_dir().join(dir)
-            }
-        }
-        _ => workspace_dir().join("target"),
-    }
-}
 
 fn interop_dir() -> PathBuf {
     target_dir().join("interop")
@@ -91,120 +69,6 @@ fn interop_dir() -> PathBuf {
 
 fn scripts_dir() -> PathBuf {
     workspace_dir().join("tests").join("interop")
-}
-
-/// Waits for `child` up to `limit`; on timeout kills its whole process group. Either
-/// way the group is killed afterwards, so helpers the child left behind die with it.
-/// Returns `None` on timeout.
-fn wait_group(child: &mut std::process::Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            Ok(None) => {
-                kill_group(child.id());
-                let _ = child.wait();
-                break None;
-            }
-            Err(e) => panic!("waiting for child process {}: {e}", child.id()),
-        }
-    };
-    kill_group(child.id());
-    status
-}
-
-/// SIGKILL to the process group led by `pid` (a child spawned with `process_group(0)`).
-fn kill_group(pid: u32) {
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pid}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// Runs `cmd` in its own process group with stdout and stderr both going to `log`;
-/// returns the exit status (`None` on timeout) and everything it printed.
-fn run_logged(
-    mut cmd: Command,
-    log: &Path,
-    limit: Duration,
-    what: &str,
-) -> (Option<ExitStatus>, String) {
-    let out = File::create(log).unwrap_or_else(|e| panic!("creating {}: {e}", log.display()));
-    let err = out.try_clone().expect("duplicating the log file handle");
-    cmd.stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0);
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("{what}: cannot start {cmd:?}: {e}"));
-    let status = wait_group(&mut child, limit);
-    let mut text = String::new();
-    File::open(log)
-        .and_then(|mut f| f.read_to_string(&mut text).map(|_| ()))
-        .unwrap_or_else(|e| panic!("reading {}: {e}", log.display()));
-    (status, text)
-}
-
-/// Fails with a clear message unless `program args` runs and exits 0.
-fn require_tool(program: &str, args: &[&str], purpose: &str) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("interop tests need `{program}` ({purpose}), but it cannot be run: {e}")
-        });
-    assert!(
-        output.status.success(),
-        "interop tests need `{program} {}` ({purpose}) to work; it exited with {}:\n{}{}",
-        args.join(" "),
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
-}
-
-/// Makes sure `<target>/interop/<name>` holds a finished install whose marker reads
-/// `fingerprint`, running `install(partial_dir)` under the install lock if not.
-fn ensure_installed(name: &str, fingerprint: &str, install: impl FnOnce(&Path)) -> PathBuf {
-    let root = interop_dir();
-    let dir = root.join(name);
-    let marker = dir.join(MARKER);
-    let is_current = || fs::read_to_string(&marker).is_ok_and(|m| m == fingerprint);
-    if is_current() {
-        return dir;
-    }
-    fs::create_dir_all(&root).unwrap_or_else(|e| panic!("creating {}: {e}", root.display()));
-    let lock_path = root.join(".install.lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .unwrap_or_else(|e| panic!("opening {}: {e}", lock_path.display()));
-    // Exclusive across processes and across threads (flock works per open file).
-    lock.lock()
-        .unwrap_or_else(|e| panic!("locking {}: {e}", lock_path.display()));
-    if is_current() {
-        return dir;
-    }
-    let partial = root.join(format!("{name}.partial"));
-    for stale in [&dir, &partial] {
-        if stale.exists() {
-            fs::remove_dir_all(stale)
-                .unwrap_or_else(|e| panic!("removing {}: {e}", stale.display()));
-        }
-    }
-    fs::create_dir_all(&partial).unwrap_or_else(|e| panic!("creating {}: {e}", partial.display()));
-    install(&partial);
-    fs::write(partial.join(MARKER), fingerprint).expect("writing the install marker");
-    fs::rename(&partial, &dir)
-        .unwrap_or_else(|e| panic!("renaming {} to {}: {e}", partial.display(), dir.display()));
-    dir
-    // `lock` is released when dropped here.
 }
 
 /// Installs `nacos-sdk-python==version` (once per test binary) and returns the
@@ -225,7 +89,7 @@ fn python_sdk(version: &'static str) -> PathBuf {
             "installs nacos-sdk-python from PyPI",
         );
         let fingerprint = format!("nacos-sdk-python=={version} --no-deps\n");
-        ensure_installed(&format!("py-{version}"), &fingerprint, |dir| {
+        ensure_installed(&interop_dir(), &format!("py-{version}"), &fingerprint, |dir| {
             let mut cmd = Command::new("python3");
             cmd.args([
                 "-m",
@@ -277,10 +141,11 @@ fn node_sdk() -> PathBuf {
         );
         let fingerprint = format!(
             "nacos-config@{NODE_NACOS_CONFIG} package.json md5 {} package-lock.json md5 {}\n",
-            md5_hex(&manifest),
-            md5_hex(&lockfile)
+            md5_bytes(&manifest),
+            md5_bytes(&lockfile)
         );
         let dir = ensure_installed(
+            &interop_dir(),
             &format!("node-nacos-config-{NODE_NACOS_CONFIG}"),
             &fingerprint,
             |dir| {
@@ -313,14 +178,6 @@ fn node_sdk() -> PathBuf {
     .clone()
 }
 
-fn md5_hex(bytes: &[u8]) -> String {
-    use md5::{Digest, Md5};
-    Md5::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Runs one scenario script against a fresh server and fails the test, showing the
 /// script's output, unless it exits 0 after printing `PASS <scenario>`. Then
 /// `check` looks at the server's own counters: an SDK that retries failures
@@ -349,20 +206,9 @@ fn run_client(label: &str, mut cmd: Command, scenario: &str, addr: &str) {
     cmd.arg(addr)
         .arg(scenario)
         .current_dir(scratch.path())
-        .env("HOME", scratch.path())
-        .env("NO_PROXY", "*")
-        .env("no_proxy", "*");
-    for var in [
-        "http_proxy",
-        "HTTP_PROXY",
-        "https_proxy",
-        "HTTPS_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-        "NODE_OPTIONS",
-        "PYTHONHOME",
-        "PYTHONSTARTUP",
-    ] {
+        .env("HOME", scratch.path());
+    without_proxies(&mut cmd);
+    for var in ["NODE_OPTIONS", "PYTHONHOME", "PYTHONSTARTUP"] {
         cmd.env_remove(var);
     }
     let started = Instant::now();

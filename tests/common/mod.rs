@@ -5,6 +5,7 @@
 //! Each test file uses only part of this module.
 #![allow(dead_code)]
 
+pub mod install;
 mod metrics;
 pub mod sse;
 
@@ -29,12 +30,23 @@ pub fn vigil_command(data_dir: &Path, extra: &[&str]) -> Command {
 /// [`vigil_command`] sets: loopback, port 0, `data_dir`, `extra`, stdout
 /// piped and no inherited `VIGIL_*` variable.
 pub fn vigil_args(cmd: &mut Command, data_dir: &Path, extra: &[&str]) {
-    cmd.args(["--bind", "127.0.0.1", "--port", "0", "--data-dir"])
-        .arg(data_dir)
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+    vigil_args_on(cmd, 0, data_dir, extra);
+}
+
+/// [`vigil_args`] with a chosen `port` (0: any free one).
+fn vigil_args_on(cmd: &mut Command, port: u16, data_dir: &Path, extra: &[&str]) {
+    cmd.args([
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        &port.to_string(),
+        "--data-dir",
+    ])
+    .arg(data_dir)
+    .args(extra)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
     for (k, _) in std::env::vars() {
         if k.starts_with("VIGIL_") {
             cmd.env_remove(k);
@@ -91,7 +103,15 @@ impl Server {
 
     /// Starts a server on an existing (or new) data directory; used for restarts.
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
-        Server::spawn(vigil_command(data_dir, extra), data_dir)
+        Server::start_on(0, data_dir, extra)
+    }
+
+    /// Like [`Server::start_in`], on `port` (0: any free one): a restart
+    /// where clients that know only the old address must find it again.
+    pub fn start_on(port: u16, data_dir: &Path, extra: &[&str]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+        vigil_args_on(&mut cmd, port, data_dir, extra);
+        Server::spawn(cmd, data_dir)
     }
 
     /// Starts `cmd` (a [`vigil_command`], perhaps with environment added, or
