@@ -150,6 +150,11 @@ pub struct Settings {
     /// Writes that may wait for the writer thread before publishes get 503.
     #[arg(long, env = "VIGIL_WRITE_QUEUE", default_value_t = 65_536)]
     pub write_queue: usize,
+
+    /// For tests only: make this thread panic when it handles the config
+    /// `vigil.injected.panic` (see `fatal`). Hidden from `--help`.
+    #[arg(long, value_enum, hide = true)]
+    pub inject_panic: Option<crate::fatal::PanicSite>,
 }
 
 /// Shortest hold, and how much earlier than the client's timeout a poll is
