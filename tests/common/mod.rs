@@ -5,18 +5,21 @@
 //! Each test file uses only part of this module.
 #![allow(dead_code)]
 
+pub mod process;
 pub mod sse;
+
+pub use process::{Exited, Process, Stderr};
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 /// The `vigil` command on `127.0.0.1:0` with `data_dir` and `extra` flags,
-/// stdout piped (for the "listening on" line), and no `VIGIL_*` variable
-/// inherited from the environment.
+/// and no `VIGIL_*` variable inherited from the environment; start it with
+/// [`Server::launch`].
 pub fn vigil_command(data_dir: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
     vigil_args(&mut cmd, data_dir, extra);
@@ -24,15 +27,12 @@ pub fn vigil_command(data_dir: &Path, extra: &[&str]) -> Command {
 }
 
 /// Adds to `cmd` (the binary, or a wrapper that execs it) what
-/// [`vigil_command`] sets: loopback, port 0, `data_dir`, `extra`, stdout
-/// piped and no inherited `VIGIL_*` variable.
+/// [`vigil_command`] sets: loopback, port 0, `data_dir`, `extra`, and no
+/// inherited `VIGIL_*` variable.
 pub fn vigil_args(cmd: &mut Command, data_dir: &Path, extra: &[&str]) {
     cmd.args(["--bind", "127.0.0.1", "--port", "0", "--data-dir"])
         .arg(data_dir)
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .args(extra);
     for (k, _) in std::env::vars() {
         if k.starts_with("VIGIL_") {
             cmd.env_remove(k);
@@ -63,12 +63,15 @@ pub fn check_silent(c: &mut Conn, what: &str) {
     }
 }
 
-/// A running server process. Killed when dropped.
+/// A running vigil with its data directory. Dropping it is the teardown
+/// check (see [`process`]): it must still be running, and SIGTERM must make
+/// it exit 0.
 pub struct Server {
-    child: Child,
+    proc: Process,
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
-    /// Keeps the temporary data directory alive as long as the server.
+    /// Keeps the temporary data directory alive as long as the server (and
+    /// is dropped after it: fields drop in order).
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -89,57 +92,68 @@ impl Server {
 
     /// Starts a server on an existing (or new) data directory; used for restarts.
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
-        let mut child = vigil_command(data_dir, extra).spawn().expect("spawn vigil");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(rest) = line.strip_prefix("vigil listening on ") {
-                        break rest.trim().parse::<SocketAddr>().expect("address");
-                    }
-                }
-                _ => {
-                    let status = child.wait().expect("wait");
-                    panic!("vigil exited before listening: {status}");
-                }
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines.by_ref() {});
-        Server {
-            child,
-            addr,
+        Server::launch(vigil_command(data_dir, extra), data_dir)
+            .unwrap_or_else(|e| panic!("vigil exited before listening: {e:?}"))
+    }
+
+    /// Runs `cmd` (a [`vigil_command`], or a wrapper set up by
+    /// [`vigil_args`]) serving `data_dir`: the server once it listens, or how
+    /// it ended if it exits first.
+    pub fn launch(cmd: Command, data_dir: &Path) -> Result<Server, Exited> {
+        let proc = Process::launch(cmd)?;
+        Ok(Server {
+            addr: proc.addr,
+            proc,
             data_dir: data_dir.to_path_buf(),
             _tmp: None,
-        }
+        })
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.proc.pid()
     }
 
-    /// `kill -9`: no chance to flush anything.
+    /// What the server wrote on stderr so far.
+    pub fn stderr(&self) -> &Stderr {
+        self.proc.stderr()
+    }
+
+    /// `kill -9` on purpose: no chance to flush anything. The server must
+    /// still be running.
     pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proc.kill9();
     }
 
-    /// Sends SIGTERM and waits for the exit status.
+    /// Sends SIGTERM and returns the exit status, for the test to judge.
     pub fn sigterm(&mut self) -> ExitStatus {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(ok.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                return st;
-            }
-            assert!(Instant::now() < deadline, "server did not exit on SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.proc.sigterm()
+    }
+
+    /// Sends `SIG<name>` and returns the exit status, for the test to judge.
+    pub fn signal(&mut self, name: &str) -> ExitStatus {
+        self.proc.signal(name)
+    }
+
+    /// The teardown check, without panicking: `Err` with a report unless the
+    /// server was still running and SIGTERM made it exit 0.
+    pub fn teardown(&mut self) -> Result<(), String> {
+        self.proc.teardown()
+    }
+
+    /// Stops the server, panicking unless the teardown check passes.
+    pub fn stop(self) {
+        let Server { proc, _tmp, .. } = self;
+        proc.stop();
+    }
+
+    /// Waits for a server meant to exit on its own.
+    pub fn wait_exit(&mut self, limit: Duration) -> Exited {
+        self.proc.wait_exit(limit)
+    }
+
+    /// Keeps `tmp` (holding the data directory) until the server is gone.
+    pub fn keep_tmp(&mut self, tmp: tempfile::TempDir) {
+        self._tmp = Some(tmp);
     }
 
     /// Takes the temp dir out so a test can restart on the same data.
@@ -148,10 +162,12 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// Runs a vigil meant to refuse to start (`cmd` from [`vigil_command`] or
+/// [`vigil_args`]): how it ended. Fails the test if it listens instead.
+pub fn refused(cmd: Command, what: &str) -> Exited {
+    match Process::launch(cmd) {
+        Ok(p) => panic!("{what}: vigil started on {} instead of refusing", p.addr),
+        Err(e) => e,
     }
 }
 
