@@ -213,11 +213,10 @@ impl Settings {
     }
 }
 
-/// The soft `RLIMIT_NOFILE`, read from /proc (no unsafe FFI needed).
+/// The soft `RLIMIT_NOFILE`; `None` when unlimited.
 fn open_file_limit() -> Option<usize> {
-    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    usize::try_from(limit.current?).ok()
 }
 
 /// `--sync full|normal` (the store's own type carries no clap derive).
