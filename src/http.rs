@@ -277,34 +277,31 @@ fn decode_chunked(buf: &[u8], max_body: usize) -> Result<Option<(Vec<u8>, usize)
     let mut body = Vec::new();
     let mut pos = 0;
     loop {
-        let Some(line_len) = find_crlf(&buf[pos..]) else {
-            // (+1: a finished line of the longest length may sit here without its LF.)
-            if buf.len() - pos > MAX_CHUNK_LINE_BYTES + 1 {
-                return Err(HttpError::BadRequest("malformed chunk size"));
+        let rest = &buf[pos..];
+        // httparse takes an empty size as 0; a size line must start with
+        // one (no leading space either).
+        if rest.first().is_some_and(|b| !b.is_ascii_hexdigit()) {
+            return Err(HttpError::BadRequest("malformed chunk size"));
+        }
+        let (line_bytes, size) = match httparse::parse_chunk_size(rest) {
+            Ok(httparse::Status::Complete(found)) => found,
+            Ok(httparse::Status::Partial) => {
+                // (+1: a finished line of the longest length may sit here without its LF.)
+                if rest.len() > MAX_CHUNK_LINE_BYTES + 1 {
+                    return Err(HttpError::BadRequest("malformed chunk size"));
+                }
+                return Ok(None);
             }
-            return Ok(None);
+            Err(httparse::InvalidChunkSize) => {
+                return Err(HttpError::BadRequest("malformed chunk size"))
+            }
         };
         // The same limit whether or not the line is finished, so the
         // outcome never depends on how the bytes were split across reads.
-        if line_len > MAX_CHUNK_LINE_BYTES {
+        if line_bytes - 2 > MAX_CHUNK_LINE_BYTES {
             return Err(HttpError::BadRequest("malformed chunk size"));
         }
-        let line = &buf[pos..pos + line_len];
-        // Chunk extensions after `;` are ignored.
-        let size_text = line
-            .split(|&b| b == b';')
-            .next()
-            .unwrap_or(b"")
-            .trim_ascii();
-        if size_text.is_empty()
-            || size_text.len() > 15
-            || !size_text.iter().all(u8::is_ascii_hexdigit)
-        {
-            return Err(HttpError::BadRequest("malformed chunk size"));
-        }
-        let size = usize::from_str_radix(std::str::from_utf8(size_text).unwrap_or("0"), 16)
-            .map_err(|_| HttpError::BadRequest("malformed chunk size"))?;
-        pos += line_len + 2;
+        pos += line_bytes;
         if size == 0 {
             // Trailer fields until an empty line.
             loop {
@@ -317,9 +314,10 @@ fn decode_chunked(buf: &[u8], max_body: usize) -> Result<Option<(Vec<u8>, usize)
                 }
             }
         }
-        if body.len() + size > max_body {
-            return Err(HttpError::BodyTooLarge);
-        }
+        let size = match usize::try_from(size) {
+            Ok(size) if body.len().saturating_add(size) <= max_body => size,
+            _ => return Err(HttpError::BodyTooLarge),
+        };
         if buf.len() < pos + size + 2 {
             return Ok(None);
         }
@@ -453,6 +451,46 @@ mod tests {
             e(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").map(|e| e.status()),
             Some(400)
         );
+    }
+
+    /// Chunk-size lines (parsed by httparse): hex digits, optional
+    /// whitespace and extensions; anything else is 400, a size past the
+    /// body limit 413, a line past [`MAX_CHUNK_LINE_BYTES`] 400.
+    #[test]
+    fn chunk_size_lines() {
+        let long_ext = format!("3;{}\r\nabc\r\n0\r\n\r\n", "x".repeat(MAX_CHUNK_LINE_BYTES));
+        // (chunks after the head, the body or the refusal's status)
+        type Case<'a> = (&'a [u8], Result<&'a [u8], u16>);
+        let cases: [Case; 11] = [
+            (b"3;x=y\r\nabc\r\n0\r\n\r\n", Ok(b"abc")),
+            (b"3 \r\nabc\r\n0\r\n\r\n", Ok(b"abc")),
+            (b"A\r\n0123456789\r\n0\r\n\r\n", Ok(b"0123456789")),
+            (b"\r\n", Err(400)),
+            (b";x\r\n", Err(400)),
+            (b" 3\r\nabc\r\n0\r\n\r\n", Err(400)),
+            (b"3\nabc\r\n0\r\n\r\n", Err(400)),
+            (b"0x3\r\nabc\r\n0\r\n\r\n", Err(400)),
+            (b"ffffffffffffffff\r\n", Err(413)),
+            (b"1ffffffffffffffff\r\n", Err(400)),
+            (long_ext.as_bytes(), Err(400)),
+        ];
+        for (chunks, want) in cases {
+            let mut raw = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            raw.extend_from_slice(chunks);
+            let got = match parse(&raw, &LIMITS) {
+                Ok(Parse::Complete(r, _)) => Ok(r.body.into_owned()),
+                Ok(Parse::Incomplete { .. }) => {
+                    panic!("incomplete: {:?}", String::from_utf8_lossy(chunks))
+                }
+                Err(e) => Err(e.status()),
+            };
+            assert_eq!(
+                got,
+                want.map(<[u8]>::to_vec),
+                "{:?}",
+                String::from_utf8_lossy(chunks)
+            );
+        }
     }
 
     /// Body framing: one length, or chunked alone; anything ambiguous is

@@ -7,7 +7,8 @@
 //! `msg` (messages between threads), `transfer` (export and import archives,
 //! pure), `api` (endpoints as pure functions),
 //! `store` (the SQLite writer thread) and
-//! `reactor` (the mio event loops), wired together by `server`; `cli` holds
+//! `reactor` (the mio event loops), wired together by `server` (with
+//! `fatal`: a panic on any thread stops the process); `cli` holds
 //! the client subcommands (`migrate`, `export`, `import`).
 #![forbid(unsafe_code)]
 
@@ -16,6 +17,7 @@ pub mod auth;
 pub mod claim;
 pub mod cli;
 pub mod console;
+pub mod fatal;
 pub mod form;
 pub mod http;
 pub mod index;

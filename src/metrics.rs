@@ -7,7 +7,7 @@
 //! iteration, so reading them never touches another thread's data.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Upper bounds (ms) of the commit-latency histogram buckets.
 pub const COMMIT_MS_BUCKETS: [u64; 10] = [1, 2, 5, 10, 20, 50, 100, 250, 1000, 5000];
@@ -81,6 +81,9 @@ pub struct ReactorGauges {
 #[derive(Debug)]
 pub struct Metrics {
     pub reactors: Vec<ReactorGauges>,
+    /// Serving normally: false from a panic on any thread (see `fatal`) or
+    /// the start of a drain until the process exits.
+    ready: AtomicBool,
     /// Exact count of open connections (the global connection cap).
     pub open_connections: AtomicU64,
     /// Bytes of requests buffered over all connections (the memory budget).
@@ -109,6 +112,7 @@ impl Metrics {
     pub fn new(reactors: usize) -> Metrics {
         Metrics {
             reactors: (0..reactors).map(|_| ReactorGauges::default()).collect(),
+            ready: AtomicBool::new(true),
             open_connections: AtomicU64::new(0),
             fd_cap: AtomicU64::new(u64::MAX),
             buffered_bytes: AtomicU64::new(0),
@@ -128,6 +132,15 @@ impl Metrics {
             commit_us_sum: AtomicU64::new(0),
             rejected: Default::default(),
         }
+    }
+
+    /// Whether the readiness probe answers OK.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
     }
 
     pub fn inc(counter: &AtomicU64) {
@@ -169,6 +182,12 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
             );
         };
+        metric(
+            "vigil_ready",
+            "gauge",
+            "1 while serving normally; 0 after a thread panicked or once a drain began.",
+            u64::from(self.is_ready()),
+        );
         metric(
             "vigil_connections",
             "gauge",

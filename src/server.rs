@@ -2,9 +2,14 @@
 //! `SO_REUSEPORT` listener per reactor, start the writer, the reader and the
 //! reactors, then wait for SIGTERM/SIGINT and drain.
 //!
-//! Order matters: the cache is loaded before any port opens, and the
+//! Order matters: the panic hook is installed before any thread starts
+//! (see `fatal`), the cache is loaded before any port opens, and the
 //! "listening" line is printed only once every reactor can serve.
+//!
+//! A panic on any thread ends the wait as a signal would: the same drain
+//! runs, and `run` returns [`Panicked`], so the process exits non-zero.
 
+use crate::fatal::{Fatal, Panicked};
 use crate::metrics::Metrics;
 use crate::msg::{Published, ReactorLink, ToReactor};
 use crate::reactor::{bind_listener, Reactor};
@@ -18,9 +23,14 @@ use std::sync::Arc;
 /// Console queries that may wait for the reader thread before 503.
 const QUERY_QUEUE: usize = 1024;
 
-/// Runs the server until a termination signal has been handled.
+/// Runs the server until a termination signal has been handled, or until
+/// the drain after a panic on any thread (then the error is [`Panicked`]).
 pub fn run(settings: Settings) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
+    let threads = settings.threads();
+    let metrics = Arc::new(Metrics::new(threads));
+    let fatal = Fatal::install(metrics.clone());
+    crate::fatal::arm(settings.inject_panic);
     let addr = SocketAddr::new(settings.bind, settings.port);
     // Refused before anything is created: a second server on this port or
     // this data directory exits here, leaving no new files behind. (A
@@ -46,7 +56,6 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     };
     let reader = store.reader(auth.as_ref().map(|(k, _)| (**k).clone()))?;
 
-    let threads = settings.threads();
     let first = bind_listener(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let bound = first.local_addr()?;
     store.set_advertise(settings.advertise(bound));
@@ -58,7 +67,6 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     let max_conns = settings.max_connections();
     let (write_tx, write_rx) = crossbeam_channel::bounded(settings.write_queue.max(1));
     let (query_tx, query_rx) = crossbeam_channel::bounded(QUERY_QUEUE);
-    let metrics = Arc::new(Metrics::new(threads));
     let mut links = Vec::with_capacity(threads);
     let mut reactors = Vec::with_capacity(threads);
     for (id, listener) in listeners.into_iter().enumerate() {
@@ -112,10 +120,13 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         }
     }
     let writer_links = links.clone();
+    let writer_metrics = metrics.clone();
     let retention = settings.history_retention_days;
     let writer = std::thread::Builder::new()
         .name("vigil-writer".into())
-        .spawn(move || store.run_writer(write_rx, writer_links, metrics, published, retention))?;
+        .spawn(move || {
+            store.run_writer(write_rx, writer_links, writer_metrics, published, retention)
+        })?;
     let reader_links = links.clone();
     let reader = std::thread::Builder::new()
         .name("vigil-reader".into())
@@ -133,28 +144,39 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
     ])?;
+    fatal.wake_on_panic(&signals);
     println!("vigil listening on {bound}");
     std::io::stdout().flush()?;
     log::info!("{threads} reactors, up to {max_conns} connections, data in {location}");
 
+    // Ends on a signal, or without one when a thread panicked (the hook
+    // has logged it and marked the process not ready).
     if let Some(sig) = signals.forever().next() {
         log::info!("signal {sig}: draining");
     }
+    metrics.set_ready(false);
     for link in &links {
         link.send(ToReactor::Shutdown);
     }
+    let mut joined = Ok(());
     for h in handles {
-        if h.join().is_err() {
-            log::error!("a reactor thread panicked");
-        }
+        joined = joined.and(join(h));
     }
     drop(links);
-    if reader.join().is_err() {
-        log::error!("the reader thread panicked");
+    joined = joined.and(join(reader));
+    joined = joined.and(join(writer));
+    // The hook saw every panic, the first one first, even on threads
+    // nobody joins (the PostgreSQL listener, the members thread).
+    if let Some(panicked) = fatal.panicked() {
+        return Err(panicked.into());
     }
-    if writer.join().is_err() {
-        anyhow::bail!("the writer thread panicked");
-    }
+    joined?;
     log::info!("stopped cleanly");
     Ok(())
+}
+
+/// Waits for a server thread to end.
+fn join(handle: std::thread::JoinHandle<()>) -> Result<(), Panicked> {
+    let thread = handle.thread().name().unwrap_or("<unnamed>").to_owned();
+    handle.join().map_err(|_| Panicked { thread })
 }

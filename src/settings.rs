@@ -150,6 +150,11 @@ pub struct Settings {
     /// Writes that may wait for the writer thread before publishes get 503.
     #[arg(long, env = "VIGIL_WRITE_QUEUE", default_value_t = 65_536)]
     pub write_queue: usize,
+
+    /// For tests only: make this thread panic when it handles the config
+    /// `vigil.injected.panic` (see `fatal`). Hidden from `--help`.
+    #[arg(long, value_enum, hide = true)]
+    pub inject_panic: Option<crate::fatal::PanicSite>,
 }
 
 /// Shortest hold, and how much earlier than the client's timeout a poll is
@@ -218,11 +223,10 @@ pub fn hold_ms(timeout_ms: i64, max_hold_ms: u64) -> u64 {
         .max(MIN_HOLD_MS)
 }
 
-/// The soft `RLIMIT_NOFILE`, read from /proc (no unsafe FFI needed).
+/// The soft `RLIMIT_NOFILE`; `None` when unlimited.
 fn open_file_limit() -> Option<usize> {
-    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    usize::try_from(limit.current?).ok()
 }
 
 /// `--sync full|normal` (the store's own type carries no clap derive).

@@ -97,11 +97,9 @@ fn sync_normal_keeps_acknowledged_publishes_across_kill9() {
 #[test]
 fn sync_with_an_unknown_mode_refuses_to_start() {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let out = common::vigil_command(&tmp.path().join("data"), &["--sync", "sometimes"])
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .expect("run vigil");
-    let err = common::lossy(&out.stderr);
+    let cmd = common::vigil_command(&tmp.path().join("data"), &["--sync", "sometimes"]);
+    let out = common::refused(cmd, "--sync sometimes");
+    let err = out.stderr;
     assert!(!out.status.success(), "started with --sync sometimes");
     assert!(
         err.contains("sometimes"),

@@ -8,7 +8,6 @@ mod common;
 use common::*;
 use std::io::Write;
 use std::net::TcpStream;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const Q: &str = "dataId=smuggled&group=G";
@@ -172,18 +171,10 @@ fn clients_that_never_read_do_not_grow_the_server() {
 /// Runs a second vigil with `args` (besides `--bind 127.0.0.1`); returns its
 /// exit success and what it printed on stderr.
 fn second_vigil(args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["--bind", "127.0.0.1"])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"));
+    cmd.args(["--bind", "127.0.0.1"]).args(args);
+    let e = common::refused(cmd, "a second server");
+    (e.status.success(), e.stderr)
 }
 
 #[test]

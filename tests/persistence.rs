@@ -366,7 +366,7 @@ fn sigterm_and_sigint_answer_parked_polls_commit_and_exit_0() {
         let mut idle = Conn::open(s.addr);
         let r = idle.roundtrip(&get_req("parked.properties", DG, ""));
         assert_eq!(r.status, 200);
-        // A hold of 59.5 s: longer than the 30 s `stop_with` waits for the exit.
+        // A hold of 59.5 s: longer than the 30 s `signal` waits for the exit.
         let rec = record("parked.properties", DG, &md5_hex(signal), None);
         let mut c = common::start_poll(s.addr, &rec, "60000");
         common::wait_parked(s.addr, 1, "the poll before the signal");
@@ -376,7 +376,7 @@ fn sigterm_and_sigint_answer_parked_polls_commit_and_exit_0() {
             other => panic!("SIG{signal}: poll not parked before the signal: {other:?}"),
         }
         c.set_read_timeout(Duration::from_secs(10));
-        let st = s.stop_with(signal);
+        let st = s.signal(signal);
         assert_eq!(st.code(), Some(0), "exit status after SIG{signal}: {st}");
         let r = c.try_read_response().unwrap_or_else(|e| {
             panic!("SIG{signal}: the parked poll got no answer before exit: {e}")

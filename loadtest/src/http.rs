@@ -1,4 +1,6 @@
-//! An incremental HTTP/1.1 response parser, just enough for a keep-alive client.
+//! An incremental HTTP/1.1 response parser, just enough for a keep-alive
+//! client: httparse reads the head and the chunk sizes; this file frames
+//! the body.
 //!
 //! Call [`parse_response`] on everything received so far: it answers
 //! `Partial` until a whole response (head and body) is in the buffer, then
@@ -72,29 +74,46 @@ pub struct Head {
     pub len: usize,
 }
 
+/// Most header fields in one response head.
+const MAX_HEADERS: usize = 64;
+
 /// Parses the head at the start of `buf`; `None` while incomplete.
 pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, HttpError> {
-    let Some(len) = find(buf, b"\r\n\r\n").map(|i| i + 4) else {
-        return if buf.len() > MAX_HEAD_BYTES {
-            Err(HttpError::TooLarge)
-        } else {
-            Ok(None)
-        };
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut fields);
+    let len = match response.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
+            return Err(HttpError::TooLarge)
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::Version | httparse::Error::Status) => {
+            return Err(HttpError::BadStatusLine)
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(HttpError::TooLarge),
+        Err(
+            httparse::Error::HeaderName
+            | httparse::Error::HeaderValue
+            | httparse::Error::NewLine
+            | httparse::Error::Token,
+        ) => return Err(HttpError::BadHeader),
     };
-    let head = std::str::from_utf8(&buf[..len - 4]).map_err(|_| HttpError::BadHeader)?;
-    let mut lines = head.split("\r\n");
-    let status = parse_status_line(lines.next().unwrap_or(""))?;
+    if len > MAX_HEAD_BYTES {
+        return Err(HttpError::TooLarge);
+    }
     let mut h = Head {
-        status,
+        status: response.code.ok_or(HttpError::BadStatusLine)?,
         length: None,
         chunked: false,
         close: false,
         content_md5: None,
         len,
     };
-    for line in lines {
-        let (name, value) = line.split_once(':').ok_or(HttpError::BadHeader)?;
-        let value = value.trim();
+    for field in response.headers.iter() {
+        let value = std::str::from_utf8(field.value)
+            .map_err(|_| HttpError::BadHeader)?
+            .trim();
+        let name = field.name;
         if name.eq_ignore_ascii_case("content-length") {
             h.length = Some(value.parse::<usize>().map_err(|_| HttpError::BadLength)?);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
@@ -153,30 +172,17 @@ pub fn parse_response(buf: &[u8]) -> Result<Parsed, HttpError> {
     done(rest[..length].to_vec(), length)
 }
 
-/// `HTTP/1.x NNN[ reason]`; Tomcat sends no reason phrase.
-fn parse_status_line(line: &str) -> Result<u16, HttpError> {
-    let rest = line
-        .strip_prefix("HTTP/1.")
-        .ok_or(HttpError::BadStatusLine)?;
-    let code = rest.get(2..5).ok_or(HttpError::BadStatusLine)?;
-    if !rest[1..].starts_with(' ') || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(HttpError::BadStatusLine);
-    }
-    code.parse().map_err(|_| HttpError::BadStatusLine)
-}
-
 /// Decodes a chunked body; `None` while incomplete.
 fn parse_chunked(buf: &[u8]) -> Result<Option<(Vec<u8>, usize)>, HttpError> {
     let mut body = Vec::new();
     let mut pos = 0;
     loop {
-        let Some(eol) = find(&buf[pos..], b"\r\n") else {
-            return Ok(None);
+        let (line_bytes, size) = match httparse::parse_chunk_size(&buf[pos..]) {
+            Ok(httparse::Status::Complete(found)) => found,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(httparse::InvalidChunkSize) => return Err(HttpError::BadChunk),
         };
-        let line = std::str::from_utf8(&buf[pos..pos + eol]).map_err(|_| HttpError::BadChunk)?;
-        let size_text = line.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_text, 16).map_err(|_| HttpError::BadChunk)?;
-        pos += eol + 2;
+        pos += line_bytes;
         if size == 0 {
             // Trailer lines end with an empty line.
             loop {
@@ -189,9 +195,10 @@ fn parse_chunked(buf: &[u8]) -> Result<Option<(Vec<u8>, usize)>, HttpError> {
                 }
             }
         }
-        if body.len() + size > MAX_BODY_BYTES {
-            return Err(HttpError::TooLarge);
-        }
+        let size = match usize::try_from(size) {
+            Ok(size) if body.len().saturating_add(size) <= MAX_BODY_BYTES => size,
+            _ => return Err(HttpError::TooLarge),
+        };
         if buf.len() < pos + size + 2 {
             return Ok(None);
         }
@@ -298,6 +305,7 @@ mod tests {
             e("HTTP/1.1 200\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n"),
             HttpError::BadChunk
         );
-        assert_eq!(e(&"x".repeat(MAX_HEAD_BYTES + 1)), HttpError::TooLarge);
+        let endless = format!("HTTP/1.1 200 OK\r\nX: {}", "x".repeat(MAX_HEAD_BYTES));
+        assert_eq!(e(&endless), HttpError::TooLarge);
     }
 }

@@ -31,6 +31,7 @@ pub(super) fn get(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<Actio
         return key_params(params, false).map(|k| query(Query::Beta(k)));
     }
     let key = key_params(params, true)?;
+    crate::fatal::tripwire(crate::fatal::PanicSite::Reactor, &key.data_id);
     let not_found = || respond(404, JSON, NOT_FOUND_BODY);
     let Some(entry) = ctx.index.entry_of(&key.group_key()) else {
         return Ok(not_found());

@@ -179,9 +179,19 @@ fn permission(params: &Params) -> Result<(String, String, String), ApiError> {
     ))
 }
 
-/// Liveness and readiness.
+/// Liveness: the process answers.
 pub(super) fn ok(_: &Request, _: &mut Params, _: &Ctx) -> Answer {
     Ok(respond(200, TEXT, "OK"))
+}
+
+/// Readiness: OK while serving normally; after a panic on any thread, or
+/// once a drain began, Nacos's answer for a config module that is not ready.
+pub(super) fn readiness(_: &Request, _: &mut Params, ctx: &Ctx) -> Answer {
+    if ctx.metrics.is_ready() {
+        Ok(respond(200, TEXT, "OK"))
+    } else {
+        Ok(respond(500, TEXT, "Config is not in readiness"))
+    }
 }
 
 pub(super) fn state(_: &Request, _: &mut Params, _: &Ctx) -> Answer {
@@ -192,8 +202,14 @@ pub(super) fn state(_: &Request, _: &mut Params, _: &Ctx) -> Answer {
     ))
 }
 
-pub(super) fn cs_health(_: &Request, _: &mut Params, _: &Ctx) -> Answer {
-    Ok(respond(200, JSON, "UP"))
+/// The config module's health, as text in a JSON-typed answer (as Nacos).
+pub(super) fn cs_health(_: &Request, _: &mut Params, ctx: &Ctx) -> Answer {
+    let health = if ctx.metrics.is_ready() {
+        "UP"
+    } else {
+        "DOWN:not ready"
+    };
+    Ok(respond(200, JSON, health))
 }
 
 pub(super) fn prometheus(_: &Request, _: &mut Params, ctx: &Ctx) -> Answer {

@@ -124,7 +124,7 @@ pub static ROUTES: &[Route] = &[
     route("POST",   PERMISSIONS,                    Admin,  console::permission_add),
     route("DELETE", PERMISSIONS,                    Admin,  console::permission_delete),
     route("GET",    "/v1/console/health/liveness",  Open,   console::ok),
-    route("GET",    "/v1/console/health/readiness", Open,   console::ok),
+    route("GET",    "/v1/console/health/readiness", Open,   console::readiness),
     route("GET",    "/v1/console/server/state",     Open,   console::state),
     route("GET",    "/v1/cs/health",                Open,   console::cs_health),
     route("GET",    "/actuator/prometheus",         Open,   console::prometheus),

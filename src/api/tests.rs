@@ -171,3 +171,29 @@ fn unknown_paths_are_404_and_a_trailing_slash_is_the_same_path() {
     let a = w.answer("GET", "/nacos/v1/cs/health/", false);
     assert_eq!(response(&a), Some((200, &b"UP"[..])));
 }
+
+/// Liveness always answers; readiness and the config module's health follow
+/// the process's readiness (false after a panic or once a drain began).
+#[test]
+fn health_probes_follow_readiness() {
+    let w = World::new();
+    #[rustfmt::skip]
+    let probes = [
+        // path                           ready          not ready
+        ("/v1/console/health/liveness",  (200, "OK"),  (200, "OK")),
+        ("/v1/console/health/readiness", (200, "OK"),  (500, "Config is not in readiness")),
+        ("/v1/cs/health",                (200, "UP"),  (200, "DOWN:not ready")),
+    ];
+    for ready in [true, false, true] {
+        w.metrics.set_ready(ready);
+        for &(path, when_ready, when_not) in &probes {
+            let (status, body) = if ready { when_ready } else { when_not };
+            let a = w.answer("GET", &full(path), false);
+            assert_eq!(
+                response(&a),
+                Some((status, body.as_bytes())),
+                "{path}, ready: {ready}"
+            );
+        }
+    }
+}

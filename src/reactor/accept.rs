@@ -125,8 +125,34 @@ impl Reactor {
     }
 }
 
+/// Out of descriptors (the process's or the system's); ENOBUFS and ENOMEM
+/// likewise mean "no resources for another socket right now".
 fn is_fd_exhaustion(e: &io::Error) -> bool {
-    // EMFILE (24) and ENFILE (23) on Linux; ENOBUFS/ENOMEM likewise mean
-    // "no resources for another socket right now".
-    matches!(e.raw_os_error(), Some(23) | Some(24) | Some(105) | Some(12))
+    use rustix::io::Errno;
+    matches!(
+        Errno::from_io_error(e),
+        Some(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_fd_exhaustion;
+    use rustix::io::Errno;
+
+    #[test]
+    fn out_of_descriptors_or_buffers_is_exhaustion_and_nothing_else_is() {
+        for (errno, exhausted) in [
+            (Errno::MFILE, true),
+            (Errno::NFILE, true),
+            (Errno::NOBUFS, true),
+            (Errno::NOMEM, true),
+            (Errno::CONNABORTED, false),
+            (Errno::PERM, false),
+            (Errno::AGAIN, false),
+        ] {
+            let e = std::io::Error::from(errno);
+            assert_eq!(is_fd_exhaustion(&e), exhausted, "{errno:?}");
+        }
+    }
 }

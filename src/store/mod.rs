@@ -308,6 +308,9 @@ fn apply(
     now: i64,
     variants: &mut HashSet<String>,
 ) -> rusqlite::Result<Outcome> {
+    if let WriteOp::Publish(p) = op {
+        crate::fatal::tripwire(crate::fatal::PanicSite::Writer, &p.key.data_id);
+    }
     match op {
         WriteOp::Publish(_)
         | WriteOp::PublishBeta(..)

@@ -13,13 +13,10 @@
 mod common;
 
 use common::{delete, get, get_h, lossy, raw, target};
-use common::{form, md5_hex, record, request, Conn, Response, Server};
+use common::{form, md5_hex, record, request, Conn, Exited, Response, Server};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, ExitStatus};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const CFG: &str = "/nacos/v1/cs/configs";
@@ -44,66 +41,14 @@ fn auth_server(extra: &[&str]) -> Server {
     Server::start_args(&args)
 }
 
-/// A `vigil` process started with an exact environment (the shared helper
-/// removes every `VIGIL_*` variable). Killed when dropped.
-struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Proc {
-    fn spawn(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Proc {
-        let mut cmd = common::vigil_command(data_dir, args);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("spawn vigil");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Proc { child, lines }
+/// A `vigil` started with an exact environment (the shared helper removes
+/// every `VIGIL_*` variable): the server once it listens, or how it ended.
+fn vigil_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Server, Exited> {
+    let mut cmd = common::vigil_command(data_dir, args);
+    for (k, v) in env {
+        cmd.env(k, v);
     }
-
-    /// Either the listening address, or the exit status if the process
-    /// ended first; panics if neither happens within 30 s.
-    fn outcome(&mut self) -> Result<SocketAddr, ExitStatus> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            while let Ok(line) = self.lines.try_recv() {
-                if let Some(rest) = line.strip_prefix("vigil listening on ") {
-                    return Ok(rest.trim().parse().expect("address"));
-                }
-            }
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                // Drain what it printed before exiting.
-                std::thread::sleep(Duration::from_millis(50));
-                while let Ok(line) = self.lines.try_recv() {
-                    if let Some(rest) = line.strip_prefix("vigil listening on ") {
-                        panic!("vigil listened on {rest} and then exited with {st}");
-                    }
-                }
-                return Err(st);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "vigil neither listened nor exited within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    Server::launch(cmd, data_dir)
 }
 
 // ---------------------------------------------------------------------------

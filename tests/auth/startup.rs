@@ -5,20 +5,22 @@ use super::*;
 #[test]
 fn auth_without_admin_password_refuses_to_start() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let mut p = Proc::spawn(&tmp.path().join("data"), &["--auth"], &[]);
-    match p.outcome() {
-        Ok(addr) => panic!("vigil started on {addr} with --auth, no users and no password"),
-        Err(st) => assert!(!st.success(), "exit status must be non-zero: {st}"),
+    match vigil_with_env(&tmp.path().join("data"), &["--auth"], &[]) {
+        Ok(s) => panic!(
+            "vigil started on {} with --auth, no users and no password",
+            s.addr
+        ),
+        Err(e) => assert!(!e.status.success(), "exit status must be non-zero: {e:?}"),
     }
     // An empty password is no password.
-    let mut p = Proc::spawn(
+    let started = vigil_with_env(
         &tmp.path().join("data2"),
         &["--auth"],
         &[("VIGIL_AUTH_ADMIN_PASSWORD", "")],
     );
-    if let Ok(addr) = p.outcome() {
+    if let Ok(s) = started {
         // Tolerated only if the empty password cannot be used to log in.
-        let r = login_go(addr, ADMIN, "");
+        let r = login_go(s.addr, ADMIN, "");
         assert_body(
             &r,
             403,
@@ -31,14 +33,13 @@ fn auth_without_admin_password_refuses_to_start() {
 #[test]
 fn admin_password_from_the_environment() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let mut p = Proc::spawn(
+    let s = vigil_with_env(
         &tmp.path().join("data"),
         &["--auth"],
         &[("VIGIL_AUTH_ADMIN_PASSWORD", "from-env")],
-    );
-    let addr = p
-        .outcome()
-        .unwrap_or_else(|st| panic!("vigil exited: {st}"));
+    )
+    .unwrap_or_else(|e| panic!("vigil exited: {e:?}"));
+    let addr = s.addr;
     let t = token(addr, ADMIN, "from-env", true);
     publish_as(addr, &t, "env", "", "v");
     assert_body(

@@ -7,52 +7,21 @@
 
 pub mod install;
 mod metrics;
+pub mod process;
+pub mod server;
 pub mod sse;
+
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use process::{Exited, Process, Stderr};
+#[allow(unused_imports)]
+pub use server::{refused, vigil_args, vigil_command, Server};
 
 pub use metrics::*;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-
-/// The `vigil` command on `127.0.0.1:0` with `data_dir` and `extra` flags,
-/// stdout piped (for the "listening on" line), and no `VIGIL_*` variable
-/// inherited from the environment.
-pub fn vigil_command(data_dir: &Path, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
-    vigil_args(&mut cmd, data_dir, extra);
-    cmd
-}
-
-/// Adds to `cmd` (the binary, or a wrapper that execs it) what
-/// [`vigil_command`] sets: loopback, port 0, `data_dir`, `extra`, stdout
-/// piped and no inherited `VIGIL_*` variable.
-pub fn vigil_args(cmd: &mut Command, data_dir: &Path, extra: &[&str]) {
-    vigil_args_on(cmd, 0, data_dir, extra);
-}
-
-/// [`vigil_args`] with a chosen `port` (0: any free one).
-fn vigil_args_on(cmd: &mut Command, port: u16, data_dir: &Path, extra: &[&str]) {
-    cmd.args([
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        &port.to_string(),
-        "--data-dir",
-    ])
-    .arg(data_dir)
-    .args(extra)
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("VIGIL_") {
-            cmd.env_remove(k);
-        }
-    }
-}
 
 /// Asserts that nothing (not even EOF) has arrived on `c` (read for 50 ms):
 /// the poll on it is still parked.
@@ -74,122 +43,6 @@ pub fn check_silent(c: &mut Conn, what: &str) {
                 std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
             ) => {}
         Err(e) => panic!("{what}: read error {e}"),
-    }
-}
-
-/// A running server process. Killed when dropped.
-pub struct Server {
-    child: Child,
-    pub addr: SocketAddr,
-    pub data_dir: PathBuf,
-    /// Keeps the temporary data directory alive as long as the server.
-    _tmp: Option<tempfile::TempDir>,
-}
-
-impl Server {
-    /// Starts a server with a fresh temporary data directory.
-    pub fn start() -> Server {
-        Server::start_args(&[])
-    }
-
-    /// Starts a server with a fresh temporary data directory and extra flags.
-    pub fn start_args(extra: &[&str]) -> Server {
-        let tmp = tempfile::tempdir().expect("temp dir");
-        let dir = tmp.path().join("data");
-        let mut s = Server::start_in(&dir, extra);
-        s._tmp = Some(tmp);
-        s
-    }
-
-    /// Starts a server on an existing (or new) data directory; used for restarts.
-    pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
-        Server::start_on(0, data_dir, extra)
-    }
-
-    /// Like [`Server::start_in`], on `port` (0: any free one): a restart
-    /// where clients that know only the old address must find it again.
-    pub fn start_on(port: u16, data_dir: &Path, extra: &[&str]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
-        vigil_args_on(&mut cmd, port, data_dir, extra);
-        Server::spawn(cmd, data_dir)
-    }
-
-    /// Starts `cmd` (a [`vigil_command`], perhaps with environment added, or
-    /// a command with stdout piped that runs the server on `data_dir`) and
-    /// waits for its "listening on" line.
-    pub fn spawn(mut cmd: Command, data_dir: &Path) -> Server {
-        let mut child = cmd.spawn().expect("spawn vigil");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(rest) = line.strip_prefix("vigil listening on ") {
-                        break rest.trim().parse::<SocketAddr>().expect("address");
-                    }
-                }
-                _ => {
-                    let status = child.wait().expect("wait");
-                    panic!("vigil exited before listening: {status}");
-                }
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines.by_ref() {});
-        Server {
-            child,
-            addr,
-            data_dir: data_dir.to_path_buf(),
-            _tmp: None,
-        }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// `kill -9`: no chance to flush anything.
-    pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Sends SIGTERM and waits for the exit status.
-    pub fn sigterm(&mut self) -> ExitStatus {
-        self.stop_with("TERM")
-    }
-
-    /// Sends `signal` (a `kill` name: `TERM`, `INT`) and waits for the exit
-    /// status.
-    pub fn stop_with(&mut self, signal: &str) -> ExitStatus {
-        let ok = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(ok.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                return st;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server did not exit on SIG{signal}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Takes the temp dir out so a test can restart on the same data.
-    pub fn take_tmp(&mut self) -> Option<tempfile::TempDir> {
-        self._tmp.take()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

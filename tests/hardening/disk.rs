@@ -2,60 +2,15 @@
 
 use super::*;
 
-/// Runs the binary to completion (bounded), returning (exit code, stderr).
-/// Panics if it is still running after 15 s: it started despite the fault.
-fn run_expecting_exit(mut cmd: Command, what: &str) -> (Option<i32>, String) {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("VIGIL_") {
-            cmd.env_remove(k);
-        }
-    }
-    let mut child = cmd.spawn().expect("spawn vigil");
-    let t = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break st;
-        }
-        if t.elapsed() > Duration::from_secs(15) {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "{what}: vigil still running after 15 s; stdout {:?} stderr {:?}",
-                lossy(&out.stdout),
-                lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    assert!(
-        !out.contains("vigil listening on"),
-        "{what}: vigil announced it was listening: {out:?}"
-    );
-    (status.code(), err)
+/// Runs a vigil meant to refuse to start (see [`common::refused`]);
+/// returns (exit code, stderr).
+fn run_expecting_exit(cmd: Command, what: &str) -> (Option<i32>, String) {
+    let e = common::refused(cmd, what);
+    (e.status.code(), e.stderr)
 }
 
 fn vigil_cmd(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
-    cmd.args(["--bind", "127.0.0.1", "--port", "0", "--data-dir"])
-        .arg(data_dir);
-    cmd
+    common::vigil_command(data_dir, &[])
 }
 
 fn assert_refused(code: Option<i32>, err: &str, names: &Path, what: &str) {
@@ -134,13 +89,8 @@ fn refuses_to_start_on_a_read_only_data_dir() {
             "--clear-groups",
             "--",
             env!("CARGO_BIN_EXE_vigil"),
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--data-dir",
-        ])
-        .arg(&dir);
+        ]);
+        common::vigil_args(&mut c, &dir, &[]);
         c
     } else {
         vigil_cmd(&dir)

@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use vigil_loadtest::cli::Cli;
 use vigil_loadtest::listeners::{Listeners, Options, Wake};
@@ -77,6 +77,7 @@ fn still_waiting(c: &mut Conn, wait: Duration) -> bool {
 mod disk;
 mod http;
 mod overload;
+mod panic;
 mod slow;
 mod stop;
 mod storm;

@@ -2,21 +2,6 @@
 
 use super::*;
 
-/// A server started under a low open-file limit (its own spawn: the common
-/// helper runs the binary directly).
-struct Limited {
-    child: Child,
-    addr: SocketAddr,
-    _tmp: tempfile::TempDir,
-}
-
-impl Drop for Limited {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn which(tool: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|p| {
         std::env::split_paths(&p)
@@ -25,7 +10,9 @@ fn which(tool: &str) -> Option<PathBuf> {
     })
 }
 
-fn start_with_fd_limit(nofile: u32, extra: &[&str]) -> Limited {
+/// A server started under a low open-file limit, through `prlimit` (or a
+/// shell's `ulimit`) that execs the binary, so the process is vigil's own.
+fn start_with_fd_limit(nofile: u32, extra: &[&str]) -> Server {
     let tmp = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_vigil");
     let mut cmd = if which("prlimit").is_some() {
@@ -43,21 +30,11 @@ fn start_with_fd_limit(nofile: u32, extra: &[&str]) -> Limited {
         ]);
         c
     };
-    common::vigil_args(&mut cmd, &tmp.path().join("data"), extra);
-    let mut child = cmd.spawn().expect("spawn limited vigil");
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        match lines.next() {
-            Some(Ok(l)) => {
-                if let Some(a) = l.strip_prefix("vigil listening on ") {
-                    break a.trim().parse().expect("address");
-                }
-            }
-            _ => panic!("limited vigil exited before listening: {:?}", child.wait()),
-        }
-    };
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let dir = tmp.path().join("data");
+    common::vigil_args(&mut cmd, &dir, extra);
+    let mut srv = Server::launch(cmd, &dir)
+        .unwrap_or_else(|e| panic!("limited vigil exited before listening: {e:?}"));
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", srv.pid())).unwrap();
     let line = limits
         .lines()
         .find(|l| l.starts_with("Max open files"))
@@ -67,11 +44,8 @@ fn start_with_fd_limit(nofile: u32, extra: &[&str]) -> Limited {
         line.split_whitespace().nth(3) == Some(&nofile.to_string()),
         "the server's fd limit: {line}"
     );
-    Limited {
-        child,
-        addr,
-        _tmp: tmp,
-    }
+    srv.keep_tmp(tmp);
+    srv
 }
 
 /// What became of one flood connection.
@@ -103,7 +77,7 @@ fn flood_a_limited_server(extra: &[&str], label: &str) {
     const SHED_WITHIN: Duration = Duration::from_secs(10);
     let srv = start_with_fd_limit(256, extra);
     let addr = srv.addr;
-    let pid = srv.child.id();
+    let pid = srv.pid();
     let mut existing: Vec<Conn> = (0..EXISTING).map(|_| Conn::open(addr)).collect();
     for (i, c) in existing.iter_mut().enumerate() {
         assert!(health_ok(c), "{label}: existing connection {i} not served");

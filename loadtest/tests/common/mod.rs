@@ -8,11 +8,17 @@
 
 #![allow(dead_code)]
 
+/// The server's own harness for server processes (one copy, shared).
+#[path = "../../../tests/common/process.rs"]
+mod process;
+
+use process::Process;
+
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -41,10 +47,13 @@ pub fn vigil_bin() -> PathBuf {
     .clone()
 }
 
-/// A running vigil. Killed when dropped.
+/// A running vigil with a fresh data directory. Dropping it is the teardown
+/// check of the server's own test harness (`process`): it must still be
+/// running, and SIGTERM must make it exit 0.
 pub struct Vigil {
-    child: Child,
+    proc: Process,
     pub addr: SocketAddr,
+    /// Dropped after the process (fields drop in order).
     _tmp: tempfile::TempDir,
 }
 
@@ -53,37 +62,23 @@ impl Vigil {
         let tmp = tempfile::tempdir().expect("temp dir");
         let mut cmd = Command::new(vigil_bin());
         cmd.args(["--bind", "127.0.0.1", "--port", "0", "--data-dir"])
-            .arg(tmp.path().join("data"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .arg(tmp.path().join("data"));
         for (k, _) in std::env::vars() {
             if k.starts_with("VIGIL_") {
                 cmd.env_remove(k);
             }
         }
-        let mut child = cmd.spawn().expect("spawn vigil");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let addr = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(rest) = line.strip_prefix("vigil listening on ") {
-                        break rest.trim().parse().expect("address");
-                    }
-                }
-                _ => panic!("vigil exited before listening: {:?}", child.wait()),
-            }
-        };
-        std::thread::spawn(move || for _ in lines.by_ref() {});
+        let proc =
+            Process::launch(cmd).unwrap_or_else(|e| panic!("vigil exited before listening: {e:?}"));
         Vigil {
-            child,
-            addr,
+            addr: proc.addr,
+            proc,
             _tmp: tmp,
         }
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.proc.pid()
     }
 
     /// Status and body of `GET path` on a fresh connection.
@@ -112,13 +107,6 @@ impl Vigil {
         body.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
             .unwrap_or_else(|| panic!("metric {name} missing")) as u64
-    }
-}
-
-impl Drop for Vigil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
