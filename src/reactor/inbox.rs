@@ -1,11 +1,11 @@
 //! The inbox and the wake-up path: committed changes, answers from the
-//! storage threads and other reactors, and what they do to parked polls and
+//! storage threads and other reactors, and what they do to subscribers and
 //! awaiting connections.
 
 use super::conn::{State, Wait};
 use super::Reactor;
 use crate::api::{self, refusal};
-use crate::index::ParkId;
+use crate::index::SubId;
 use crate::metrics::Metrics;
 use crate::model::{Change, Entry};
 use crate::msg::{Reply, ToReactor};
@@ -26,21 +26,16 @@ impl Reactor {
             return;
         }
         self.in_drain = true;
-        let mut changed: Vec<Arc<Change>> = Vec::new();
-        // (change, the key's entry before it) for watch streams.
-        let mut streamed: Vec<(Arc<Change>, Option<Arc<Entry>>)> = Vec::new();
+        // (change, the key's entry before it) for changes someone follows.
+        let mut followed: Vec<(Arc<Change>, Option<Arc<Entry>>)> = Vec::new();
         while let Ok(msg) = self.inbox.try_recv() {
             match msg {
                 ToReactor::Change(change) => {
                     self.wait_published(change.seq);
-                    if !self.index.streams.is_empty() {
-                        let before = self.index.entry_of(&change.group_key).cloned();
-                        streamed.push((change.clone(), before));
-                    }
                     self.applied_seq = change.seq;
                     self.log.push(change.clone());
-                    if self.index.apply(&change).is_some() {
-                        changed.push(change);
+                    if let Some(before) = self.index.apply(&change) {
+                        followed.push((change, before));
                     }
                 }
                 ToReactor::Done {
@@ -98,21 +93,24 @@ impl Reactor {
                 ToReactor::Shutdown => self.start_drain(),
             }
         }
-        for (change, before) in streamed {
-            self.deliver(&change, before.as_deref());
-        }
-        for change in changed {
-            // Looked up again: waking serves pipelined requests, which may
-            // have parked, unparked or recycled key slots meanwhile.
-            let Some(key) = self.index.lookup(&change.group_key) else {
-                continue;
-            };
-            for park in self.index.waiters_of(key) {
-                if self.index.sees_change(park, key) {
-                    self.wake(park, Some(key));
-                }
+        let mut out = std::mem::take(&mut self.fan_out);
+        for (change, before) in followed {
+            let now_ms = crate::msg::now_ms();
+            self.index.fan_out(
+                &change,
+                before.as_deref(),
+                &self.auth_state,
+                now_ms,
+                &mut out,
+            );
+            for (stream, conn, bytes) in &out.events {
+                self.send_event(*stream, *conn as usize, bytes, change.seq);
+            }
+            for &(park, link) in &out.wakes {
+                self.wake(park, Some(link));
             }
         }
+        self.fan_out = out;
         self.in_drain = false;
     }
 
@@ -160,14 +158,17 @@ impl Reactor {
         self.set_deadline(key, deadline);
     }
 
-    /// Answers a parked poll: with `key` when it changed, or empty (timeout,
-    /// shutdown); then serves any pipelined requests.
-    pub(super) fn wake(&mut self, park: ParkId, key: Option<u32>) {
-        let body = match key {
-            Some(key) => self.index.changed_reply(park, key),
+    /// Answers a parked poll: with the key of its `link` when it changed, or
+    /// empty (timeout, shutdown); then serves any pipelined requests.
+    pub(super) fn wake(&mut self, park: SubId, link: Option<u32>) {
+        let body = match link {
+            Some(link) => self.index.changed_reply(park, link),
             None => Vec::new(),
         };
-        let conn = self.index.unpark(park).conn as usize;
+        let Some(sub) = self.index.unsubscribe(park) else {
+            return;
+        };
+        let conn = sub.conn as usize;
         Metrics::inc(if body.is_empty() {
             &self.metrics.poll_timeouts
         } else {

@@ -3,7 +3,7 @@
 //!
 //! One iteration: poll (sleeping until the nearest timer, or for good when
 //! none is armed); read the clock once; drain the inbox (committed changes
-//! wake parked polls, acknowledgements answer publishers) *before* touching
+//! wake subscribers, acknowledgements answer publishers) *before* touching
 //! any socket, so a request that arrives after some client heard `true`
 //! always sees that change; handle socket events; expire timers.
 //!
@@ -35,13 +35,12 @@ pub use accept::bind_listener;
 use crate::api::{self, refusal, Action, Ctx};
 use crate::auth::{AuthKeys, AuthState};
 use crate::http::{self, Parse};
-use crate::index::Index;
+use crate::index::{ChangeLog, FanOut, Index};
 use crate::metrics::{Metrics, Rejection};
 use crate::model::Entry;
 use crate::msg::{Published, ReactorLink, ReplyTo, ToReactor, WriteRequest};
 use crate::query::QueryRequest;
 use crate::settings::{Settings, OUT_HIGH_WATER_BYTES};
-use crate::streams::ChangeLog;
 use crate::wheel::Wheel;
 use conn::{Conn, State, Wait};
 use crossbeam_channel::{Receiver, Sender};
@@ -83,6 +82,8 @@ pub struct Reactor {
     log: ChangeLog,
     /// Inside `drain_inbox` (it must not re-enter).
     in_drain: bool,
+    /// Scratch for one change's fan-out.
+    fan_out: FanOut,
     /// Token keys when auth is on.
     auth_keys: Option<Arc<AuthKeys>>,
     auth_state: Arc<AuthState>,
@@ -146,6 +147,7 @@ impl Reactor {
                 applied_seq: 0,
                 log: ChangeLog::new(0, 0, 0),
                 in_drain: false,
+                fan_out: FanOut::default(),
                 auth_keys: None,
                 auth_state: Arc::new(AuthState::default()),
                 credentials: HashMap::new(),
@@ -286,7 +288,7 @@ impl Reactor {
         g.configs
             .store(self.index.config_count() as u64, Ordering::Relaxed);
         g.streams
-            .store(self.index.streams.len() as u64, Ordering::Relaxed);
+            .store(self.index.stream_count() as u64, Ordering::Relaxed);
     }
 
     fn start_drain(&mut self) {
@@ -341,12 +343,12 @@ impl Reactor {
         let mut c = self.conns.remove(key);
         match c.state {
             State::Parked { park, .. } => {
-                self.index.unpark(park);
+                self.index.unsubscribe(park);
             }
             State::Streaming(s) => {
-                self.index.streams.close(s.stream);
+                self.index.unsubscribe(s.stream);
             }
-            _ => {}
+            State::Reading { .. } | State::Awaiting { .. } => {}
         }
         if let Some(t) = c.timer.take() {
             self.wheel.cancel(t);
