@@ -1,6 +1,10 @@
 //! The inbox and the wake-up path: committed changes, answers from the
 //! storage threads and other reactors, and what they do to subscribers and
-//! awaiting connections.
+//! awaiting connections; and the posted list of connections that can go on.
+//!
+//! Invariant: nothing here serves a request. A connection answered or woken
+//! during a drain is posted and served after it (nginx's posted events,
+//! redis's ready keys), so a drain never runs inside another.
 
 use super::conn::{State, Wait};
 use super::Reactor;
@@ -19,13 +23,10 @@ impl Reactor {
     /// Handles everything the storage threads and other reactors sent.
     /// Changes are applied at once (so any later request sees them) but
     /// wake-ups come last, after acknowledgements: a publisher hears `true`
-    /// before thousands of listeners are answered. Not re-entrant: requests
-    /// served while waking do not drain again.
+    /// before thousands of listeners are answered. Connections that can go
+    /// on (answered, woken, verified) are posted, never served from here:
+    /// the loop serves them after the drain ([`Reactor::serve_posted`]).
     pub(super) fn drain_inbox(&mut self) {
-        if self.in_drain {
-            return;
-        }
-        self.in_drain = true;
         // (change, the key's entry before it) for changes someone follows.
         let mut followed: Vec<(Arc<Change>, Option<Arc<Entry>>)> = Vec::new();
         while let Ok(msg) = self.inbox.try_recv() {
@@ -84,9 +85,10 @@ impl Reactor {
                     let conn = conn as usize;
                     if let Some(c) = self.conn_of(conn, generation) {
                         if let State::Awaiting { .. } = c.state {
-                            // The request is still buffered: handle it again.
+                            // The request is still buffered: handled again
+                            // once served.
                             c.state = State::Reading { partial: false };
-                            self.process(conn);
+                            self.post(conn);
                         }
                     }
                 }
@@ -111,7 +113,32 @@ impl Reactor {
             }
         }
         self.fan_out = out;
-        self.in_drain = false;
+    }
+
+    /// Posts a connection to be served after the current drain or event.
+    pub(super) fn post(&mut self, key: usize) {
+        if let Some(c) = self.conns.get(key) {
+            self.posted.push((key, c.generation));
+        }
+    }
+
+    /// Serves posted connections (their pipelined requests, their idle
+    /// deadline), in the order posted. Serving drains the inbox, which may
+    /// post more; they are served in the same loop, so nothing recurses.
+    pub(super) fn serve_posted(&mut self) {
+        let mut next = 0;
+        while next < self.posted.len() {
+            let (key, generation) = self.posted[next];
+            next += 1;
+            if self
+                .conns
+                .get(key)
+                .is_some_and(|c| c.generation == generation)
+            {
+                self.process(key);
+            }
+        }
+        self.posted.clear();
     }
 
     /// The connection a deferred answer is for, unless it has gone (its
@@ -159,7 +186,8 @@ impl Reactor {
     }
 
     /// Answers a parked poll: with the key of its `link` when it changed, or
-    /// empty (timeout, shutdown); then serves any pipelined requests.
+    /// empty (timeout, shutdown); then posts it to serve any pipelined
+    /// requests.
     pub(super) fn wake(&mut self, park: SubId, link: Option<u32>) {
         let body = match link {
             Some(link) => self.index.changed_reply(park, link),
@@ -189,7 +217,10 @@ impl Reactor {
         } else {
             c.respond(200, api::changed_keys_head(), &body, close);
         }
-        self.process(conn);
+        // Written now: a woken client hears at once, not after the rest of
+        // the fan-out.
+        self.flush(conn);
+        self.post(conn);
     }
 
     fn on_listener_part(&mut self, key: usize, generation: u32, part: Vec<(String, String)>) {
@@ -228,6 +259,7 @@ impl Reactor {
             Err(msg) => c.reply(&refusal::storage_failed(&msg), close),
         }
         c.state = State::Reading { partial: false };
-        self.process(key);
+        self.flush(key);
+        self.post(key);
     }
 }

@@ -5,7 +5,9 @@
 //! none is armed); read the clock once; drain the inbox (committed changes
 //! wake subscribers, acknowledgements answer publishers) *before* touching
 //! any socket, so a request that arrives after some client heard `true`
-//! always sees that change; handle socket events; expire timers.
+//! always sees that change; handle socket events; expire timers. After the
+//! drain, after the events and after the timers, the connections posted
+//! meanwhile (answered, woken) are served.
 //!
 //! mio is edge-triggered: every read and write loops until `WouldBlock`, and
 //! spurious events are harmless. Connections are registered once for both
@@ -80,8 +82,9 @@ pub struct Reactor {
     applied_seq: u64,
     /// Recent changes, for resuming watch streams.
     log: ChangeLog,
-    /// Inside `drain_inbox` (it must not re-enter).
-    in_drain: bool,
+    /// Connections to serve after the current drain or event (with their
+    /// generation: a slot may be reused meanwhile).
+    posted: Vec<(usize, u32)>,
     /// Scratch for one change's fan-out.
     fan_out: FanOut,
     /// Token keys when auth is on.
@@ -146,7 +149,7 @@ impl Reactor {
                 published: Arc::new(Published::default()),
                 applied_seq: 0,
                 log: ChangeLog::new(0, 0, 0),
-                in_drain: false,
+                posted: Vec::new(),
                 fan_out: FanOut::default(),
                 auth_keys: None,
                 auth_state: Arc::new(AuthState::default()),
@@ -212,6 +215,7 @@ impl Reactor {
             }
             self.now_tick = self.start.elapsed().as_millis() as u64 / TICK_MS;
             self.drain_inbox();
+            self.serve_posted();
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(),
@@ -231,11 +235,13 @@ impl Reactor {
             // Changes committed while we were busy are applied now rather
             // than after another poll.
             self.drain_inbox();
+            self.serve_posted();
             expired.clear();
             self.wheel.expire(self.now_tick, &mut expired);
             for &key in &expired {
                 self.on_timer(key as usize);
             }
+            self.serve_posted();
             self.publish_gauges();
             if self.accept_paused_until.is_some_and(|t| t <= self.now_tick) {
                 self.accept_paused_until = None;
