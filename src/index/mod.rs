@@ -415,19 +415,7 @@ impl Index {
     pub fn unsubscribe(&mut self, sub: SubId) -> Option<Sub> {
         let gone = self.subs.try_remove(sub as usize)?;
         for link in &gone.links {
-            let list = &mut self.slots[link.topic as usize].subs;
-            let pos = link.pos as usize;
-            debug_assert!(
-                list[pos].sub == sub,
-                "entry {pos} of topic {} is {:?}, not subscriber {sub}",
-                link.topic,
-                list[pos]
-            );
-            list.swap_remove(pos);
-            if let Some(moved) = list.get(pos).copied() {
-                self.subs[moved.sub as usize].links[moved.link as usize].pos = pos as u32;
-            }
-            self.release_if_unused(link.topic);
+            self.unlink_entry(link.topic, link.pos, sub);
         }
         match &gone.kind {
             Kind::Poll => {
@@ -437,6 +425,69 @@ impl Index {
             Kind::Stream(_) => self.streams -= 1,
         }
         Some(gone)
+    }
+
+    /// Links one more topic to a subscriber (a listener that adds a key to
+    /// its batch); false when the subscriber is gone or already linked to
+    /// it (O(its links)).
+    pub fn link(&mut self, sub: SubId, topic: TopicId, held: Option<Held>) -> bool {
+        let Some(s) = self.subs.get_mut(sub as usize) else {
+            return false;
+        };
+        if s.links.iter().any(|l| l.topic == topic) {
+            return false;
+        }
+        let list = &mut self.slots[topic as usize].subs;
+        list.push(Back {
+            sub,
+            link: s.links.len() as u32,
+        });
+        s.links.push(Link {
+            topic,
+            pos: list.len() as u32 - 1,
+            held,
+        });
+        if let Kind::Poll = s.kind {
+            self.poll_links += 1;
+        }
+        true
+    }
+
+    /// Unlinks one topic from a subscriber that stays (a listener that
+    /// drops a key): swap-removes the link, and fixes the list entry of the
+    /// link that took its place, then the topic's list as [`Index::unsubscribe`]
+    /// does. O(1).
+    pub fn unlink(&mut self, sub: SubId, link: u32) -> Option<Link> {
+        let s = self.subs.get_mut(sub as usize)?;
+        if link as usize >= s.links.len() {
+            return None;
+        }
+        let gone = s.links.swap_remove(link as usize);
+        if let Some(moved) = s.links.get(link as usize) {
+            self.slots[moved.topic as usize].subs[moved.pos as usize].link = link;
+        }
+        if let Kind::Poll = s.kind {
+            self.poll_links -= 1;
+        }
+        self.unlink_entry(gone.topic, gone.pos, sub);
+        Some(gone)
+    }
+
+    /// Removes entry `pos` (subscriber `sub`'s) from a topic's list, fixes
+    /// the entry that took its place, and frees the topic if unused.
+    fn unlink_entry(&mut self, topic: TopicId, pos: u32, sub: SubId) {
+        let list = &mut self.slots[topic as usize].subs;
+        let pos = pos as usize;
+        debug_assert!(
+            list[pos].sub == sub,
+            "entry {pos} of topic {topic} is {:?}, not subscriber {sub}",
+            list[pos]
+        );
+        list.swap_remove(pos);
+        if let Some(moved) = list.get(pos).copied() {
+            self.subs[moved.sub as usize].links[moved.link as usize].pos = pos as u32;
+        }
+        self.release_if_unused(topic);
     }
 
     /// Parks a poll on its keys: `(key, client md5, echo tenant)` each, keys

@@ -265,10 +265,11 @@ fn scope_of(kind: u8, keys: &[u8]) -> Scope {
 
 proptest! {
     /// The index agrees with a model (subscriber -> what it hears) under
-    /// random parks, stream opens, unlinks, publishes and deletes, and
+    /// random parks, stream opens, unsubscribes, keys linked to and
+    /// unlinked from a subscriber that stays, publishes and deletes, and
     /// leaks nothing at the end.
     #[test]
-    fn matches_model(ops in proptest::collection::vec((0u8..5, proptest::collection::vec(0u8..16, 1..6)), 1..300)) {
+    fn matches_model(ops in proptest::collection::vec((0u8..7, proptest::collection::vec(0u8..16, 1..6)), 1..300)) {
         let mut ix = Index::new();
         let mut model: HashMap<SubId, Model> = HashMap::new();
         let mut configs: BTreeSet<String> = BTreeSet::new();
@@ -308,6 +309,35 @@ proptest! {
                     let listened = ix.apply(&c).is_some();
                     prop_assert_eq!(listened, (was || present || linked) && !expect.is_empty(), "{}", gk);
                     prop_assert_eq!(audience(&ix, &gk), expect);
+                }
+                5 | 6 if !model.is_empty() => {
+                    // A subscriber that stays adds or drops one key, as a
+                    // listener batch does (polls stand in for any kind:
+                    // linking does not tell kinds apart).
+                    let mut subs: Vec<SubId> = model.keys().copied().collect();
+                    subs.sort();
+                    let s = subs[keys[0] as usize % subs.len()];
+                    let (d, g, t) = key_of(keys[keys.len() - 1]);
+                    let gk = group_key(d, g, t);
+                    let names = match model.get_mut(&s) {
+                        Some(Model::Poll(names)) => names,
+                        Some(Model::Stream(_)) | None => &mut BTreeSet::new(),
+                    };
+                    if names.is_empty() {
+                        // A stream: its links follow its scope.
+                    } else if op == 5 {
+                        let id = ix.intern(&gk);
+                        let held = Held { md5: ClientMd5::Empty, echo_tenant: None };
+                        prop_assert_eq!(ix.link(s, id, Some(held)), names.insert(gk.clone()));
+                    } else if names.len() > 1 {
+                        let links = &ix.sub(s).unwrap().links;
+                        let at = keys[0] as usize % links.len();
+                        let topic = links[at].topic;
+                        let name = ix.key_name(topic).to_owned();
+                        let gone = ix.unlink(s, at as u32).unwrap();
+                        prop_assert_eq!(gone.topic, topic);
+                        prop_assert!(names.remove(&name));
+                    }
                 }
                 _ => {
                     // Wake every poll on a key, as a change would.
