@@ -1,7 +1,8 @@
 //! Criterion micro-benchmarks of the hot paths, at sizes that show how cost
 //! grows: request parsing, `Listening-Configs` decoding (1 to 10,000 keys),
 //! md5 comparison, listener-reply encoding, index park / wake / unlink (1 to
-//! 100,000 parked), wheel arm / cancel / expire, and `api::handle` (routing
+//! 100,000 parked), a change's fan-out to polls and streams (1 to 19,000),
+//! wheel arm / cancel / expire, and `api::handle` (routing
 //! through the route table to an answer).
 //!
 //! Run: `cargo bench --bench hot_paths` (add `-- park` to filter).
@@ -10,7 +11,7 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 use std::sync::Arc;
 use vigil::form::Params;
 use vigil::http::{self, Limits, Parse};
-use vigil::index::Index;
+use vigil::index::{FanOut, Index, Scope, Viewer};
 use vigil::model::{Change, Config, Entry};
 use vigil::protocol::{self, ClientMd5, Md5Hex};
 use vigil::wheel::Wheel;
@@ -211,7 +212,7 @@ fn bench_index(c: &mut Criterion) {
                             (hot, ClientMd5::Empty, None),
                         ],
                     );
-                    index.unpark(p)
+                    index.unsubscribe(p)
                 })
             },
         );
@@ -221,19 +222,19 @@ fn bench_index(c: &mut Criterion) {
             entry: None,
         };
         g.bench_with_input(BenchmarkId::new("wake_one_of", parked), &parked, |b, _| {
-            // Wake the poll parked on a distinct key, then park it again.
             // Wake the poll parked on a distinct key and park it again, as
             // its client's immediate re-poll does.
             b.iter(|| {
                 let key = index.lookup(&change.group_key).expect("key");
-                for p in index.waiters_of(key) {
+                for p in index.subs_of(key) {
                     let names: Vec<String> = index
-                        .parked(p)
-                        .keys
+                        .sub(p)
+                        .expect("parked")
+                        .links
                         .iter()
-                        .map(|k| index.key_name(k.key).to_owned())
+                        .map(|l| index.key_name(l.topic).to_owned())
                         .collect();
-                    let conn = index.unpark(p).conn;
+                    let conn = index.unsubscribe(p).expect("parked").conn;
                     let keys = names
                         .iter()
                         .map(|n| (index.intern(n), ClientMd5::Empty, None))
@@ -270,9 +271,10 @@ fn bench_index(c: &mut Criterion) {
                             group_key: config(0, "").group_key().into(),
                             entry: Some(entry(0, "").1),
                         };
-                        let key = ix.apply(&change).expect("waiters");
-                        for p in ix.waiters_of(key) {
-                            black_box(ix.unpark(p));
+                        ix.apply(&change).expect("waiters");
+                        let key = ix.lookup(&change.group_key).expect("key");
+                        for p in ix.subs_of(key) {
+                            black_box(ix.unsubscribe(p));
                         }
                     },
                     criterion::BatchSize::LargeInput,
@@ -280,6 +282,70 @@ fn bench_index(c: &mut Criterion) {
             },
         );
         black_box(polls);
+    }
+    g.finish();
+}
+
+/// `Index::fan_out`: what one change gives its audience, decided and
+/// framed but not sent: `n` polls on the changed key (each woken), and `n`
+/// streams on its namespace (one event built, shared by all).
+fn bench_fan_out(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fan_out");
+    let auth = vigil::auth::AuthState::default();
+    let (gk, old) = entry(0, "");
+    let new = Arc::new(Config::new(
+        0,
+        "app-0.properties".into(),
+        "DEFAULT_GROUP".into(),
+        "".into(),
+        "k=changed\n".into(),
+        "properties",
+        None,
+        1,
+    ));
+    let change = Change {
+        seq: 1,
+        group_key: gk.clone().into(),
+        entry: Some(Arc::new(Entry {
+            formal: Some(new),
+            ..Entry::default()
+        })),
+    };
+    let viewer = || Viewer {
+        requester: "127.0.0.1".into(),
+        vip_tag: None,
+        user: None,
+    };
+    for n in [1usize, 1_000, 19_000] {
+        g.throughput(Throughput::Elements(n as u64));
+        let mut polls = Index::new();
+        polls.load(&gk, old.clone());
+        let hot = polls.intern(&gk);
+        let held = ClientMd5::Hex(old.formal.as_ref().expect("formal").md5);
+        for p in 0..n {
+            polls.park(p as u32, "127.0.0.1".into(), None, vec![(hot, held, None)]);
+        }
+        let before = polls.apply(&change).expect("listened");
+        let mut out = FanOut::default();
+        g.bench_with_input(BenchmarkId::new("polls_on_the_key", n), &n, |b, _| {
+            b.iter(|| {
+                polls.fan_out(&change, before.as_deref(), &auth, 0, &mut out);
+                out.wakes.len()
+            })
+        });
+        let mut streams = Index::new();
+        streams.load(&gk, old.clone());
+        for s in 0..n {
+            let scope = Scope::Namespace { tenant: "".into() };
+            streams.open_stream(s as u32, viewer(), false, scope);
+        }
+        let before = streams.apply(&change).expect("listened");
+        g.bench_with_input(BenchmarkId::new("namespace_streams", n), &n, |b, _| {
+            b.iter(|| {
+                streams.fan_out(&change, before.as_deref(), &auth, 0, &mut out);
+                out.events.len()
+            })
+        });
     }
     g.finish();
 }
@@ -371,6 +437,7 @@ criterion_group!(
     bench_compare,
     bench_encode,
     bench_index,
+    bench_fan_out,
     bench_wheel,
     bench_api
 );

@@ -30,6 +30,5 @@ pub mod reactor;
 pub mod server;
 pub mod settings;
 pub mod store;
-pub mod streams;
 pub mod transfer;
 pub mod wheel;

@@ -11,8 +11,8 @@ use super::{authz, Action, ApiError, Ctx};
 use crate::auth::{self, Access, AuthError};
 use crate::form::Params;
 use crate::http::Request;
+use crate::index::Scope;
 use crate::protocol::{self, canonical_tenant, is_blank};
-use crate::streams::Scope;
 
 /// A stream to open.
 #[derive(Debug)]

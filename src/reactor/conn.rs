@@ -8,10 +8,9 @@
 //! with vectored writes.
 
 use crate::http;
-use crate::index::ParkId;
+use crate::index::SubId;
 use crate::model::Config;
 use crate::msg::Reply;
-use crate::streams::StreamId;
 use crate::wheel::TimerId;
 use mio::net::TcpStream;
 use std::collections::{BTreeMap, VecDeque};
@@ -34,7 +33,7 @@ pub(super) enum State {
     /// requests wait behind it. `close`: close after that answer.
     Awaiting { close: bool, wait: Wait },
     /// A long poll is parked in the index.
-    Parked { park: ParkId, close: bool },
+    Parked { park: SubId, close: bool },
     /// A watch stream: linked in the index for good, answering nothing
     /// more on this connection.
     Streaming(Box<Streaming>),
@@ -42,7 +41,7 @@ pub(super) enum State {
 
 /// A watch stream's connection state.
 pub(super) struct Streaming {
-    pub stream: StreamId,
+    pub stream: SubId,
     /// The last event id sent (or the one the client resumed from).
     pub last_id: u64,
     /// Snapshot keys not sent yet (sent as the output drains, so a large

@@ -1,11 +1,15 @@
 //! The inbox and the wake-up path: committed changes, answers from the
-//! storage threads and other reactors, and what they do to parked polls and
-//! awaiting connections.
+//! storage threads and other reactors, and what they do to subscribers and
+//! awaiting connections; and the posted list of connections that can go on.
+//!
+//! Invariant: nothing here serves a request. A connection answered or woken
+//! during a drain is posted and served after it (nginx's posted events,
+//! redis's ready keys), so a drain never runs inside another.
 
 use super::conn::{State, Wait};
 use super::Reactor;
 use crate::api::{self, refusal};
-use crate::index::ParkId;
+use crate::index::SubId;
 use crate::metrics::Metrics;
 use crate::model::{Change, Entry};
 use crate::msg::{Reply, ToReactor};
@@ -19,28 +23,20 @@ impl Reactor {
     /// Handles everything the storage threads and other reactors sent.
     /// Changes are applied at once (so any later request sees them) but
     /// wake-ups come last, after acknowledgements: a publisher hears `true`
-    /// before thousands of listeners are answered. Not re-entrant: requests
-    /// served while waking do not drain again.
+    /// before thousands of listeners are answered. Connections that can go
+    /// on (answered, woken, verified) are posted, never served from here:
+    /// the loop serves them after the drain ([`Reactor::serve_posted`]).
     pub(super) fn drain_inbox(&mut self) {
-        if self.in_drain {
-            return;
-        }
-        self.in_drain = true;
-        let mut changed: Vec<Arc<Change>> = Vec::new();
-        // (change, the key's entry before it) for watch streams.
-        let mut streamed: Vec<(Arc<Change>, Option<Arc<Entry>>)> = Vec::new();
+        // (change, the key's entry before it) for changes someone follows.
+        let mut followed: Vec<(Arc<Change>, Option<Arc<Entry>>)> = Vec::new();
         while let Ok(msg) = self.inbox.try_recv() {
             match msg {
                 ToReactor::Change(change) => {
                     self.wait_published(change.seq);
-                    if !self.index.streams.is_empty() {
-                        let before = self.index.entry_of(&change.group_key).cloned();
-                        streamed.push((change.clone(), before));
-                    }
                     self.applied_seq = change.seq;
                     self.log.push(change.clone());
-                    if self.index.apply(&change).is_some() {
-                        changed.push(change);
+                    if let Some(before) = self.index.apply(&change) {
+                        followed.push((change, before));
                     }
                 }
                 ToReactor::Done {
@@ -89,31 +85,60 @@ impl Reactor {
                     let conn = conn as usize;
                     if let Some(c) = self.conn_of(conn, generation) {
                         if let State::Awaiting { .. } = c.state {
-                            // The request is still buffered: handle it again.
+                            // The request is still buffered: handled again
+                            // once served.
                             c.state = State::Reading { partial: false };
-                            self.process(conn);
+                            self.post(conn);
                         }
                     }
                 }
                 ToReactor::Shutdown => self.start_drain(),
             }
         }
-        for (change, before) in streamed {
-            self.deliver(&change, before.as_deref());
-        }
-        for change in changed {
-            // Looked up again: waking serves pipelined requests, which may
-            // have parked, unparked or recycled key slots meanwhile.
-            let Some(key) = self.index.lookup(&change.group_key) else {
-                continue;
-            };
-            for park in self.index.waiters_of(key) {
-                if self.index.sees_change(park, key) {
-                    self.wake(park, Some(key));
-                }
+        let mut out = std::mem::take(&mut self.fan_out);
+        for (change, before) in followed {
+            let now_ms = crate::msg::now_ms();
+            self.index.fan_out(
+                &change,
+                before.as_deref(),
+                &self.auth_state,
+                now_ms,
+                &mut out,
+            );
+            for (stream, conn, bytes) in &out.events {
+                self.send_event(*stream, *conn as usize, bytes, change.seq);
+            }
+            for &(park, link) in &out.wakes {
+                self.wake(park, Some(link));
             }
         }
-        self.in_drain = false;
+        self.fan_out = out;
+    }
+
+    /// Posts a connection to be served after the current drain or event.
+    pub(super) fn post(&mut self, key: usize) {
+        if let Some(c) = self.conns.get(key) {
+            self.posted.push((key, c.generation));
+        }
+    }
+
+    /// Serves posted connections (their pipelined requests, their idle
+    /// deadline), in the order posted. Serving drains the inbox, which may
+    /// post more; they are served in the same loop, so nothing recurses.
+    pub(super) fn serve_posted(&mut self) {
+        let mut next = 0;
+        while next < self.posted.len() {
+            let (key, generation) = self.posted[next];
+            next += 1;
+            if self
+                .conns
+                .get(key)
+                .is_some_and(|c| c.generation == generation)
+            {
+                self.process(key);
+            }
+        }
+        self.posted.clear();
     }
 
     /// The connection a deferred answer is for, unless it has gone (its
@@ -160,14 +185,18 @@ impl Reactor {
         self.set_deadline(key, deadline);
     }
 
-    /// Answers a parked poll: with `key` when it changed, or empty (timeout,
-    /// shutdown); then serves any pipelined requests.
-    pub(super) fn wake(&mut self, park: ParkId, key: Option<u32>) {
-        let body = match key {
-            Some(key) => self.index.changed_reply(park, key),
+    /// Answers a parked poll: with the key of its `link` when it changed, or
+    /// empty (timeout, shutdown); then posts it to serve any pipelined
+    /// requests.
+    pub(super) fn wake(&mut self, park: SubId, link: Option<u32>) {
+        let body = match link {
+            Some(link) => self.index.changed_reply(park, link),
             None => Vec::new(),
         };
-        let conn = self.index.unpark(park).conn as usize;
+        let Some(sub) = self.index.unsubscribe(park) else {
+            return;
+        };
+        let conn = sub.conn as usize;
         Metrics::inc(if body.is_empty() {
             &self.metrics.poll_timeouts
         } else {
@@ -188,7 +217,10 @@ impl Reactor {
         } else {
             c.respond(200, api::changed_keys_head(), &body, close);
         }
-        self.process(conn);
+        // Written now: a woken client hears at once, not after the rest of
+        // the fan-out.
+        self.flush(conn);
+        self.post(conn);
     }
 
     fn on_listener_part(&mut self, key: usize, generation: u32, part: Vec<(String, String)>) {
@@ -227,6 +259,7 @@ impl Reactor {
             Err(msg) => c.reply(&refusal::storage_failed(&msg), close),
         }
         c.state = State::Reading { partial: false };
-        self.process(key);
+        self.flush(key);
+        self.post(key);
     }
 }

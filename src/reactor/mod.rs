@@ -3,9 +3,11 @@
 //!
 //! One iteration: poll (sleeping until the nearest timer, or for good when
 //! none is armed); read the clock once; drain the inbox (committed changes
-//! wake parked polls, acknowledgements answer publishers) *before* touching
+//! wake subscribers, acknowledgements answer publishers) *before* touching
 //! any socket, so a request that arrives after some client heard `true`
-//! always sees that change; handle socket events; expire timers.
+//! always sees that change; handle socket events; expire timers. After the
+//! drain, after the events and after the timers, the connections posted
+//! meanwhile (answered, woken) are served.
 //!
 //! mio is edge-triggered: every read and write loops until `WouldBlock`, and
 //! spurious events are harmless. Connections are registered once for both
@@ -35,13 +37,12 @@ pub use accept::bind_listener;
 use crate::api::{self, refusal, Action, Ctx};
 use crate::auth::{AuthKeys, AuthState};
 use crate::http::{self, Parse};
-use crate::index::Index;
+use crate::index::{ChangeLog, FanOut, Index};
 use crate::metrics::{Metrics, Rejection};
 use crate::model::Entry;
 use crate::msg::{Published, ReactorLink, ReplyTo, ToReactor, WriteRequest};
 use crate::query::QueryRequest;
 use crate::settings::{Settings, OUT_HIGH_WATER_BYTES};
-use crate::streams::ChangeLog;
 use crate::wheel::Wheel;
 use conn::{Conn, State, Wait};
 use crossbeam_channel::{Receiver, Sender};
@@ -81,8 +82,11 @@ pub struct Reactor {
     applied_seq: u64,
     /// Recent changes, for resuming watch streams.
     log: ChangeLog,
-    /// Inside `drain_inbox` (it must not re-enter).
-    in_drain: bool,
+    /// Connections to serve after the current drain or event (with their
+    /// generation: a slot may be reused meanwhile).
+    posted: Vec<(usize, u32)>,
+    /// Scratch for one change's fan-out.
+    fan_out: FanOut,
     /// Token keys when auth is on.
     auth_keys: Option<Arc<AuthKeys>>,
     auth_state: Arc<AuthState>,
@@ -145,7 +149,8 @@ impl Reactor {
                 published: Arc::new(Published::default()),
                 applied_seq: 0,
                 log: ChangeLog::new(0, 0, 0),
-                in_drain: false,
+                posted: Vec::new(),
+                fan_out: FanOut::default(),
                 auth_keys: None,
                 auth_state: Arc::new(AuthState::default()),
                 credentials: HashMap::new(),
@@ -210,6 +215,7 @@ impl Reactor {
             }
             self.now_tick = self.start.elapsed().as_millis() as u64 / TICK_MS;
             self.drain_inbox();
+            self.serve_posted();
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(),
@@ -229,11 +235,13 @@ impl Reactor {
             // Changes committed while we were busy are applied now rather
             // than after another poll.
             self.drain_inbox();
+            self.serve_posted();
             expired.clear();
             self.wheel.expire(self.now_tick, &mut expired);
             for &key in &expired {
                 self.on_timer(key as usize);
             }
+            self.serve_posted();
             self.publish_gauges();
             if self.accept_paused_until.is_some_and(|t| t <= self.now_tick) {
                 self.accept_paused_until = None;
@@ -286,7 +294,7 @@ impl Reactor {
         g.configs
             .store(self.index.config_count() as u64, Ordering::Relaxed);
         g.streams
-            .store(self.index.streams.len() as u64, Ordering::Relaxed);
+            .store(self.index.stream_count() as u64, Ordering::Relaxed);
     }
 
     fn start_drain(&mut self) {
@@ -341,12 +349,12 @@ impl Reactor {
         let mut c = self.conns.remove(key);
         match c.state {
             State::Parked { park, .. } => {
-                self.index.unpark(park);
+                self.index.unsubscribe(park);
             }
             State::Streaming(s) => {
-                self.index.streams.close(s.stream);
+                self.index.unsubscribe(s.stream);
             }
-            _ => {}
+            State::Reading { .. } | State::Awaiting { .. } => {}
         }
         if let Some(t) = c.timer.take() {
             self.wheel.cancel(t);
