@@ -8,10 +8,9 @@
 //! §4.5, §4.6, §4.8, §4.9).
 
 use crate::auth::{AuthKeys, ADMIN_ROLE};
-use crate::msg::{Key, ReactorLink, Reply, ReplyTo, ToReactor, WriteRequest};
+use crate::msg::{ReactorLink, Reply, ReplyTo, ToReactor, WriteRequest};
 use crate::store::{open_connection, StoreError};
 use crate::transfer::upload::ImportRequest;
-use crate::transfer::Selection;
 use crossbeam_channel::{Receiver, Sender};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
@@ -23,66 +22,9 @@ mod transfer;
 
 pub(crate) use transfer::{export_reply, hand_over_import};
 
-/// Most rows one page may ask for.
-pub const MAX_PAGE_SIZE: i64 = 10_000;
-/// Most rows one history page may ask for (Nacos caps at 500).
-pub const MAX_HISTORY_PAGE_SIZE: i64 = 500;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SearchMode {
-    Accurate,
-    Blur,
-}
-
-/// A read the console asks for.
-#[derive(Debug, Clone)]
-pub enum Query {
-    Search {
-        mode: SearchMode,
-        data_id: String,
-        group: String,
-        tenant: String,
-        app_name: Option<String>,
-        config_tags: Vec<String>,
-        page_no: i64,
-        page_size: i64,
-    },
-    Detail(Key),
-    Catalog(Key),
-    Beta(Key),
-    HistoryList {
-        key: Key,
-        page_no: i64,
-        page_size: i64,
-    },
-    HistoryDetail(i64),
-    HistoryPrevious(i64),
-    Namespaces,
-    NamespaceDetail(String),
-    NamespaceExists(String),
-    /// Check a password and issue a token (auth on).
-    Login {
-        username: String,
-        password: String,
-    },
-    /// Build an export zip.
-    Export(Selection),
-    /// Unpack and check an import, then hand it to the writer as one write.
-    Import(Box<ImportRequest>),
-    /// Check a password for a reactor's credential cache (answered with
-    /// [`ToReactor::Verified`]).
-    Verify {
-        username: String,
-        password: String,
-        key: [u8; 32],
-    },
-}
-
-#[derive(Debug)]
-pub struct QueryRequest {
-    pub query: Query,
-    pub reply: ReplyTo,
-}
+// The messages the reader answers live beside the other thread messages;
+// the reactor still names them through this module.
+pub use crate::msg::{Query, QueryRequest, SearchMode};
 
 /// Renders epoch milliseconds as Jackson does on Nacos 1.4
 /// (`2020-12-05T01:48:03.380+0000`).
@@ -270,32 +212,42 @@ pub trait Answer {
 /// Serves queries until every sender is gone.
 pub fn serve(mut store: impl Answer, rx: Receiver<QueryRequest>, reactors: Vec<ReactorLink>) {
     while let Ok(req) = rx.recv() {
-        if let Query::Verify {
-            username,
-            password,
-            key,
-        } = &req.query
-        {
-            let ok = store.password_ok(username, password).unwrap_or_else(|e| {
-                log::error!("cannot check a password: {e}");
-                false
-            });
-            if let Some(link) = reactors.get(req.reply.reactor) {
-                link.send(ToReactor::Verified {
-                    conn: req.reply.conn,
-                    generation: req.reply.generation,
-                    key: *key,
-                    ok,
-                });
-            }
-            continue;
-        }
         let result = match &req.query {
+            Query::Verify {
+                username,
+                password,
+                key,
+            } => {
+                let ok = store.password_ok(username, password).unwrap_or_else(|e| {
+                    log::error!("cannot check a password: {e}");
+                    false
+                });
+                if let Some(link) = reactors.get(req.reply.reactor) {
+                    link.send(ToReactor::Verified {
+                        conn: req.reply.conn,
+                        generation: req.reply.generation,
+                        key: *key,
+                        ok,
+                    });
+                }
+                continue;
+            }
             Query::Import(import) => match store.import(import, req.reply) {
                 Some(r) => r,
                 None => continue, // the writer answers
             },
-            q => store.answer_query(q),
+            Query::Search { .. }
+            | Query::Detail(_)
+            | Query::Catalog(_)
+            | Query::Beta(_)
+            | Query::HistoryList { .. }
+            | Query::HistoryDetail(_)
+            | Query::HistoryPrevious(_)
+            | Query::Namespaces
+            | Query::NamespaceDetail(_)
+            | Query::NamespaceExists(_)
+            | Query::Login { .. }
+            | Query::Export(_) => store.answer_query(&req.query),
         };
         let result = result.map_err(|e| {
             log::error!("query {:?} failed: {e}", req.query);
