@@ -111,11 +111,24 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
             reactor.set_auth(keys.clone(), state.clone());
         }
     }
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])?;
+    // A store that cannot go on stops the node as a signal would, and the
+    // reason is returned from here.
+    let stop = signals.handle();
     let writer_links = links.clone();
     let retention = settings.history_retention_days;
     let writer = std::thread::Builder::new()
         .name("vigil-writer".into())
-        .spawn(move || store.run_writer(write_rx, writer_links, metrics, published, retention))?;
+        .spawn(move || {
+            let ended = store.run_writer(write_rx, writer_links, metrics, published, retention);
+            if ended.is_err() {
+                stop.close();
+            }
+            ended
+        })?;
     let reader_links = links.clone();
     let reader = std::thread::Builder::new()
         .name("vigil-reader".into())
@@ -129,16 +142,13 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         );
     }
 
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ])?;
     println!("vigil listening on {bound}");
     std::io::stdout().flush()?;
     log::info!("{threads} reactors, up to {max_conns} connections, data in {location}");
 
-    if let Some(sig) = signals.forever().next() {
-        log::info!("signal {sig}: draining");
+    match signals.forever().next() {
+        Some(sig) => log::info!("signal {sig}: draining"),
+        None => log::error!("the store cannot go on: draining"),
     }
     for link in &links {
         link.send(ToReactor::Shutdown);
@@ -152,8 +162,10 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     if reader.join().is_err() {
         log::error!("the reader thread panicked");
     }
-    if writer.join().is_err() {
-        anyhow::bail!("the writer thread panicked");
+    match writer.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(fatal)) => return Err(anyhow::Error::new(fatal)),
+        Err(_) => anyhow::bail!("the writer thread panicked"),
     }
     log::info!("stopped cleanly");
     Ok(())

@@ -6,7 +6,7 @@
 //! console queries; nothing above this file knows which one runs.
 
 use super::pg::PgStore;
-use super::{Store, StoreError, Sync};
+use super::{writer, Fatal, Store, StoreError, Sync};
 use crate::auth::{AuthKeys, AuthState};
 use crate::metrics::Metrics;
 use crate::model::Entry;
@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 /// The store a node runs on.
 pub enum Backend {
-    Sqlite(Store),
+    Sqlite(Box<Store>),
     Postgres(Box<PgStore>),
 }
 
@@ -34,7 +34,7 @@ impl Backend {
     pub fn open(store: Option<&str>, data_dir: &Path, sync: Sync) -> Result<Backend, StoreError> {
         match store {
             Some(url) => Ok(Backend::Postgres(Box::new(PgStore::open(url)?))),
-            None => Ok(Backend::Sqlite(Store::open(data_dir, sync)?)),
+            None => Ok(Backend::Sqlite(Box::new(Store::open(data_dir, sync)?))),
         }
     }
 
@@ -63,7 +63,7 @@ impl Backend {
             // watch stream resuming across a restart gets a reset and a
             // fresh snapshot, never a silently skipped change.
             Backend::Sqlite(_) => u64::try_from(crate::msg::now_ms()).unwrap_or(0) * 1000,
-            Backend::Postgres(p) => p.applied(),
+            Backend::Postgres(p) => p.loaded_seq(),
         }
     }
 
@@ -116,7 +116,8 @@ impl Backend {
         }
     }
 
-    /// Runs the writer loop until every sender is gone.
+    /// Runs the writer loop until every sender is gone, or the store
+    /// reaches a state it cannot go on from.
     pub fn run_writer(
         self,
         rx: Receiver<WriteRequest>,
@@ -124,10 +125,14 @@ impl Backend {
         metrics: Arc<Metrics>,
         published: Arc<Published>,
         retention_days: u64,
-    ) {
+    ) -> Result<(), Fatal> {
         match self {
-            Backend::Sqlite(s) => s.run_writer(rx, reactors, metrics, published, retention_days),
-            Backend::Postgres(p) => p.run_writer(rx, reactors, metrics, published, retention_days),
+            Backend::Sqlite(mut s) => {
+                writer::run(&mut *s, rx, reactors, metrics, published, retention_days)
+            }
+            Backend::Postgres(mut p) => {
+                writer::run(&mut *p, rx, reactors, metrics, published, retention_days)
+            }
         }
     }
 }
