@@ -6,12 +6,13 @@
 //! console queries; nothing above this file knows which one runs.
 
 use super::pg::PgStore;
+use super::sqlite::Reader;
 use super::{writer, Fatal, Store, StoreError, Sync};
 use crate::auth::{AuthKeys, AuthState};
 use crate::metrics::Metrics;
 use crate::model::Entry;
 use crate::msg::{Published, QueryRequest, ReactorLink, WriteRequest};
-use crate::query::{serve, Reader};
+use crate::query::serve;
 use crossbeam_channel::Receiver;
 use std::path::Path;
 use std::sync::Arc;

@@ -10,7 +10,7 @@
 //! messages in the same order (changes in commit order, then answers, then
 //! `Published`).
 //!
-//! Invariants: only `store` and `query` name `rusqlite`, only `store::pg`
+//! Invariants: only `store::sqlite` names `rusqlite`, only `store::pg`
 //! names `postgres`; the writer never touches a socket (it notifies
 //! reactors through the callback in [`crate::msg::ReactorLink`]). Table
 //! and column names follow Nacos's schema (`config_info`,
@@ -25,7 +25,6 @@ mod transfer;
 mod writer;
 
 pub use backend::{Backend, ReaderBackend};
-pub(crate) use sqlite::open_connection;
 pub use sqlite::{Store, Sync, DB_FILE};
 
 /// Most commands committed in one transaction.

@@ -20,7 +20,8 @@
 //! LISTEN thread), `members` (cluster-wide listener queries), `query` (the
 //! reader thread).
 //!
-//! Invariant: only `store` and `query` name `postgres`, as for `rusqlite`.
+//! Invariant: only `store::pg` names `postgres`, as only `store::sqlite`
+//! names `rusqlite`.
 
 mod accounts;
 mod configs;

@@ -11,18 +11,21 @@
 //!
 //! Rooms: `schema` (tables, pragmas), `configs` (config rows, the start-up
 //! load and the change each write broadcasts), `accounts` (users, roles,
-//! permissions, namespaces, the token secret). This file is the SQLite
+//! permissions, namespaces, the token secret), `query` (the reader
+//! thread's console queries). This file is the SQLite
 //! half of the writer (`store::writer` is the loop): the transaction, its
 //! savepoints, and the history purge. What each write does is
 //! `store::rules`.
 
 mod accounts;
 mod configs;
+mod query;
 mod schema;
 #[cfg(test)]
 mod tests;
 
 use accounts::load_auth_state;
+pub use query::Reader;
 pub(crate) use schema::open_connection;
 pub use schema::Sync;
 
