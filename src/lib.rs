@@ -15,6 +15,7 @@ pub mod api;
 pub mod auth;
 pub mod claim;
 pub mod cli;
+pub mod cluster;
 pub mod console;
 pub mod form;
 pub mod http;

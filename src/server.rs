@@ -98,12 +98,16 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     let published = Arc::new(Published::default());
     published.set(store.loaded_seq());
     // In a cluster, the other members answer listener queries as one more peer.
-    let peer_auth = auth.as_ref().map(|(keys, _)| crate::store::pg::PeerAuth {
+    let peer_auth = auth.as_ref().map(|(keys, _)| crate::cluster::PeerAuth {
         keys: (**keys).clone(),
         user: settings.auth_admin_user.clone(),
     });
     let mut peers = links.clone();
-    peers.extend(store.cluster_peer(links.clone(), peer_auth)?);
+    peers.extend(crate::cluster::start(
+        store.roster(),
+        links.clone(),
+        peer_auth,
+    )?);
     for reactor in &mut reactors {
         reactor.set_peers(peers.clone());
         reactor.set_published(published.clone());

@@ -96,16 +96,12 @@ impl Backend {
         }
     }
 
-    /// Cluster mode: the extra peer that answers listener queries for the
-    /// other members (see `pg::members`); none on SQLite.
-    pub fn cluster_peer(
-        &self,
-        reactors: Vec<ReactorLink>,
-        auth: Option<super::pg::PeerAuth>,
-    ) -> Result<Option<ReactorLink>, StoreError> {
+    /// Cluster mode: the other members, whom `crate::cluster` asks for
+    /// their listeners; none on SQLite.
+    pub fn roster(&self) -> Option<super::pg::Roster> {
         match self {
-            Backend::Sqlite(_) => Ok(None),
-            Backend::Postgres(p) => p.start_members(reactors, auth).map(Some),
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(p) => Some(p.roster()),
         }
     }
 

@@ -17,8 +17,8 @@
 //! Rooms: `schema` (tables), `configs` and `accounts` (rows and the
 //! statements of the shared rules, as in the SQLite store), `feed` (the
 //! writer loop, the change log, heartbeat and purge), `listener` (the
-//! LISTEN thread), `members` (cluster-wide listener queries), `query` (the
-//! reader thread).
+//! LISTEN thread), `roster` (the live members, for `crate::cluster`),
+//! `query` (the reader thread).
 //!
 //! Invariant: only `store::pg` names `postgres`, as only `store::sqlite`
 //! names `rusqlite`.
@@ -28,16 +28,15 @@ mod configs;
 mod db;
 mod feed;
 mod listener;
-mod members;
 mod query;
+mod roster;
 mod schema;
 
-pub use members::{PeerAuth, NODE_SCOPE_HEADER};
 pub use query::PgReader;
+pub use roster::Roster;
 
 use crate::auth::{AuthKeys, AuthState};
 use crate::model::Entry;
-use crate::msg::ReactorLink;
 use crate::store::rules::HashFailed;
 use crate::store::StoreError;
 use crossbeam_channel::Receiver;
@@ -241,24 +240,9 @@ impl PgStore {
             .map_err(|e| StoreError(format!("cannot read users from {}: {e}", self.target)))
     }
 
-    /// Starts the thread that asks the other members for their listeners;
-    /// returns the link reactors treat as one more peer.
-    pub fn start_members(
-        &self,
-        reactors: Vec<ReactorLink>,
-        auth: Option<PeerAuth>,
-    ) -> Result<ReactorLink, StoreError> {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let config = self.config.clone();
-        let node_id = self.node_id.clone();
-        std::thread::Builder::new()
-            .name("vigil-members".into())
-            .spawn(move || members::run(config, node_id, rx, reactors, auth))
-            .map_err(|e| StoreError(format!("cannot start the members thread: {e}")))?;
-        Ok(ReactorLink {
-            tx,
-            notify: Arc::new(|| {}),
-        })
+    /// The other members of the cluster, on a connection of its own.
+    pub fn roster(&self) -> Roster {
+        Roster::new(self.config.clone(), self.node_id.clone())
     }
 
     /// A reader on a connection of its own.
