@@ -84,8 +84,9 @@ const OP_TRIES: u32 = 3;
 /// A committed batch: one result per request, and its change numbers.
 struct Committed {
     results: Vec<Result<Outcome, String>>,
-    /// The changes of the batch in log order (numbers start..=end), and
-    /// whether users, roles or permissions changed.
+    /// The changes of the batch in log order, each numbered by its row's
+    /// place in the batch (the log numbers them start..=end), and whether
+    /// users, roles or permissions changed.
     changes: Vec<Change>,
     auth: bool,
     end: u64,
@@ -268,8 +269,8 @@ impl Engine for PgStore {
         if committed.rows > 0 {
             let start = committed.end + 1 - committed.rows;
             if feed.last() + 1 == start {
-                for (i, mut change) in committed.changes.into_iter().enumerate() {
-                    change.seq = start + i as u64;
+                for mut change in committed.changes {
+                    change.seq += start;
                     feed.change(change);
                 }
                 if committed.auth {
@@ -507,8 +508,10 @@ fn finish(
                 }),
                 _ => read.get(&group_key).cloned(),
             };
+            // Its log row's place in the batch (an auth row takes one too);
+            // `write` adds the batch's first number.
             changes.push(Change {
-                seq: 0,
+                seq: kinds.len() as u64,
                 group_key: group_key.into(),
                 entry,
             });
