@@ -146,7 +146,7 @@ fn describe(thread: &str, info: &PanicHookInfo<'_>) -> String {
 pub enum PanicSite {
     /// A reactor, on a GET of the tripwire config.
     Reactor,
-    /// The SQLite writer, on a publish of the tripwire config.
+    /// The writer (either store), on a publish of the tripwire config.
     Writer,
 }
 

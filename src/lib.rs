@@ -16,6 +16,7 @@ pub mod api;
 pub mod auth;
 pub mod claim;
 pub mod cli;
+pub mod cluster;
 pub mod console;
 pub mod fatal;
 pub mod form;

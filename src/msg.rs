@@ -2,8 +2,9 @@
 //! (writes, and who to answer), and what those threads send back (committed
 //! changes in commit order, typed outcomes, auth snapshots, shutdown).
 //!
-//! This module is plain data: `api` builds these messages without knowing
-//! which store keeps them, and `store` answers them without knowing HTTP.
+//! This module is plain data: `api` builds these messages (writes and
+//! console queries) without knowing which store keeps them, and `store`
+//! answers them without knowing HTTP.
 
 use crate::auth::AuthState;
 use crate::index::ListenerFilter;
@@ -209,6 +210,67 @@ impl Reply {
     pub fn caused(status: u16, msg: impl std::fmt::Display) -> Reply {
         Reply::new(status, format!("caused: {msg};"))
     }
+}
+
+/// Most rows one page may ask for.
+pub const MAX_PAGE_SIZE: i64 = 10_000;
+/// Most rows one history page may ask for (Nacos caps at 500).
+pub const MAX_HISTORY_PAGE_SIZE: i64 = 500;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchMode {
+    Accurate,
+    Blur,
+}
+
+/// A read the console asks for.
+#[derive(Debug, Clone)]
+pub enum Query {
+    Search {
+        mode: SearchMode,
+        data_id: String,
+        group: String,
+        tenant: String,
+        app_name: Option<String>,
+        config_tags: Vec<String>,
+        page_no: i64,
+        page_size: i64,
+    },
+    Detail(Key),
+    Catalog(Key),
+    Beta(Key),
+    HistoryList {
+        key: Key,
+        page_no: i64,
+        page_size: i64,
+    },
+    HistoryDetail(i64),
+    HistoryPrevious(i64),
+    Namespaces,
+    NamespaceDetail(String),
+    NamespaceExists(String),
+    /// Check a password and issue a token (auth on).
+    Login {
+        username: String,
+        password: String,
+    },
+    /// Build an export zip.
+    Export(crate::transfer::Selection),
+    /// Unpack and check an import, then hand it to the writer as one write.
+    Import(Box<crate::transfer::upload::ImportRequest>),
+    /// Check a password for a reactor's credential cache (answered with
+    /// [`ToReactor::Verified`]).
+    Verify {
+        username: String,
+        password: String,
+        key: [u8; 32],
+    },
+}
+
+#[derive(Debug)]
+pub struct QueryRequest {
+    pub query: Query,
+    pub reply: ReplyTo,
 }
 
 /// What the storage threads send a reactor.

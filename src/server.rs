@@ -106,12 +106,16 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     let published = Arc::new(Published::default());
     published.set(store.loaded_seq());
     // In a cluster, the other members answer listener queries as one more peer.
-    let peer_auth = auth.as_ref().map(|(keys, _)| crate::store::pg::PeerAuth {
+    let peer_auth = auth.as_ref().map(|(keys, _)| crate::cluster::PeerAuth {
         keys: (**keys).clone(),
         user: settings.auth_admin_user.clone(),
     });
     let mut peers = links.clone();
-    peers.extend(store.cluster_peer(links.clone(), peer_auth)?);
+    peers.extend(crate::cluster::start(
+        store.roster(),
+        links.clone(),
+        peer_auth,
+    )?);
     for reactor in &mut reactors {
         reactor.set_peers(peers.clone());
         reactor.set_published(published.clone());
@@ -119,13 +123,26 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
             reactor.set_auth(keys.clone(), state.clone());
         }
     }
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])?;
+    // A store that cannot go on stops the node as a signal would, and the
+    // reason is returned from here.
+    let stop = signals.handle();
+    fatal.wake_on_panic(&signals);
     let writer_links = links.clone();
     let writer_metrics = metrics.clone();
     let retention = settings.history_retention_days;
     let writer = std::thread::Builder::new()
         .name("vigil-writer".into())
         .spawn(move || {
-            store.run_writer(write_rx, writer_links, writer_metrics, published, retention)
+            let ended =
+                store.run_writer(write_rx, writer_links, writer_metrics, published, retention);
+            if ended.is_err() {
+                stop.close();
+            }
+            ended
         })?;
     let reader_links = links.clone();
     let reader = std::thread::Builder::new()
@@ -140,19 +157,17 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         );
     }
 
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ])?;
-    fatal.wake_on_panic(&signals);
     println!("vigil listening on {bound}");
     std::io::stdout().flush()?;
     log::info!("{threads} reactors, up to {max_conns} connections, data in {location}");
 
     // Ends on a signal, or without one when a thread panicked (the hook
-    // has logged it and marked the process not ready).
-    if let Some(sig) = signals.forever().next() {
-        log::info!("signal {sig}: draining");
+    // has logged it and marked the process not ready) or the store cannot
+    // go on (the writer returns why).
+    match signals.forever().next() {
+        Some(sig) => log::info!("signal {sig}: draining"),
+        None if fatal.panicked().is_some() => log::error!("a thread panicked: draining"),
+        None => log::error!("the store cannot go on: draining"),
     }
     metrics.set_ready(false);
     for link in &links {
@@ -164,19 +179,20 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     }
     drop(links);
     joined = joined.and(join(reader));
-    joined = joined.and(join(writer));
+    let ended = join(writer);
     // The hook saw every panic, the first one first, even on threads
     // nobody joins (the PostgreSQL listener, the members thread).
     if let Some(panicked) = fatal.panicked() {
         return Err(panicked.into());
     }
     joined?;
+    ended?.map_err(anyhow::Error::new)?;
     log::info!("stopped cleanly");
     Ok(())
 }
 
 /// Waits for a server thread to end.
-fn join(handle: std::thread::JoinHandle<()>) -> Result<(), Panicked> {
+fn join<T>(handle: std::thread::JoinHandle<T>) -> Result<T, Panicked> {
     let thread = handle.thread().name().unwrap_or("<unnamed>").to_owned();
     handle.join().map_err(|_| Panicked { thread })
 }

@@ -635,3 +635,57 @@ fn expired_history_is_purged_on_postgres() {
     }
     assert_eq!(pg.sql("vigil", "SELECT op_type FROM his_config_info"), "U");
 }
+
+#[test]
+fn a_node_behind_the_purged_log_exits_non_zero_saying_to_restart() {
+    use std::io::{BufRead, BufReader, Read};
+    let pg = Postgres::start();
+    let url = pg.database("vigil");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let mut child = common::vigil_command(&tmp.path().join("data"), &["--store", &url])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn vigil");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let listening = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.starts_with("vigil listening on "));
+    assert!(listening, "vigil exited before listening");
+    std::thread::spawn(move || for _ in lines {});
+    // Another node's changes 1..=5 whose first four the purge removed: this
+    // node, at change 0, can no longer catch up from the log. The listener's
+    // backstop (or this notification) makes it replay.
+    pg.sql(
+        "vigil",
+        "WITH s AS (UPDATE vigil_change_seq SET seq = seq + 5 WHERE id = 1 RETURNING seq)
+         INSERT INTO vigil_change_log (seq, kind, data_id, group_id) SELECT seq, 'c', 'gone', 'DEFAULT_GROUP' FROM s",
+    );
+    pg.sql("vigil", "NOTIFY vigil_changes, '5'");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("the node went on after its log was purged");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(1), "exit status; stderr:\n{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("vigil: change 1 is no longer in the change log of postgres://")
+            && last.ends_with("restart it to reload"),
+        "the last line says why and what to do: {last:?}"
+    );
+}

@@ -13,9 +13,10 @@ use super::render::respond;
 use super::{query, Action, ApiError, Ctx, JSON, NOT_FOUND_BODY};
 use crate::form::Params;
 use crate::http::Request;
-use crate::msg::{Key, PublishOp, WriteOp};
+use crate::msg::{
+    Key, PublishOp, Query, SearchMode, WriteOp, MAX_HISTORY_PAGE_SIZE, MAX_PAGE_SIZE,
+};
 use crate::protocol::{self, canonical_tenant, is_blank, Metadata};
-use crate::query::{Query, SearchMode, MAX_HISTORY_PAGE_SIZE, MAX_PAGE_SIZE};
 
 pub(super) fn get(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<Action, ApiError> {
     if let Some(export) = super::transfer::export_of(params) {

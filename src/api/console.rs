@@ -9,9 +9,8 @@ use super::render::respond;
 use super::{query, Action, ApiError, Ctx, JSON};
 use crate::form::Params;
 use crate::http::Request;
-use crate::msg::WriteOp;
+use crate::msg::{Query, WriteOp};
 use crate::protocol::{canonical_tenant, is_blank};
-use crate::query::Query;
 use std::borrow::Cow;
 
 const TEXT: &[u8] = b"Content-Type: text/plain;charset=UTF-8\r\n";

@@ -116,7 +116,7 @@ pub(super) fn listeners_of_ip(
 /// Gathers matching polls: on every node of a cluster, or on this node
 /// only when another member asks (header `Vigil-Scope: node`).
 fn collect_listeners(req: &Request, filter: ListenerFilter) -> Action {
-    if req.header_str(crate::store::pg::NODE_SCOPE_HEADER) == Some("node") {
+    if req.header_str(crate::cluster::NODE_SCOPE_HEADER) == Some("node") {
         return Action::CollectListeners(ListenerFilter::Local(Box::new(filter)));
     }
     Action::CollectListeners(filter)

@@ -6,19 +6,20 @@
 //! console queries; nothing above this file knows which one runs.
 
 use super::pg::PgStore;
-use super::{Store, StoreError, Sync};
+use super::sqlite::Reader;
+use super::{writer, Fatal, Store, StoreError, Sync};
 use crate::auth::{AuthKeys, AuthState};
 use crate::metrics::Metrics;
 use crate::model::Entry;
-use crate::msg::{Published, ReactorLink, WriteRequest};
-use crate::query::{serve, QueryRequest, Reader};
+use crate::msg::{Published, QueryRequest, ReactorLink, WriteRequest};
+use crate::query::serve;
 use crossbeam_channel::Receiver;
 use std::path::Path;
 use std::sync::Arc;
 
 /// The store a node runs on.
 pub enum Backend {
-    Sqlite(Store),
+    Sqlite(Box<Store>),
     Postgres(Box<PgStore>),
 }
 
@@ -34,7 +35,7 @@ impl Backend {
     pub fn open(store: Option<&str>, data_dir: &Path, sync: Sync) -> Result<Backend, StoreError> {
         match store {
             Some(url) => Ok(Backend::Postgres(Box::new(PgStore::open(url)?))),
-            None => Ok(Backend::Sqlite(Store::open(data_dir, sync)?)),
+            None => Ok(Backend::Sqlite(Box::new(Store::open(data_dir, sync)?))),
         }
     }
 
@@ -63,7 +64,7 @@ impl Backend {
             // watch stream resuming across a restart gets a reset and a
             // fresh snapshot, never a silently skipped change.
             Backend::Sqlite(_) => u64::try_from(crate::msg::now_ms()).unwrap_or(0) * 1000,
-            Backend::Postgres(p) => p.applied(),
+            Backend::Postgres(p) => p.loaded_seq(),
         }
     }
 
@@ -95,16 +96,12 @@ impl Backend {
         }
     }
 
-    /// Cluster mode: the extra peer that answers listener queries for the
-    /// other members (see `pg::members`); none on SQLite.
-    pub fn cluster_peer(
-        &self,
-        reactors: Vec<ReactorLink>,
-        auth: Option<super::pg::PeerAuth>,
-    ) -> Result<Option<ReactorLink>, StoreError> {
+    /// Cluster mode: the other members, whom `crate::cluster` asks for
+    /// their listeners; none on SQLite.
+    pub fn roster(&self) -> Option<super::pg::Roster> {
         match self {
-            Backend::Sqlite(_) => Ok(None),
-            Backend::Postgres(p) => p.start_members(reactors, auth).map(Some),
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(p) => Some(p.roster()),
         }
     }
 
@@ -116,7 +113,8 @@ impl Backend {
         }
     }
 
-    /// Runs the writer loop until every sender is gone.
+    /// Runs the writer loop until every sender is gone, or the store
+    /// reaches a state it cannot go on from.
     pub fn run_writer(
         self,
         rx: Receiver<WriteRequest>,
@@ -124,10 +122,14 @@ impl Backend {
         metrics: Arc<Metrics>,
         published: Arc<Published>,
         retention_days: u64,
-    ) {
+    ) -> Result<(), Fatal> {
         match self {
-            Backend::Sqlite(s) => s.run_writer(rx, reactors, metrics, published, retention_days),
-            Backend::Postgres(p) => p.run_writer(rx, reactors, metrics, published, retention_days),
+            Backend::Sqlite(mut s) => {
+                writer::run(&mut *s, rx, reactors, metrics, published, retention_days)
+            }
+            Backend::Postgres(mut p) => {
+                writer::run(&mut *p, rx, reactors, metrics, published, retention_days)
+            }
         }
     }
 }

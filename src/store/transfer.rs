@@ -7,35 +7,34 @@
 //! wake once; an item whose content and metadata are already stored is
 //! counted as imported but written nowhere, and wakes nobody.
 //!
-//! The rules live here once, over [`Target`]; each store implements the
-//! four row operations (SQLite below, PostgreSQL in `pg::configs`).
+//! The rules live here once, over the store's [`Rows`] (its namespace
+//! check, the stored row an item is compared with, a clone's source row,
+//! and the formal publish).
 
-use super::configs::{change_of, current, publish_formal, stored_md5};
+use super::rules::{publish_formal, Known, Rows};
 use crate::auth::{self, Access};
-use crate::model::Change;
-use crate::msg::{CloneOp, Key, PublishOp, WriteOp, Written};
+use crate::msg::{CloneOp, Key, PublishOp, Written};
 use crate::protocol::{normalize_type, Md5Hex, Metadata};
 use crate::transfer::{envelope, Batch, Code, Item, Policy, Tally};
-use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{HashMap, HashSet};
 
 /// What a key holds now, as far as an import compares it.
-pub(super) struct Stored {
-    pub(super) md5: String,
-    pub(super) config_type: Option<String>,
-    pub(super) app_name: Option<String>,
-    pub(super) desc: Option<String>,
+pub(crate) struct Stored {
+    pub(crate) md5: String,
+    pub(crate) config_type: Option<String>,
+    pub(crate) app_name: Option<String>,
+    pub(crate) desc: Option<String>,
 }
 
 /// A clone source row.
-pub(super) struct Source {
-    pub(super) data_id: String,
-    pub(super) group: String,
-    pub(super) tenant: String,
-    pub(super) content: String,
-    pub(super) config_type: Option<String>,
-    pub(super) desc: Option<String>,
-    pub(super) app_name: Option<String>,
+pub(crate) struct Source {
+    pub(crate) data_id: String,
+    pub(crate) group: String,
+    pub(crate) tenant: String,
+    pub(crate) content: String,
+    pub(crate) config_type: Option<String>,
+    pub(crate) desc: Option<String>,
+    pub(crate) app_name: Option<String>,
 }
 
 /// A clone source from a row of `data_id, group_id, content, type, c_desc,
@@ -57,23 +56,10 @@ macro_rules! source_row {
 }
 pub(super) use source_row;
 
-/// The rows an import or clone reads and writes, inside the store's open
-/// transaction.
-pub(super) trait Target {
-    type Error;
-    /// What a write reports for its key (a change, or a key to announce).
-    type Change;
-    /// Whether the namespace exists (the public one always does).
-    fn namespace_exists(&mut self, tenant: &str) -> Result<bool, Self::Error>;
-    fn stored(&mut self, key: &Key) -> Result<Option<Stored>, Self::Error>;
-    fn publish(&mut self, op: &PublishOp) -> Result<Self::Change, Self::Error>;
-    fn source(&mut self, id: i64) -> Result<Option<Source>, Self::Error>;
-}
+/// The answer and the keys changed, each once.
+pub(super) type Applied = (Written, Vec<(Key, Known)>);
 
-/// The answer and the changes, one per changed key.
-pub(super) type Applied<C> = (Written, Vec<C>);
-
-fn failed<C>(code: Code) -> Applied<C> {
+fn failed(code: Code) -> Applied {
     (Written::Transferred(code.failure()), Vec::new())
 }
 
@@ -92,11 +78,11 @@ fn unchanged(s: &Stored, item: &Item) -> bool {
 }
 
 /// Applies the items of `batch` under its policy.
-fn apply_items<T: Target>(t: &mut T, batch: &Batch) -> Result<Applied<T::Change>, T::Error> {
+fn apply_items<R: Rows>(t: &mut R, batch: &Batch, now: i64) -> Result<Applied, R::Error> {
     let mut tally = Tally::default();
     // The last change per key, in first-write order: a key named twice in
     // one archive still wakes its listeners once.
-    let mut changes: Vec<T::Change> = Vec::new();
+    let mut changes: Vec<(Key, Known)> = Vec::new();
     let mut slot: HashMap<String, usize> = HashMap::new();
     for (i, item) in batch.items.iter().enumerate() {
         let key = Key {
@@ -134,8 +120,9 @@ fn apply_items<T: Target>(t: &mut T, batch: &Batch) -> Result<Applied<T::Change>
             },
             cas_md5: None,
         };
-        let change = t.publish(&op)?;
+        let formal = publish_formal(t, &op, now)?;
         let gk = op.key.group_key();
+        let change = (op.key, Some(Some(formal)));
         match slot.get(&gk) {
             Some(&at) => changes[at] = change,
             None => {
@@ -153,15 +140,15 @@ fn apply_items<T: Target>(t: &mut T, batch: &Batch) -> Result<Applied<T::Change>
 }
 
 /// An import (already unpacked and validated by the reader).
-fn import<T: Target>(t: &mut T, batch: &Batch) -> Result<Applied<T::Change>, T::Error> {
+pub(super) fn import<R: Rows>(t: &mut R, batch: &Batch, now: i64) -> Result<Applied, R::Error> {
     if !t.namespace_exists(&batch.tenant)? {
         return Ok(failed(Code::NamespaceNotExist));
     }
-    apply_items(t, batch)
+    apply_items(t, batch, now)
 }
 
 /// A clone: the sources are read here, in the same transaction.
-fn clone<T: Target>(t: &mut T, op: &CloneOp) -> Result<Applied<T::Change>, T::Error> {
+pub(super) fn clone<R: Rows>(t: &mut R, op: &CloneOp, now: i64) -> Result<Applied, R::Error> {
     if !t.namespace_exists(&op.batch.tenant)? {
         return Ok(failed(Code::NamespaceNotExist));
     }
@@ -194,69 +181,5 @@ fn clone<T: Target>(t: &mut T, op: &CloneOp) -> Result<Applied<T::Change>, T::Er
         items,
         ..op.batch.clone()
     };
-    apply_items(t, &batch)
-}
-
-/// The SQLite writer's connection inside its savepoint.
-pub(super) struct Sqlite<'a> {
-    pub(super) conn: &'a Connection,
-    pub(super) now: i64,
-    pub(super) variants: &'a HashSet<String>,
-}
-
-impl Target for Sqlite<'_> {
-    type Error = rusqlite::Error;
-    type Change = Change;
-
-    fn namespace_exists(&mut self, tenant: &str) -> rusqlite::Result<bool> {
-        if tenant.is_empty() {
-            return Ok(true);
-        }
-        let n: i64 = self
-            .conn
-            .prepare_cached("SELECT count(*) FROM tenant_info WHERE kp = '1' AND tenant_id = ?1")?
-            .query_row(params![tenant], |r| r.get(0))?;
-        Ok(n > 0)
-    }
-
-    fn stored(&mut self, key: &Key) -> rusqlite::Result<Option<Stored>> {
-        let Some(cur) = current(self.conn, key)? else {
-            return Ok(None);
-        };
-        let (config_type, desc): (Option<String>, Option<String>) = self
-            .conn
-            .prepare_cached("SELECT type, c_desc FROM config_info WHERE id = ?1")?
-            .query_row(params![cur.id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?
-            .unwrap_or_default();
-        Ok(Some(Stored {
-            md5: stored_md5(&cur),
-            config_type,
-            app_name: cur.app_name,
-            desc,
-        }))
-    }
-
-    fn publish(&mut self, op: &PublishOp) -> rusqlite::Result<Change> {
-        let formal = publish_formal(self.conn, op, self.now)?;
-        change_of(self.conn, &op.key, Some(Some(formal)), self.variants)
-    }
-
-    fn source(&mut self, id: i64) -> rusqlite::Result<Option<Source>> {
-        self.conn
-            .prepare_cached(
-                "SELECT data_id, group_id, content, type, c_desc, app_name, tenant_id FROM config_info WHERE id = ?1",
-            )?
-            .query_row(params![id], |r| Ok(source_row!(r, get)))
-            .optional()
-    }
-}
-
-/// Applies an import or a clone (any other write is none: nothing done).
-pub(super) fn apply<T: Target>(t: &mut T, op: &WriteOp) -> Result<Applied<T::Change>, T::Error> {
-    match op {
-        WriteOp::Import(batch) => import(t, batch),
-        WriteOp::Clone(c) => clone(t, c),
-        _ => Ok((Written::Done, Vec::new())),
-    }
+    apply_items(t, &batch, now)
 }

@@ -1,19 +1,13 @@
 //! Users, roles, permissions, namespaces and the token-signing secret on
-//! PostgreSQL: the same rows and rules as the SQLite store's `accounts`.
+//! PostgreSQL: the same rows as the SQLite store's `accounts`, and the
+//! account statements of the rules ([`AccountRows`]).
 
 use super::db::Db;
-use super::{OpError, Outcome};
+use super::OpError;
 use crate::auth::{AuthKeys, AuthState, Permission, ADMIN_ROLE};
-use crate::msg::{AccountChange, WriteOp, Written};
+use crate::store::rules::{hash_password, AccountRows};
 use crate::store::StoreError;
 use postgres::{Error, GenericClient};
-
-/// bcrypt work factor: Nacos's own, so its password hashes carry over.
-const BCRYPT_COST: u32 = 10;
-
-fn hash_password(password: &str) -> Result<String, String> {
-    bcrypt::hash(password, BCRYPT_COST).map_err(|e| format!("cannot hash a password: {e}"))
-}
 
 /// The token-signing secret, shared by every node: the first node to start
 /// creates it, the others read it (so a token from one node works on all).
@@ -52,7 +46,7 @@ pub(super) fn ensure_admin(
     let users = count(&mut || c.query_one("SELECT count(*) FROM users", &[]))?;
     match password {
         Some(p) if !p.is_empty() => {
-            let hash = hash_password(p).map_err(StoreError)?;
+            let hash = hash_password(p).map_err(|e| StoreError(e.to_string()))?;
             let n = c
                 .execute(
                     "INSERT INTO users (username, password, enabled) VALUES ($1, $2, TRUE) ON CONFLICT (username) DO NOTHING",
@@ -99,98 +93,103 @@ pub(super) fn load_auth_state(c: &mut Db<'_, impl GenericClient>) -> Result<Auth
     Ok(state)
 }
 
-/// Applies one account or namespace write inside the open transaction.
-pub(super) fn apply(
-    c: &mut Db<'_, impl GenericClient>,
-    op: &WriteOp,
-    now: i64,
-) -> Result<Outcome, OpError> {
-    let hash = |p: &str| hash_password(p).map_err(OpError::Other);
-    let account = |change| Ok(Outcome::auth(Written::Account(change)));
-    match op {
-        WriteOp::NamespaceCreate { id, name, desc } => {
-            let n = c.execute(
-                "INSERT INTO tenant_info (kp, tenant_id, tenant_name, tenant_desc, create_source, gmt_create, gmt_modified)
-                 VALUES ('1', $1, $2, $3, 'nacos', $4, $4) ON CONFLICT (kp, tenant_id) DO NOTHING",
-                &[id, name, desc, &now],
-            )?;
-            Ok(Outcome::new(Written::NamespaceCreated(n > 0), Vec::new()))
-        }
-        WriteOp::NamespaceUpdate { id, name, desc } => {
-            c.execute(
-                "UPDATE tenant_info SET tenant_name = $2, tenant_desc = $3, gmt_modified = $4 WHERE kp = '1' AND tenant_id = $1",
-                &[id, name, desc, &now],
-            )?;
-            Ok(Outcome::new(Written::Done, Vec::new()))
-        }
-        WriteOp::NamespaceDelete { id } => {
-            c.execute(
-                "DELETE FROM tenant_info WHERE kp = '1' AND tenant_id = $1",
-                &[id],
-            )?;
-            Ok(Outcome::new(Written::Done, Vec::new()))
-        }
-        WriteOp::UserCreate { username, password } => {
-            let n = c.execute(
-                "INSERT INTO users (username, password, enabled) VALUES ($1, $2, TRUE) ON CONFLICT (username) DO NOTHING",
-                &[username, &hash(password)?],
-            )?;
-            if n == 0 {
-                return Ok(Outcome::auth(Written::UserExists(username.clone())));
-            }
-            account(AccountChange::UserCreated)
-        }
-        WriteOp::UserUpdate { username, password } => {
-            c.execute(
-                "UPDATE users SET password = $2 WHERE username = $1",
-                &[username, &hash(password)?],
-            )?;
-            account(AccountChange::UserUpdated)
-        }
-        WriteOp::UserDelete { username } => {
-            c.execute("DELETE FROM users WHERE username = $1", &[username])?;
-            c.execute("DELETE FROM roles WHERE username = $1", &[username])?;
-            account(AccountChange::UserDeleted)
-        }
-        WriteOp::RoleAdd { role, username } => {
-            c.execute(
-                "INSERT INTO roles (username, role) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                &[username, role],
-            )?;
-            account(AccountChange::RoleAdded)
-        }
-        WriteOp::RoleDelete { role, username } => {
-            match username {
-                Some(u) => c.execute(
-                    "DELETE FROM roles WHERE role = $1 AND username = $2",
-                    &[role, u],
-                )?,
-                None => c.execute("DELETE FROM roles WHERE role = $1", &[role])?,
-            };
-            account(AccountChange::RoleDeleted)
-        }
-        WriteOp::PermissionAdd {
-            role,
-            resource,
-            action,
-        } => {
-            c.execute(
-                "INSERT INTO permissions (role, resource, action) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                &[role, resource, action],
-            )?;
-            account(AccountChange::PermissionAdded)
-        }
-        WriteOp::PermissionDelete {
-            role,
-            resource,
-            action,
-        } => {
-            c.execute(
-                "DELETE FROM permissions WHERE role = $1 AND resource = $2 AND action = $3",
-                &[role, resource, action],
-            )?;
-            account(AccountChange::PermissionDeleted)
-        }
-        _ => Ok(Outcome::new(Written::Done, Vec::new())),
+impl<C: GenericClient> AccountRows for Db<'_, C> {
+    fn namespace_create(
+        &mut self,
+        id: &str,
+        name: &str,
+        desc: Option<&str>,
+        now: i64,
+    ) -> Result<bool, OpError> {
+        let n = self.execute(
+            "INSERT INTO tenant_info (kp, tenant_id, tenant_name, tenant_desc, create_source, gmt_create, gmt_modified)
+             VALUES ('1', $1, $2, $3, 'nacos', $4, $4) ON CONFLICT (kp, tenant_id) DO NOTHING",
+            &[&id, &name, &desc, &now],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn namespace_update(
+        &mut self,
+        id: &str,
+        name: &str,
+        desc: Option<&str>,
+        now: i64,
+    ) -> Result<(), OpError> {
+        self.execute(
+            "UPDATE tenant_info SET tenant_name = $2, tenant_desc = $3, gmt_modified = $4 WHERE kp = '1' AND tenant_id = $1",
+            &[&id, &name, &desc, &now],
+        )?;
+        Ok(())
+    }
+
+    fn namespace_delete(&mut self, id: &str) -> Result<(), OpError> {
+        self.execute(
+            "DELETE FROM tenant_info WHERE kp = '1' AND tenant_id = $1",
+            &[&id],
+        )?;
+        Ok(())
+    }
+
+    fn user_create(&mut self, username: &str, hash: &str) -> Result<bool, OpError> {
+        let n = self.execute(
+            "INSERT INTO users (username, password, enabled) VALUES ($1, $2, TRUE) ON CONFLICT (username) DO NOTHING",
+            &[&username, &hash],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn user_update(&mut self, username: &str, hash: &str) -> Result<(), OpError> {
+        self.execute(
+            "UPDATE users SET password = $2 WHERE username = $1",
+            &[&username, &hash],
+        )?;
+        Ok(())
+    }
+
+    fn user_delete(&mut self, username: &str) -> Result<(), OpError> {
+        self.execute("DELETE FROM users WHERE username = $1", &[&username])?;
+        self.execute("DELETE FROM roles WHERE username = $1", &[&username])?;
+        Ok(())
+    }
+
+    fn role_add(&mut self, role: &str, username: &str) -> Result<(), OpError> {
+        self.execute(
+            "INSERT INTO roles (username, role) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&username, &role],
+        )?;
+        Ok(())
+    }
+
+    fn role_delete(&mut self, role: &str, username: Option<&str>) -> Result<(), OpError> {
+        match username {
+            Some(u) => self.execute(
+                "DELETE FROM roles WHERE role = $1 AND username = $2",
+                &[&role, &u],
+            )?,
+            None => self.execute("DELETE FROM roles WHERE role = $1", &[&role])?,
+        };
+        Ok(())
+    }
+
+    fn permission_add(&mut self, role: &str, resource: &str, action: &str) -> Result<(), OpError> {
+        self.execute(
+            "INSERT INTO permissions (role, resource, action) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&role, &resource, &action],
+        )?;
+        Ok(())
+    }
+
+    fn permission_delete(
+        &mut self,
+        role: &str,
+        resource: &str,
+        action: &str,
+    ) -> Result<(), OpError> {
+        self.execute(
+            "DELETE FROM permissions WHERE role = $1 AND resource = $2 AND action = $3",
+            &[&role, &resource, &action],
+        )?;
+        Ok(())
     }
 }

@@ -3,10 +3,12 @@
 //! The same rows and rules as the SQLite store's `configs`.
 
 use super::db::Db;
-use super::{OpError, Outcome};
+use super::OpError;
 use crate::model::{Beta, Config, Entry};
-use crate::msg::{Key, PublishOp, WriteOp, Written};
+use crate::msg::{Key, PublishOp};
 use crate::protocol::{normalize_type, Md5Hex};
+use crate::store::rules::{Rows, Variant};
+use crate::store::transfer::{source_row, Source, Stored};
 use postgres::{Error, GenericClient, Row};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -113,23 +115,6 @@ pub(super) fn entries_of(
     Ok(entries.into_iter().map(|(k, e)| (k, Arc::new(e))).collect())
 }
 
-fn replace_tags(
-    c: &mut Db<'_, impl GenericClient>,
-    id: i64,
-    key: &Key,
-    tags: &str,
-) -> Result<(), Error> {
-    c.execute("DELETE FROM config_tags_relation WHERE id = $1", &[&id])?;
-    for tag in tags.split(',').filter(|t| !t.is_empty()) {
-        c.execute(
-            "INSERT INTO config_tags_relation (id, tag_name, tag_type, data_id, group_id, tenant_id) VALUES ($1, $2, '', $3, $4, $5)
-             ON CONFLICT DO NOTHING",
-            &[&id, &tag, &key.data_id, &key.group, &key.tenant],
-        )?;
-    }
-    Ok(())
-}
-
 /// An update of an existing formal config: the old version goes to
 /// history ('U', its md5 computed if it was not stored), the row takes the
 /// new one; one statement, one round trip. No row: the key is new.
@@ -173,14 +158,14 @@ WITH old AS (
 )
 SELECT id FROM old";
 
-/// Writes a formal publish; returns the config as now stored. Two nodes
-/// creating the same key at once: the loser's insert does nothing, and it
-/// updates the winner's row instead.
-pub(super) fn publish_formal(
+/// Writes a formal publish and its history row; returns the row's id and
+/// app name as now stored. Two nodes creating the same key at once: the
+/// loser's insert does nothing, and it updates the winner's row instead.
+fn write_formal(
     c: &mut Db<'_, impl GenericClient>,
     p: &PublishOp,
     now: i64,
-) -> Result<Arc<Config>, Error> {
+) -> Result<(i64, Option<String>), Error> {
     let md5 = Md5Hex::of(p.content.as_bytes());
     let key = &p.key;
     let args: [&(dyn postgres::types::ToSql + Sync); 14] = [
@@ -207,173 +192,159 @@ pub(super) fn publish_formal(
             break r;
         }
     };
-    let id: i64 = row.try_get(0)?;
-    if let Some(tags) = &p.meta.config_tags {
-        replace_tags(c, id, key, tags)?;
-    }
-    Ok(Arc::new(Config::new(
-        id,
-        key.data_id.clone(),
-        key.group.clone(),
-        key.tenant.clone(),
-        p.content.clone(),
-        p.config_type,
-        row.try_get(1)?,
-        now,
-    )))
+    Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
-fn delete_formal(
-    c: &mut Db<'_, impl GenericClient>,
-    key: &Key,
-    now: i64,
-    src_ip: &str,
-    src_user: Option<&str>,
-) -> Result<bool, Error> {
-    let gone = c.query_opt(
-        DELETE_FORMAL,
-        &[
-            &key.data_id,
-            &key.group,
-            &key.tenant,
-            &now,
-            &src_user,
-            &src_ip,
-        ],
-    )?;
-    Ok(gone.is_some())
-}
+impl<C: GenericClient> Rows for Db<'_, C> {
+    type Error = OpError;
 
-/// Applies one config write inside the open transaction. The outcome lists
-/// the keys that changed, each with its formal config when the write knows
-/// it (see [`super::Known`]).
-pub(super) fn apply(
-    c: &mut Db<'_, impl GenericClient>,
-    op: &WriteOp,
-    now: i64,
-) -> Result<Outcome, OpError> {
-    if let WriteOp::Publish(p) | WriteOp::PublishBeta(p, _) | WriteOp::PublishTag(p, _) = op {
-        if let Some(cas) = &p.cas_md5 {
-            if !cas_holds(c, op, &p.key, cas)? {
-                return Ok(Outcome::new(Written::CasMismatch, Vec::new()));
-            }
-        }
-    }
-    let keys = match op {
-        WriteOp::Publish(p) => {
-            let formal = publish_formal(c, p, now)?;
-            vec![(p.key.clone(), Some(Some(formal)))]
-        }
-        WriteOp::PublishBeta(p, ips) => {
-            let key = &p.key;
-            let md5 = Md5Hex::of(p.content.as_bytes());
-            c.execute(
-                "INSERT INTO config_info_beta AS b (data_id, group_id, tenant_id, app_name, content, beta_ips, md5, gmt_create, gmt_modified, src_user, src_ip)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)
-                 ON CONFLICT (data_id, group_id, tenant_id) DO UPDATE SET
-                   app_name = COALESCE(excluded.app_name, b.app_name), content = excluded.content, beta_ips = excluded.beta_ips,
-                   md5 = excluded.md5, gmt_modified = excluded.gmt_modified, src_user = excluded.src_user, src_ip = excluded.src_ip",
-                &[&key.data_id, &key.group, &key.tenant, &p.app_name, &p.content, ips, &md5.as_str(), &now, &p.src_user, &p.src_ip],
-            )?;
-            vec![(key.clone(), None)]
-        }
-        WriteOp::PublishTag(p, tag) => {
-            let key = &p.key;
-            let md5 = Md5Hex::of(p.content.as_bytes());
-            c.execute(
-                "INSERT INTO config_info_tag AS t (data_id, group_id, tenant_id, tag_id, app_name, content, md5, gmt_create, gmt_modified, src_user, src_ip)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)
-                 ON CONFLICT (data_id, group_id, tenant_id, tag_id) DO UPDATE SET
-                   app_name = COALESCE(excluded.app_name, t.app_name), content = excluded.content,
-                   md5 = excluded.md5, gmt_modified = excluded.gmt_modified, src_user = excluded.src_user, src_ip = excluded.src_ip",
-                &[&key.data_id, &key.group, &key.tenant, tag, &p.app_name, &p.content, &md5.as_str(), &now, &p.src_user, &p.src_ip],
-            )?;
-            vec![(key.clone(), None)]
-        }
-        WriteOp::Delete {
-            key,
-            src_ip,
-            src_user,
-        } => {
-            if delete_formal(c, key, now, src_ip, src_user.as_deref())? {
-                vec![(key.clone(), Some(None))]
-            } else {
-                Vec::new()
-            }
-        }
-        WriteOp::DeleteTag { key, tag } => {
-            let n = c.execute(
-                "DELETE FROM config_info_tag WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3 AND tag_id = $4",
-                &[&key.data_id, &key.group, &key.tenant, tag],
-            )?;
-            if n > 0 {
-                vec![(key.clone(), None)]
-            } else {
-                Vec::new()
-            }
-        }
-        WriteOp::StopBeta { key } => {
-            let n = c.execute(
-                "DELETE FROM config_info_beta WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3",
+    fn md5_of(
+        &mut self,
+        key: &Key,
+        variant: Variant<'_>,
+    ) -> Result<Option<Option<String>>, OpError> {
+        let row = match variant {
+            Variant::Beta => self.query_opt(
+                "SELECT md5 FROM config_info_beta WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3 FOR UPDATE",
                 &[&key.data_id, &key.group, &key.tenant],
-            )?;
-            let keys = if n > 0 {
-                vec![(key.clone(), None)]
-            } else {
-                Vec::new()
-            };
-            return Ok(Outcome::new(Written::BetaStopped, keys));
-        }
-        WriteOp::DeleteIds {
-            ids,
-            src_ip,
-            src_user,
-        } => {
-            let mut keys = Vec::new();
-            for id in ids {
-                let row = c.query_opt(
-                    "SELECT data_id, group_id, tenant_id FROM config_info WHERE id = $1",
-                    &[id],
-                )?;
-                if let Some(r) = row {
-                    let key = key_of(&r)?;
-                    if delete_formal(c, &key, now, src_ip, src_user.as_deref())? {
-                        keys.push((key, Some(None)));
-                    }
-                }
-            }
-            return Ok(Outcome::new(Written::IdsDeleted, keys));
-        }
-        WriteOp::Import(_) | WriteOp::Clone(_) => return Ok(super::transfer::apply(c, op, now)?),
-        _ => return super::accounts::apply(c, op, now),
-    };
-    Ok(Outcome::new(Written::Done, keys))
-}
+            )?,
+            Variant::Tag(tag) => self.query_opt(
+                "SELECT md5 FROM config_info_tag WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3 AND tag_id = $4 FOR UPDATE",
+                &[&key.data_id, &key.group, &key.tenant, &tag],
+            )?,
+            Variant::Formal => self.query_opt(
+                "SELECT md5 FROM config_info WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3 FOR UPDATE",
+                &[&key.data_id, &key.group, &key.tenant],
+            )?,
+        };
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
 
-/// Whether a compare-and-set publish may apply: the variant it writes is
-/// absent, or its stored md5 is `cas`. The row is locked until commit, so
-/// two nodes cannot both pass the check on the same version.
-fn cas_holds(
-    c: &mut Db<'_, impl GenericClient>,
-    op: &WriteOp,
-    key: &Key,
-    cas: &str,
-) -> Result<bool, OpError> {
-    let row = match op {
-        WriteOp::PublishBeta(..) => c.query_opt(
-            "SELECT md5 FROM config_info_beta WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3 FOR UPDATE",
+    fn write_formal(&mut self, p: &PublishOp, now: i64) -> Result<(i64, Option<String>), OpError> {
+        Ok(write_formal(self, p, now)?)
+    }
+
+    fn clear_tags(&mut self, id: i64) -> Result<(), OpError> {
+        self.execute("DELETE FROM config_tags_relation WHERE id = $1", &[&id])?;
+        Ok(())
+    }
+
+    fn add_tag(&mut self, id: i64, key: &Key, tag: &str) -> Result<(), OpError> {
+        self.execute(
+            "INSERT INTO config_tags_relation (id, tag_name, tag_type, data_id, group_id, tenant_id) VALUES ($1, $2, '', $3, $4, $5)
+             ON CONFLICT DO NOTHING",
+            &[&id, &tag, &key.data_id, &key.group, &key.tenant],
+        )?;
+        Ok(())
+    }
+
+    fn publish_beta(&mut self, p: &PublishOp, ips: &str, now: i64) -> Result<(), OpError> {
+        let key = &p.key;
+        let md5 = Md5Hex::of(p.content.as_bytes());
+        self.execute(
+            "INSERT INTO config_info_beta AS b (data_id, group_id, tenant_id, app_name, content, beta_ips, md5, gmt_create, gmt_modified, src_user, src_ip)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)
+             ON CONFLICT (data_id, group_id, tenant_id) DO UPDATE SET
+               app_name = COALESCE(excluded.app_name, b.app_name), content = excluded.content, beta_ips = excluded.beta_ips,
+               md5 = excluded.md5, gmt_modified = excluded.gmt_modified, src_user = excluded.src_user, src_ip = excluded.src_ip",
+            &[&key.data_id, &key.group, &key.tenant, &p.app_name, &p.content, &ips, &md5.as_str(), &now, &p.src_user, &p.src_ip],
+        )?;
+        Ok(())
+    }
+
+    fn publish_tag(&mut self, p: &PublishOp, tag: &str, now: i64) -> Result<(), OpError> {
+        let key = &p.key;
+        let md5 = Md5Hex::of(p.content.as_bytes());
+        self.execute(
+            "INSERT INTO config_info_tag AS t (data_id, group_id, tenant_id, tag_id, app_name, content, md5, gmt_create, gmt_modified, src_user, src_ip)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)
+             ON CONFLICT (data_id, group_id, tenant_id, tag_id) DO UPDATE SET
+               app_name = COALESCE(excluded.app_name, t.app_name), content = excluded.content,
+               md5 = excluded.md5, gmt_modified = excluded.gmt_modified, src_user = excluded.src_user, src_ip = excluded.src_ip",
+            &[&key.data_id, &key.group, &key.tenant, &tag, &p.app_name, &p.content, &md5.as_str(), &now, &p.src_user, &p.src_ip],
+        )?;
+        Ok(())
+    }
+
+    fn delete_formal(
+        &mut self,
+        key: &Key,
+        now: i64,
+        src_ip: &str,
+        src_user: Option<&str>,
+    ) -> Result<bool, OpError> {
+        let gone = self.query_opt(
+            DELETE_FORMAL,
+            &[
+                &key.data_id,
+                &key.group,
+                &key.tenant,
+                &now,
+                &src_user,
+                &src_ip,
+            ],
+        )?;
+        Ok(gone.is_some())
+    }
+
+    fn delete_tag(&mut self, key: &Key, tag: &str) -> Result<bool, OpError> {
+        let n = self.execute(
+            "DELETE FROM config_info_tag WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3 AND tag_id = $4",
+            &[&key.data_id, &key.group, &key.tenant, &tag],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn delete_beta(&mut self, key: &Key) -> Result<bool, OpError> {
+        let n = self.execute(
+            "DELETE FROM config_info_beta WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3",
             &[&key.data_id, &key.group, &key.tenant],
-        )?,
-        WriteOp::PublishTag(_, tag) => c.query_opt(
-            "SELECT md5 FROM config_info_tag WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3 AND tag_id = $4 FOR UPDATE",
-            &[&key.data_id, &key.group, &key.tenant, tag],
-        )?,
-        _ => c.query_opt(
-            "SELECT md5 FROM config_info WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3 FOR UPDATE",
+        )?;
+        Ok(n > 0)
+    }
+
+    fn key_of(&mut self, id: i64) -> Result<Option<Key>, OpError> {
+        let row = self.query_opt(
+            "SELECT data_id, group_id, tenant_id FROM config_info WHERE id = $1",
+            &[&id],
+        )?;
+        Ok(row.map(|r| key_of(&r)).transpose()?)
+    }
+
+    fn namespace_exists(&mut self, tenant: &str) -> Result<bool, OpError> {
+        if tenant.is_empty() {
+            return Ok(true);
+        }
+        let row = self.query_opt(
+            "SELECT 1 FROM tenant_info WHERE kp = '1' AND tenant_id = $1",
+            &[&tenant],
+        )?;
+        Ok(row.is_some())
+    }
+
+    fn stored(&mut self, key: &Key) -> Result<Option<Stored>, OpError> {
+        let row = self.query_opt(
+            "SELECT COALESCE(md5, md5(content)), type, app_name, c_desc FROM config_info
+             WHERE data_id = $1 AND group_id = $2 AND tenant_id = $3",
             &[&key.data_id, &key.group, &key.tenant],
-        )?,
-    };
-    let Some(row) = row else { return Ok(true) };
-    let md5: Option<String> = row.try_get(0)?;
-    Ok(md5.as_deref() == Some(cas))
+        )?;
+        let stored = row.map(|r| {
+            Ok::<_, Error>(Stored {
+                md5: r.try_get(0)?,
+                config_type: r.try_get(1)?,
+                app_name: r.try_get(2)?,
+                desc: r.try_get(3)?,
+            })
+        });
+        Ok(stored.transpose()?)
+    }
+
+    fn source(&mut self, id: i64) -> Result<Option<Source>, OpError> {
+        let row = self.query_opt(
+            "SELECT data_id, group_id, content, type, c_desc, app_name, tenant_id FROM config_info WHERE id = $1",
+            &[&id],
+        )?;
+        let source = row.map(|r| Ok::<_, Error>(source_row!(&r, try_get)));
+        Ok(source.transpose()?)
+    }
 }

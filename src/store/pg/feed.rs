@@ -17,11 +17,12 @@
 //!
 //! ## Applying changes
 //!
-//! The writer is the only thread that queues changes for the reactors. It
-//! keeps `applied`, the last number its reactors have. After its own commit
-//! of numbers start..=end it sends its own changes directly only when
-//! `applied + 1 == start`; otherwise other nodes committed in between and it
-//! replays the log from `applied + 1` (which includes its own). A replay
+//! The writer is the only thread that queues changes for the reactors. Its
+//! feed (`store::writer::Feed`) keeps `applied`, the last number its
+//! reactors have. After its own commit of numbers start..=end it sends its
+//! own changes directly only when `applied + 1 == start`; otherwise other
+//! nodes committed in between and it replays the log from `applied + 1`
+//! (which includes its own). A replay
 //! reads the log rows and the current entries of their keys in one
 //! REPEATABLE READ snapshot. Either way a change is queued in every
 //! reactor's inbox before `Published` covers it and before any publisher
@@ -51,13 +52,12 @@
 use super::db::{Db, Statements};
 use super::listener::CHECK;
 use super::schema::{CHANNEL, LOCK_PURGE};
-use super::{accounts, configs, OpError, Outcome, PgStore, UNAVAILABLE};
-use crate::metrics::Metrics;
+use super::{accounts, configs, OpError, PgStore};
 use crate::model::{Change, Entry};
-use crate::msg::{
-    now_ms, Key, Published, ReactorLink, Reply, ToReactor, WriteOp, WriteRequest, Written,
-};
-use crate::store::MAX_BATCH;
+use crate::msg::{now_ms, Key, WriteRequest};
+use crate::store::rules::{self, Outcome};
+use crate::store::writer::{Answer, Applied, Engine, Feed};
+use crate::store::Fatal;
 use crossbeam_channel::Receiver;
 use postgres::error::SqlState;
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
@@ -81,18 +81,12 @@ const REPLAY_ROWS: i64 = 10_000;
 /// Tries of one write that lost a deadlock or serialization race.
 const OP_TRIES: u32 = 3;
 
-/// What one write request is answered.
-enum Answer {
-    Written(Written),
-    Failed(String),
-    Unavailable,
-}
-
 /// A committed batch: one result per request, and its change numbers.
 struct Committed {
     results: Vec<Result<Outcome, String>>,
-    /// The changes of the batch in log order (numbers start..=end), and
-    /// whether users, roles or permissions changed.
+    /// The changes of the batch in log order, each numbered by its row's
+    /// place in the batch (the log numbers them start..=end), and whether
+    /// users, roles or permissions changed.
     changes: Vec<Change>,
     auth: bool,
     end: u64,
@@ -104,15 +98,29 @@ fn retryable(e: &OpError) -> bool {
         || e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE))
 }
 
+/// Why a replay stopped.
+enum ReplayError {
+    /// PostgreSQL failed or is unreachable: the next hint retries.
+    Lost(String),
+    /// The log no longer holds what this node needs.
+    Fatal(Fatal),
+}
+
+impl From<postgres::Error> for ReplayError {
+    fn from(e: postgres::Error) -> ReplayError {
+        ReplayError::Lost(e.to_string())
+    }
+}
+
 impl PgStore {
     /// The writer's connection, reconnecting (at most every
     /// [`RECONNECT_EVERY`]) when it was lost.
-    fn client(&mut self, retry_at: &mut Instant) -> Option<(&mut Client, &mut Statements)> {
+    fn client(&mut self) -> Option<(&mut Client, &mut Statements)> {
         if self.client.is_closed() {
-            if Instant::now() < *retry_at {
+            if Instant::now() < self.retry_at {
                 return None;
             }
-            *retry_at = Instant::now() + RECONNECT_EVERY;
+            self.retry_at = Instant::now() + RECONNECT_EVERY;
             match self.config.connect(NoTls) {
                 Ok(c) => {
                     log::info!("reconnected to {}", self.target);
@@ -128,134 +136,118 @@ impl PgStore {
         Some((&mut self.client, &mut self.stmts))
     }
 
-    /// Runs the writer loop until every sender is gone, then returns.
-    pub fn run_writer(
-        mut self,
-        rx: Receiver<WriteRequest>,
-        reactors: Vec<ReactorLink>,
-        metrics: Arc<Metrics>,
-        published: Arc<Published>,
-        retention_days: u64,
-    ) {
-        let mut retry_at = Instant::now();
-        let mut batch: Vec<WriteRequest> = Vec::with_capacity(MAX_BATCH);
-        let mut next_beat = Instant::now();
-        let mut next_purge = Instant::now();
-        let mut pokes = self.pokes.clone();
+    fn push_auth(&mut self, feed: &Feed) {
+        match accounts::load_auth_state(&mut Db::new(&mut self.client, &mut self.stmts)) {
+            Ok(state) => feed.auth(state),
+            Err(e) => log::error!("cannot reload users from {}: {e}", self.target),
+        }
+    }
+
+    /// Replays the log after the last change queued, in order, queueing
+    /// every change (without publishing: the loop does). Stops at the
+    /// first error.
+    fn replay(&mut self, feed: &mut Feed) -> Result<(), ReplayError> {
         loop {
-            let now = Instant::now();
-            if now >= next_beat {
-                self.heartbeat(&mut retry_at);
-                next_beat = now + HEARTBEAT;
-            }
-            if now >= next_purge {
-                self.purge(retention_days, &mut retry_at);
-                next_purge = now + PURGE_EVERY;
-            }
-            let wait = next_beat.saturating_duration_since(Instant::now());
-            crossbeam_channel::select! {
-                recv(rx) -> msg => match msg {
-                    Ok(first) => batch.push(first),
-                    Err(_) => break,
-                },
-                recv(pokes) -> msg => {
-                    let Ok(hint) = msg else {
-                        log::error!("the change listener stopped; relying on writes");
-                        pokes = crossbeam_channel::never();
-                        continue;
-                    };
-                    // Take every pending poke; most name numbers this
-                    // node has applied already (its own commits).
-                    let mut check = hint == CHECK || hint > self.applied;
-                    for hint in pokes.try_iter() {
-                        check |= hint == CHECK || hint > self.applied;
+            let applied = feed.last();
+            let target = self.target.clone();
+            let Some((client, stmts)) = self.client() else {
+                return Err(ReplayError::Lost("not connected".into()));
+            };
+            let mut tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let rows = tx.query(
+                "SELECT seq, kind, data_id, group_id, tenant_id FROM vigil_change_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&(applied as i64), &REPLAY_ROWS],
+            )?;
+            let mut log = Vec::with_capacity(rows.len());
+            let mut keys = Vec::new();
+            let mut auth = None;
+            for (i, r) in rows.iter().enumerate() {
+                let seq: i64 = r.try_get(0)?;
+                let seq = u64::try_from(seq).unwrap_or(0);
+                let expected = applied + 1 + i as u64;
+                if seq != expected {
+                    // Only the purge removes log rows, and only far behind
+                    // the newest: this node missed more than it keeps.
+                    return Err(ReplayError::Fatal(Fatal::LogPurged {
+                        change: expected,
+                        store: target,
+                    }));
+                }
+                let kind: String = r.try_get(1)?;
+                if kind == "a" {
+                    if auth.is_none() {
+                        auth = Some(accounts::load_auth_state(&mut Db::new(&mut tx, stmts))?);
                     }
-                    if check {
-                        self.replay_and_publish(&reactors, &published, &mut retry_at);
-                    }
+                    log.push((seq, None));
                     continue;
-                },
-                default(wait) => continue,
+                }
+                let key = Key {
+                    data_id: r.try_get(2)?,
+                    group: r.try_get(3)?,
+                    tenant: r.try_get(4)?,
+                };
+                log.push((seq, Some(key.group_key())));
+                keys.push(key);
             }
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(req) => batch.push(req),
-                    Err(_) => break,
+            let entries = configs::entries_of(&mut Db::new(&mut tx, stmts), &keys)?;
+            tx.commit()?;
+            for (gk, entry) in &entries {
+                if entry.beta.is_some() || !entry.tags.is_empty() {
+                    self.variants.insert(gk.clone());
                 }
             }
-            let started = Instant::now();
-            let answers = self.write_batch(&batch, &reactors, &mut retry_at);
-            if answers.iter().any(|a| matches!(a, Answer::Written(_))) {
-                metrics.commit(batch.len(), started.elapsed());
-            }
-            for (req, answer) in batch.drain(..).zip(answers) {
-                count(&metrics, &req.op, &answer);
-                let Some(link) = reactors.get(req.reply.reactor) else {
-                    continue;
-                };
-                let (conn, generation) = (req.reply.conn, req.reply.generation);
-                link.push(match answer {
-                    Answer::Written(w) => ToReactor::Written {
-                        conn,
-                        generation,
-                        result: Ok(w),
-                    },
-                    Answer::Failed(e) => ToReactor::Written {
-                        conn,
-                        generation,
-                        result: Err(e),
-                    },
-                    Answer::Unavailable => ToReactor::Done {
-                        conn,
-                        generation,
-                        result: Ok(Reply::new(503, UNAVAILABLE)),
-                    },
+            let Some(&(last, _)) = log.last() else {
+                return Ok(());
+            };
+            for (seq, gk) in log {
+                let Some(gk) = gk else { continue };
+                let entry = entries.get(&gk).cloned();
+                feed.change(Change {
+                    seq,
+                    group_key: gk.into(),
+                    entry,
                 });
             }
-            self.publish(&reactors, &published);
-        }
-        let node = self.node_id.clone();
-        if let Some((c, _)) = self.client(&mut retry_at) {
-            let _ = c.execute("DELETE FROM vigil_nodes WHERE node_id = $1", &[&node]);
-        }
-        log::debug!("writer: all reactors gone, leaving {}", self.target);
-    }
-
-    /// Tells the reactors everything queued so far may be acted on.
-    fn publish(&self, reactors: &[ReactorLink], published: &Published) {
-        published.set(self.applied);
-        for link in reactors {
-            (link.notify)();
+            if let Some(state) = auth {
+                feed.auth(state);
+            }
+            feed.advance(last);
+            if rows.len() < REPLAY_ROWS as usize {
+                return Ok(());
+            }
         }
     }
 
-    fn replay_and_publish(
-        &mut self,
-        reactors: &[ReactorLink],
-        published: &Published,
-        retry_at: &mut Instant,
-    ) {
-        let before = self.applied;
-        if let Err(e) = self.replay(reactors, retry_at) {
-            log::warn!("cannot read the change log from {}: {e}", self.target);
-        }
-        if self.applied != before {
-            self.publish(reactors, published);
+    /// Replays the log, logging (not failing on) a lost connection.
+    fn catch_up_log(&mut self, feed: &mut Feed) -> Result<(), Fatal> {
+        match self.replay(feed) {
+            Ok(()) => Ok(()),
+            Err(ReplayError::Lost(e)) => {
+                log::warn!("cannot read the change log from {}: {e}", self.target);
+                Ok(())
+            }
+            Err(ReplayError::Fatal(f)) => Err(f),
         }
     }
+}
 
-    /// Commits a batch and queues its changes; returns one answer per
-    /// request. The caller queues the answers, then publishes.
-    fn write_batch(
-        &mut self,
-        batch: &[WriteRequest],
-        reactors: &[ReactorLink],
-        retry_at: &mut Instant,
-    ) -> Vec<Answer> {
-        let unavailable = || batch.iter().map(|_| Answer::Unavailable).collect();
+impl Engine for PgStore {
+    /// Commits a batch and queues its changes: directly when nothing came
+    /// between, else by a replay of the log.
+    fn write(&mut self, batch: &[WriteRequest], feed: &mut Feed) -> Result<Applied, Fatal> {
+        let answered = |answers: Vec<Answer>| {
+            // Counted as a commit only when some write was answered `true`.
+            let committed = answers.iter().any(|a| matches!(a, Answer::Written(_)));
+            Ok(Applied { answers, committed })
+        };
+        let unavailable = || answered(batch.iter().map(|_| Answer::Unavailable).collect());
         let mut variants = std::mem::take(&mut self.variants);
         let result = self
-            .client(retry_at)
+            .client()
             .map(|(client, stmts)| commit(client, stmts, batch, &mut variants));
         self.variants = variants;
         let Some(result) = result else {
@@ -270,154 +262,88 @@ impl PgStore {
                 }
                 let msg = format!("storage error: {}", super::explain(&e));
                 log::error!("{msg} ({})", self.target);
-                return batch.iter().map(|_| Answer::Failed(msg.clone())).collect();
+                return answered(batch.iter().map(|_| Answer::Failed(msg.clone())).collect());
             }
         };
         let mut caught_up = true;
         if committed.rows > 0 {
             let start = committed.end + 1 - committed.rows;
-            if self.applied + 1 == start {
-                for (i, mut change) in committed.changes.into_iter().enumerate() {
-                    change.seq = start + i as u64;
-                    let change = Arc::new(change);
-                    for link in reactors {
-                        link.push(ToReactor::Change(change.clone()));
-                    }
+            if feed.last() + 1 == start {
+                for mut change in committed.changes {
+                    change.seq += start;
+                    feed.change(change);
                 }
                 if committed.auth {
-                    self.push_auth(reactors);
+                    self.push_auth(feed);
                 }
-                self.applied = committed.end;
+                feed.advance(committed.end);
             } else {
                 // Other nodes committed in between: replay the log, ours included.
-                let _ = self.replay(reactors, retry_at);
-                caught_up = self.applied >= committed.end;
+                match self.replay(feed) {
+                    Ok(()) | Err(ReplayError::Lost(_)) => {}
+                    Err(ReplayError::Fatal(f)) => return Err(f),
+                }
+                caught_up = feed.last() >= committed.end;
             }
         }
-        committed
-            .results
-            .into_iter()
-            .map(|r| match r {
-                // Committed, but not yet in this node's cache: the publisher
-                // must not hear `true` before every reactor has it.
-                Ok(_) if !caught_up => Answer::Unavailable,
-                Ok(o) => Answer::Written(o.written),
-                Err(e) => Answer::Failed(e),
-            })
-            .collect()
+        answered(
+            committed
+                .results
+                .into_iter()
+                .map(|r| match r {
+                    // Committed, but not yet in this node's cache: the publisher
+                    // must not hear `true` before every reactor has it.
+                    Ok(_) if !caught_up => Answer::Unavailable,
+                    Ok(o) => Answer::Written(o.written),
+                    Err(e) => Answer::Failed(e),
+                })
+                .collect(),
+        )
     }
 
-    fn push_auth(&mut self, reactors: &[ReactorLink]) {
-        match accounts::load_auth_state(&mut Db::new(&mut self.client, &mut self.stmts)) {
-            Ok(state) => {
-                let state = Arc::new(state);
-                for link in reactors {
-                    link.push(ToReactor::Auth(state.clone()));
-                }
-            }
-            Err(e) => log::error!("cannot reload users from {}: {e}", self.target),
+    fn hints(&self) -> Receiver<u64> {
+        self.pokes.clone()
+    }
+
+    /// Most pokes name numbers this node has applied already (its own
+    /// commits); any other, or a [`CHECK`], asks for a replay.
+    fn catch_up(&mut self, hints: &[u64], feed: &mut Feed) -> Result<(), Fatal> {
+        if hints.iter().any(|&h| h == CHECK || h > feed.last()) {
+            self.catch_up_log(feed)?;
         }
+        Ok(())
     }
 
-    /// Replays the log after `applied`, in order, queueing every change
-    /// (without publishing: the caller does). Stops at the first error.
-    fn replay(&mut self, reactors: &[ReactorLink], retry_at: &mut Instant) -> Result<(), String> {
-        loop {
-            let applied = self.applied;
-            let target = self.target.clone();
-            let Some((client, stmts)) = self.client(retry_at) else {
-                return Err("not connected".into());
-            };
-            let mut tx = client
-                .build_transaction()
-                .isolation_level(IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .map_err(|e| e.to_string())?;
-            let rows = tx
-                .query(
-                    "SELECT seq, kind, data_id, group_id, tenant_id FROM vigil_change_log WHERE seq > $1 ORDER BY seq LIMIT $2",
-                    &[&(applied as i64), &REPLAY_ROWS],
-                )
-                .map_err(|e| e.to_string())?;
-            let mut log = Vec::with_capacity(rows.len());
-            let mut keys = Vec::new();
-            let mut auth = None;
-            for (i, r) in rows.iter().enumerate() {
-                let seq: i64 = r.try_get(0).map_err(|e| e.to_string())?;
-                let seq = u64::try_from(seq).unwrap_or(0);
-                if seq != applied + 1 + i as u64 {
-                    // Only the purge removes log rows, and only far behind
-                    // the newest: this node missed more than it keeps.
-                    log::error!(
-                        "change {} is no longer in the log of {} (purged); restart this node to reload",
-                        applied + 1 + i as u64,
-                        target
-                    );
-                    std::process::exit(1);
-                }
-                let kind: String = r.try_get(1).map_err(|e| e.to_string())?;
-                if kind == "a" {
-                    if auth.is_none() {
-                        auth = Some(
-                            accounts::load_auth_state(&mut Db::new(&mut tx, stmts))
-                                .map_err(|e| e.to_string())?,
-                        );
-                    }
-                    log.push((seq, None));
-                    continue;
-                }
-                let key = Key {
-                    data_id: r.try_get(2).map_err(|e| e.to_string())?,
-                    group: r.try_get(3).map_err(|e| e.to_string())?,
-                    tenant: r.try_get(4).map_err(|e| e.to_string())?,
-                };
-                log.push((seq, Some(key.group_key())));
-                keys.push(key);
-            }
-            let entries = configs::entries_of(&mut Db::new(&mut tx, stmts), &keys)
-                .map_err(|e| e.to_string())?;
-            tx.commit().map_err(|e| e.to_string())?;
-            for (gk, entry) in &entries {
-                if entry.beta.is_some() || !entry.tags.is_empty() {
-                    self.variants.insert(gk.clone());
-                }
-            }
-            let Some(&(last, _)) = log.last() else {
-                return Ok(());
-            };
-            for (seq, gk) in log {
-                let Some(gk) = gk else { continue };
-                let entry = entries.get(&gk).cloned();
-                let change = Arc::new(Change {
-                    seq,
-                    group_key: gk.into(),
-                    entry,
-                });
-                for link in reactors {
-                    link.push(ToReactor::Change(change.clone()));
-                }
-            }
-            if let Some(state) = auth {
-                let state = Arc::new(state);
-                for link in reactors {
-                    link.push(ToReactor::Auth(state.clone()));
-                }
-            }
-            self.applied = last;
-            if rows.len() < REPLAY_ROWS as usize {
-                return Ok(());
-            }
+    fn housekeep(&mut self, retention_days: u64) -> Instant {
+        let now = Instant::now();
+        if now >= self.next_beat {
+            self.heartbeat();
+            self.next_beat = now + HEARTBEAT;
         }
+        if now >= self.next_purge {
+            self.purge(retention_days);
+            self.next_purge = now + PURGE_EVERY;
+        }
+        self.next_beat
     }
 
+    fn close(&mut self) {
+        let node = self.node_id.clone();
+        if let Some((c, _)) = self.client() {
+            let _ = c.execute("DELETE FROM vigil_nodes WHERE node_id = $1", &[&node]);
+        }
+        log::debug!("writer: all reactors gone, leaving {}", self.target);
+    }
+}
+
+impl PgStore {
     /// Renews this node's row in `vigil_nodes` (when it has an address).
-    fn heartbeat(&mut self, retry_at: &mut Instant) {
+    fn heartbeat(&mut self) {
         let Some(addr) = self.advertise.clone() else {
             return;
         };
         let node = self.node_id.clone();
-        if let Some((c, _)) = self.client(retry_at) {
+        if let Some((c, _)) = self.client() {
             if let Err(e) = c.execute(
                 "INSERT INTO vigil_nodes (node_id, addr, last_seen) VALUES ($1, $2, now())
                  ON CONFLICT (node_id) DO UPDATE SET addr = excluded.addr, last_seen = now()",
@@ -430,9 +356,9 @@ impl PgStore {
 
     /// Purges expired history, log rows far behind and long-gone nodes, on
     /// one node at a time (a session advisory lock; others skip).
-    fn purge(&mut self, retention_days: u64, retry_at: &mut Instant) {
+    fn purge(&mut self, retention_days: u64) {
         let target = self.target.clone();
-        let Some((c, _)) = self.client(retry_at) else {
+        let Some((c, _)) = self.client() else {
             return;
         };
         let locked = c
@@ -523,7 +449,7 @@ fn commit(
                 results.push(Err(e.clone()));
                 continue;
             }
-            match configs::apply(&mut Db::new(&mut tx, stmts), &req.op, now) {
+            match rules::apply(&mut Db::new(&mut tx, stmts), &req.op, now) {
                 Ok(o) => results.push(Ok(o)),
                 Err(OpError::Db(e)) if e.is_closed() => return Err(e),
                 Err(e) => {
@@ -582,8 +508,10 @@ fn finish(
                 }),
                 _ => read.get(&group_key).cloned(),
             };
+            // Its log row's place in the batch (an auth row takes one too);
+            // `write` adds the batch's first number.
             changes.push(Change {
-                seq: 0,
+                seq: kinds.len() as u64,
                 group_key: group_key.into(),
                 entry,
             });
@@ -624,16 +552,3 @@ static EMPTY_KEY: Key = Key {
     group: String::new(),
     tenant: String::new(),
 };
-
-fn count(metrics: &Metrics, op: &WriteOp, answer: &Answer) {
-    match (answer, op) {
-        (Answer::Failed(_) | Answer::Unavailable, _) => Metrics::inc(&metrics.write_failures),
-        (_, WriteOp::Publish(_) | WriteOp::PublishBeta(..) | WriteOp::PublishTag(..)) => {
-            Metrics::inc(&metrics.publishes)
-        }
-        (_, WriteOp::Delete { .. } | WriteOp::DeleteTag { .. } | WriteOp::DeleteIds { .. }) => {
-            Metrics::inc(&metrics.deletes)
-        }
-        _ => {}
-    }
-}

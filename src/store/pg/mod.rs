@@ -14,30 +14,30 @@
 //! writer sends. So the reactors, the wake path and the published-sequence
 //! invariant do not know which store is underneath.
 //!
-//! Rooms: `schema` (tables), `configs` and `accounts` (rows, as in the
-//! SQLite store), `feed` (the writer loop, the change log, heartbeat and
-//! purge), `listener` (the LISTEN thread), `members` (cluster-wide listener queries), `transfer`
-//! (import and clone), `query`
-//! (the reader thread).
+//! Rooms: `schema` (tables), `configs` and `accounts` (rows and the
+//! statements of the shared rules, as in the SQLite store), `feed` (the
+//! writer loop, the change log, heartbeat and purge), `listener` (the
+//! LISTEN thread), `roster` (the live members, for `crate::cluster`),
+//! `query` (the reader thread).
 //!
-//! Invariant: only `store` and `query` name `postgres`, as for `rusqlite`.
+//! Invariant: only `store::pg` names `postgres`, as only `store::sqlite`
+//! names `rusqlite`.
 
 mod accounts;
 mod configs;
 mod db;
 mod feed;
 mod listener;
-mod members;
 mod query;
+mod roster;
 mod schema;
-mod transfer;
 
-pub use members::{PeerAuth, NODE_SCOPE_HEADER};
 pub use query::PgReader;
+pub use roster::Roster;
 
 use crate::auth::{AuthKeys, AuthState};
 use crate::model::Entry;
-use crate::msg::{Key, ReactorLink, Written};
+use crate::store::rules::HashFailed;
 use crate::store::StoreError;
 use crossbeam_channel::Receiver;
 use db::{Db, Statements};
@@ -45,11 +45,7 @@ use postgres::{Client, Config, IsolationLevel, NoTls};
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
-
-/// Body of the 503 a write or console query gets while PostgreSQL is
-/// unreachable.
-const UNAVAILABLE: &str = "caused: the configuration store is unreachable, retry later;";
+use std::time::{Duration, Instant};
 
 /// Longest a connection attempt may take before PostgreSQL counts as down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -65,49 +61,24 @@ pub struct PgStore {
     /// GroupKeys that may have beta or tag variants (a superset; see
     /// `feed::commit`).
     variants: HashSet<String>,
-    /// The last change number this node's cache includes.
-    applied: u64,
+    /// The change number the start-up load is current to (the writer's
+    /// feed counts from there).
+    loaded_seq: u64,
     /// Hints from the listener thread that the log may have grown.
     pokes: Receiver<u64>,
     /// This node's id in `vigil_nodes`, and the address peers reach it at.
     node_id: String,
     advertise: Option<String>,
-}
-
-/// What a write knows of a key's formal config after it: `Some(Some(c))`
-/// it stored `c`, `Some(None)` it deleted it, `None` it did not touch it
-/// (the entry must be read).
-pub(super) type Known = Option<Option<Arc<crate::model::Config>>>;
-
-/// What one applied write produced: its outcome and the keys it changed.
-pub(super) struct Outcome {
-    written: Written,
-    keys: Vec<(Key, Known)>,
-    /// Users, roles or permissions changed.
-    auth_changed: bool,
-}
-
-impl Outcome {
-    fn new(written: Written, keys: Vec<(Key, Known)>) -> Outcome {
-        Outcome {
-            written,
-            keys,
-            auth_changed: false,
-        }
-    }
-
-    fn auth(written: Written) -> Outcome {
-        Outcome {
-            written,
-            keys: Vec::new(),
-            auth_changed: true,
-        }
-    }
+    /// No reconnect is tried before this (see `feed::RECONNECT_EVERY`).
+    retry_at: Instant,
+    /// When the heartbeat and the purge are next due.
+    next_beat: Instant,
+    next_purge: Instant,
 }
 
 /// Why one write failed.
 #[derive(Debug)]
-pub(super) enum OpError {
+pub(crate) enum OpError {
     Db(postgres::Error),
     Other(String),
 }
@@ -115,6 +86,12 @@ pub(super) enum OpError {
 impl From<postgres::Error> for OpError {
     fn from(e: postgres::Error) -> OpError {
         OpError::Db(e)
+    }
+}
+
+impl From<HashFailed> for OpError {
+    fn from(e: HashFailed) -> OpError {
+        OpError::Other(e.to_string())
     }
 }
 
@@ -192,10 +169,13 @@ impl PgStore {
             client,
             stmts: Statements::new(),
             variants: HashSet::new(),
-            applied: 0,
+            loaded_seq: 0,
             pokes,
             node_id: id.iter().map(|b| format!("{b:02x}")).collect(),
             advertise: None,
+            retry_at: Instant::now(),
+            next_beat: Instant::now(),
+            next_purge: Instant::now(),
         })
     }
 
@@ -210,8 +190,8 @@ impl PgStore {
     }
 
     /// The last change number the loaded entries include.
-    pub fn applied(&self) -> u64 {
-        self.applied
+    pub fn loaded_seq(&self) -> u64 {
+        self.loaded_seq
     }
 
     /// Every stored entry and the change number they are current to, read
@@ -234,7 +214,7 @@ impl PgStore {
             .map_err(fail)?;
         let entries = configs::load_all(&mut Db::new(&mut tx, &mut self.stmts)).map_err(fail)?;
         tx.commit().map_err(fail)?;
-        self.applied = u64::try_from(seq).unwrap_or(0);
+        self.loaded_seq = u64::try_from(seq).unwrap_or(0);
         self.variants = entries
             .iter()
             .filter(|(_, e)| e.beta.is_some() || !e.tags.is_empty())
@@ -260,24 +240,9 @@ impl PgStore {
             .map_err(|e| StoreError(format!("cannot read users from {}: {e}", self.target)))
     }
 
-    /// Starts the thread that asks the other members for their listeners;
-    /// returns the link reactors treat as one more peer.
-    pub fn start_members(
-        &self,
-        reactors: Vec<ReactorLink>,
-        auth: Option<PeerAuth>,
-    ) -> Result<ReactorLink, StoreError> {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let config = self.config.clone();
-        let node_id = self.node_id.clone();
-        std::thread::Builder::new()
-            .name("vigil-members".into())
-            .spawn(move || members::run(config, node_id, rx, reactors, auth))
-            .map_err(|e| StoreError(format!("cannot start the members thread: {e}")))?;
-        Ok(ReactorLink {
-            tx,
-            notify: Arc::new(|| {}),
-        })
+    /// The other members of the cluster, on a connection of its own.
+    pub fn roster(&self) -> Roster {
+        Roster::new(self.config.clone(), self.node_id.clone())
     }
 
     /// A reader on a connection of its own.

@@ -2,13 +2,13 @@
 //! queries and JSON as the SQLite reader (`crate::query`), in PostgreSQL's
 //! dialect. A lost connection is retried on the next query.
 
-use super::UNAVAILABLE;
 use crate::auth::{AuthKeys, ADMIN_ROLE};
-use crate::msg::{Reply, ReplyTo, WriteRequest};
+use crate::msg::{Query, Reply, ReplyTo, SearchMode, WriteRequest};
 use crate::query::{
     catalog_reply, detail_json, export_reply, export_row, hand_over_import, history_json,
-    json_reply, login_reply, not_found, page, search_json, Answer, Query, SearchMode,
+    json_reply, login_reply, not_found, page, search_json, Answer,
 };
+use crate::store::writer::UNAVAILABLE;
 use crate::store::StoreError;
 use crate::transfer::upload::ImportRequest;
 use crate::transfer::Selection;

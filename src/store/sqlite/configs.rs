@@ -1,10 +1,14 @@
 //! Config rows: formal, beta and tag variants, their history, the start-up
-//! load, and the change each write broadcasts.
+//! load, the change each write broadcasts, and the config statements of
+//! the rules ([`Rows`]).
 
-use super::{Outcome, Store, StoreError};
+use super::Store;
 use crate::model::{Beta, Change, Config, Entry};
-use crate::msg::{Key, PublishOp, WriteOp, Written};
+use crate::msg::{Key, PublishOp};
 use crate::protocol::{normalize_type, Md5Hex};
+use crate::store::rules::{Rows, Variant};
+use crate::store::transfer::{source_row, Source, Stored};
+use crate::store::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -91,14 +95,14 @@ impl Store {
     }
 }
 
-pub(super) struct Current {
-    pub(super) id: i64,
+struct Current {
+    id: i64,
     content: String,
     md5: Option<String>,
-    pub(super) app_name: Option<String>,
+    app_name: Option<String>,
 }
 
-pub(super) fn current(conn: &Connection, key: &Key) -> rusqlite::Result<Option<Current>> {
+fn current(conn: &Connection, key: &Key) -> rusqlite::Result<Option<Current>> {
     conn.prepare_cached(
         "SELECT id, content, md5, app_name FROM config_info WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3",
     )?
@@ -217,30 +221,19 @@ fn history(
     Ok(())
 }
 
-pub(super) fn stored_md5(c: &Current) -> String {
+fn stored_md5(c: &Current) -> String {
     c.md5
         .clone()
         .unwrap_or_else(|| Md5Hex::of(c.content.as_bytes()).as_str().to_owned())
 }
 
-fn replace_tags(conn: &Connection, id: i64, key: &Key, tags: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached("DELETE FROM config_tags_relation WHERE id = ?1")?
-        .execute(params![id])?;
-    for tag in tags.split(',').filter(|t| !t.is_empty()) {
-        conn.prepare_cached(
-            "INSERT OR IGNORE INTO config_tags_relation (id, tag_name, tag_type, data_id, group_id, tenant_id) VALUES (?1, ?2, '', ?3, ?4, ?5)",
-        )?
-        .execute(params![id, tag, key.data_id, key.group, key.tenant])?;
-    }
-    Ok(())
-}
-
-/// Writes a formal publish; returns the config as now stored.
-pub(super) fn publish_formal(
+/// Writes a formal publish and its history row; returns the row's id and
+/// app name as now stored.
+fn write_formal(
     conn: &Connection,
     p: &PublishOp,
     now: i64,
-) -> rusqlite::Result<Arc<Config>> {
+) -> rusqlite::Result<(i64, Option<String>)> {
     let md5 = Md5Hex::of(p.content.as_bytes());
     let key = &p.key;
     let (id, app_name) = match current(conn, key)? {
@@ -294,19 +287,7 @@ pub(super) fn publish_formal(
             (old.id, app_name)
         }
     };
-    if let Some(tags) = &p.meta.config_tags {
-        replace_tags(conn, id, key, tags)?;
-    }
-    Ok(Arc::new(Config::new(
-        id,
-        key.data_id.clone(),
-        key.group.clone(),
-        key.tenant.clone(),
-        p.content.clone(),
-        p.config_type,
-        app_name,
-        now,
-    )))
+    Ok((id, app_name))
 }
 
 fn delete_formal(
@@ -338,150 +319,152 @@ fn delete_formal(
     Ok(true)
 }
 
-/// Whether a compare-and-set publish may apply: the variant it writes is
-/// absent, or its stored md5 is `cas` (spec §4).
-fn cas_holds(conn: &Connection, op: &WriteOp, key: &Key, cas: &str) -> rusqlite::Result<bool> {
-    let k = params![key.data_id, key.group, key.tenant];
-    let stored: Option<Option<String>> = match op {
-        WriteOp::PublishBeta(..) => conn
-            .prepare_cached("SELECT md5 FROM config_info_beta WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3")?
-            .query_row(k, |r| r.get(0))
-            .optional()?,
-        WriteOp::PublishTag(_, tag) => conn
-            .prepare_cached("SELECT md5 FROM config_info_tag WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3 AND tag_id = ?4")?
-            .query_row(params![key.data_id, key.group, key.tenant, tag], |r| r.get(0))
-            .optional()?,
-        _ => current(conn, key)?.map(|c| Some(stored_md5(&c))),
-    };
-    Ok(stored.is_none_or(|md5| md5.as_deref() == Some(cas)))
-}
+/// The writer's connection inside its savepoint, as the rules see it.
+pub(super) struct Sql<'a>(pub(super) &'a Connection);
 
-/// Applies one config write inside the open transaction.
-pub(super) fn apply(
-    conn: &Connection,
-    op: &WriteOp,
-    now: i64,
-    variants: &mut HashSet<String>,
-) -> rusqlite::Result<Outcome> {
-    if let WriteOp::Publish(p) | WriteOp::PublishBeta(p, _) | WriteOp::PublishTag(p, _) = op {
-        if let Some(cas) = &p.cas_md5 {
-            if !cas_holds(conn, op, &p.key, cas)? {
-                return Ok(Outcome::new(Written::CasMismatch, Vec::new()));
-            }
+impl Rows for Sql<'_> {
+    type Error = rusqlite::Error;
+
+    fn md5_of(
+        &mut self,
+        key: &Key,
+        variant: Variant<'_>,
+    ) -> rusqlite::Result<Option<Option<String>>> {
+        let conn = self.0;
+        let k = params![key.data_id, key.group, key.tenant];
+        match variant {
+            Variant::Beta => conn
+                .prepare_cached("SELECT md5 FROM config_info_beta WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3")?
+                .query_row(k, |r| r.get(0))
+                .optional(),
+            Variant::Tag(tag) => conn
+                .prepare_cached("SELECT md5 FROM config_info_tag WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3 AND tag_id = ?4")?
+                .query_row(params![key.data_id, key.group, key.tenant, tag], |r| r.get(0))
+                .optional(),
+            Variant::Formal => Ok(current(conn, key)?.map(|c| Some(stored_md5(&c)))),
         }
     }
-    match op {
-        WriteOp::Publish(p) => {
-            let formal = publish_formal(conn, p, now)?;
-            Ok(Outcome::new(
-                Written::Done,
-                vec![change_of(conn, &p.key, Some(Some(formal)), variants)?],
-            ))
-        }
-        WriteOp::PublishBeta(p, ips) => {
-            let key = &p.key;
-            let md5 = Md5Hex::of(p.content.as_bytes());
-            conn.prepare_cached(
-                "INSERT INTO config_info_beta (data_id, group_id, tenant_id, app_name, content, beta_ips, md5, gmt_create, gmt_modified, src_user, src_ip)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)
-                 ON CONFLICT (data_id, group_id, tenant_id) DO UPDATE SET
-                   app_name = COALESCE(excluded.app_name, app_name), content = excluded.content, beta_ips = excluded.beta_ips,
-                   md5 = excluded.md5, gmt_modified = excluded.gmt_modified, src_user = excluded.src_user, src_ip = excluded.src_ip",
+
+    fn write_formal(&mut self, p: &PublishOp, now: i64) -> rusqlite::Result<(i64, Option<String>)> {
+        write_formal(self.0, p, now)
+    }
+
+    fn clear_tags(&mut self, id: i64) -> rusqlite::Result<()> {
+        self.0
+            .prepare_cached("DELETE FROM config_tags_relation WHERE id = ?1")?
+            .execute(params![id])?;
+        Ok(())
+    }
+
+    fn add_tag(&mut self, id: i64, key: &Key, tag: &str) -> rusqlite::Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT OR IGNORE INTO config_tags_relation (id, tag_name, tag_type, data_id, group_id, tenant_id) VALUES (?1, ?2, '', ?3, ?4, ?5)",
             )?
-            .execute(params![key.data_id, key.group, key.tenant, p.app_name, p.content, ips, md5.as_str(), now, p.src_user, p.src_ip])?;
-            variants.insert(key.group_key());
-            Ok(Outcome::new(
-                Written::Done,
-                vec![change_of(conn, key, None, variants)?],
-            ))
+            .execute(params![id, tag, key.data_id, key.group, key.tenant])?;
+        Ok(())
+    }
+
+    fn publish_beta(&mut self, p: &PublishOp, ips: &str, now: i64) -> rusqlite::Result<()> {
+        let key = &p.key;
+        let md5 = Md5Hex::of(p.content.as_bytes());
+        self.0.prepare_cached(
+            "INSERT INTO config_info_beta (data_id, group_id, tenant_id, app_name, content, beta_ips, md5, gmt_create, gmt_modified, src_user, src_ip)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)
+             ON CONFLICT (data_id, group_id, tenant_id) DO UPDATE SET
+               app_name = COALESCE(excluded.app_name, app_name), content = excluded.content, beta_ips = excluded.beta_ips,
+               md5 = excluded.md5, gmt_modified = excluded.gmt_modified, src_user = excluded.src_user, src_ip = excluded.src_ip",
+        )?
+        .execute(params![key.data_id, key.group, key.tenant, p.app_name, p.content, ips, md5.as_str(), now, p.src_user, p.src_ip])?;
+        Ok(())
+    }
+
+    fn publish_tag(&mut self, p: &PublishOp, tag: &str, now: i64) -> rusqlite::Result<()> {
+        let key = &p.key;
+        let md5 = Md5Hex::of(p.content.as_bytes());
+        self.0.prepare_cached(
+            "INSERT INTO config_info_tag (data_id, group_id, tenant_id, tag_id, app_name, content, md5, gmt_create, gmt_modified, src_user, src_ip)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)
+             ON CONFLICT (data_id, group_id, tenant_id, tag_id) DO UPDATE SET
+               app_name = COALESCE(excluded.app_name, app_name), content = excluded.content,
+               md5 = excluded.md5, gmt_modified = excluded.gmt_modified, src_user = excluded.src_user, src_ip = excluded.src_ip",
+        )?
+        .execute(params![key.data_id, key.group, key.tenant, tag, p.app_name, p.content, md5.as_str(), now, p.src_user, p.src_ip])?;
+        Ok(())
+    }
+
+    fn delete_formal(
+        &mut self,
+        key: &Key,
+        now: i64,
+        src_ip: &str,
+        src_user: Option<&str>,
+    ) -> rusqlite::Result<bool> {
+        delete_formal(self.0, key, now, src_ip, src_user)
+    }
+
+    fn delete_tag(&mut self, key: &Key, tag: &str) -> rusqlite::Result<bool> {
+        let n = self.0
+            .prepare_cached("DELETE FROM config_info_tag WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3 AND tag_id = ?4")?
+            .execute(params![key.data_id, key.group, key.tenant, tag])?;
+        Ok(n > 0)
+    }
+
+    fn delete_beta(&mut self, key: &Key) -> rusqlite::Result<bool> {
+        let n = self.0
+            .prepare_cached("DELETE FROM config_info_beta WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3")?
+            .execute(params![key.data_id, key.group, key.tenant])?;
+        Ok(n > 0)
+    }
+
+    fn key_of(&mut self, id: i64) -> rusqlite::Result<Option<Key>> {
+        self.0
+            .prepare_cached("SELECT data_id, group_id, tenant_id FROM config_info WHERE id = ?1")?
+            .query_row(params![id], |r| {
+                Ok(Key {
+                    data_id: r.get(0)?,
+                    group: r.get(1)?,
+                    tenant: r.get(2)?,
+                })
+            })
+            .optional()
+    }
+
+    fn namespace_exists(&mut self, tenant: &str) -> rusqlite::Result<bool> {
+        if tenant.is_empty() {
+            return Ok(true);
         }
-        WriteOp::PublishTag(p, tag) => {
-            let key = &p.key;
-            let md5 = Md5Hex::of(p.content.as_bytes());
-            conn.prepare_cached(
-                "INSERT INTO config_info_tag (data_id, group_id, tenant_id, tag_id, app_name, content, md5, gmt_create, gmt_modified, src_user, src_ip)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)
-                 ON CONFLICT (data_id, group_id, tenant_id, tag_id) DO UPDATE SET
-                   app_name = COALESCE(excluded.app_name, app_name), content = excluded.content,
-                   md5 = excluded.md5, gmt_modified = excluded.gmt_modified, src_user = excluded.src_user, src_ip = excluded.src_ip",
+        let n: i64 = self
+            .0
+            .prepare_cached("SELECT count(*) FROM tenant_info WHERE kp = '1' AND tenant_id = ?1")?
+            .query_row(params![tenant], |r| r.get(0))?;
+        Ok(n > 0)
+    }
+
+    fn stored(&mut self, key: &Key) -> rusqlite::Result<Option<Stored>> {
+        let Some(cur) = current(self.0, key)? else {
+            return Ok(None);
+        };
+        let (config_type, desc): (Option<String>, Option<String>) = self
+            .0
+            .prepare_cached("SELECT type, c_desc FROM config_info WHERE id = ?1")?
+            .query_row(params![cur.id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .unwrap_or_default();
+        Ok(Some(Stored {
+            md5: stored_md5(&cur),
+            config_type,
+            app_name: cur.app_name,
+            desc,
+        }))
+    }
+
+    fn source(&mut self, id: i64) -> rusqlite::Result<Option<Source>> {
+        self.0
+            .prepare_cached(
+                "SELECT data_id, group_id, content, type, c_desc, app_name, tenant_id FROM config_info WHERE id = ?1",
             )?
-            .execute(params![key.data_id, key.group, key.tenant, tag, p.app_name, p.content, md5.as_str(), now, p.src_user, p.src_ip])?;
-            variants.insert(key.group_key());
-            Ok(Outcome::new(
-                Written::Done,
-                vec![change_of(conn, key, None, variants)?],
-            ))
-        }
-        WriteOp::Delete {
-            key,
-            src_ip,
-            src_user,
-        } => {
-            let changes = if delete_formal(conn, key, now, src_ip, src_user.as_deref())? {
-                vec![change_of(conn, key, Some(None), variants)?]
-            } else {
-                Vec::new()
-            };
-            Ok(Outcome::new(Written::Done, changes))
-        }
-        WriteOp::DeleteTag { key, tag } => {
-            let n = conn
-                .prepare_cached("DELETE FROM config_info_tag WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3 AND tag_id = ?4")?
-                .execute(params![key.data_id, key.group, key.tenant, tag])?;
-            let changes = if n > 0 {
-                vec![change_of(conn, key, None, variants)?]
-            } else {
-                Vec::new()
-            };
-            Ok(Outcome::new(Written::Done, changes))
-        }
-        WriteOp::StopBeta { key } => {
-            let n = conn
-                .prepare_cached("DELETE FROM config_info_beta WHERE data_id = ?1 AND group_id = ?2 AND tenant_id = ?3")?
-                .execute(params![key.data_id, key.group, key.tenant])?;
-            let changes = if n > 0 {
-                vec![change_of(conn, key, None, variants)?]
-            } else {
-                Vec::new()
-            };
-            Ok(Outcome::new(Written::BetaStopped, changes))
-        }
-        WriteOp::DeleteIds {
-            ids,
-            src_ip,
-            src_user,
-        } => {
-            let mut changes = Vec::new();
-            for id in ids {
-                let key = conn
-                    .prepare_cached(
-                        "SELECT data_id, group_id, tenant_id FROM config_info WHERE id = ?1",
-                    )?
-                    .query_row(params![id], |r| {
-                        Ok(Key {
-                            data_id: r.get(0)?,
-                            group: r.get(1)?,
-                            tenant: r.get(2)?,
-                        })
-                    })
-                    .optional()?;
-                if let Some(key) = key {
-                    if delete_formal(conn, &key, now, src_ip, src_user.as_deref())? {
-                        changes.push(change_of(conn, &key, Some(None), variants)?);
-                    }
-                }
-            }
-            Ok(Outcome::new(Written::IdsDeleted, changes))
-        }
-        WriteOp::Import(_) | WriteOp::Clone(_) => {
-            let mut t = super::transfer::Sqlite {
-                conn,
-                now,
-                variants,
-            };
-            let (written, changes) = super::transfer::apply(&mut t, op)?;
-            Ok(Outcome::new(written, changes))
-        }
-        _ => unreachable!("not a config write: {op:?}"),
+            .query_row(params![id], |r| Ok(source_row!(r, get)))
+            .optional()
     }
 }

@@ -1,9 +1,11 @@
 //! The writer on a real file: publishes, deletes, variants, reload.
 
 use super::*;
-use crate::msg::{Key, PublishOp, ReplyTo, Written};
+use crate::metrics::Metrics;
+use crate::msg::{Key, PublishOp, Published, ReactorLink, ReplyTo, ToReactor, WriteOp, Written};
 use crate::protocol::Metadata;
 use crossbeam_channel::unbounded;
+use std::sync::Arc;
 
 fn key() -> Key {
     Key {
@@ -36,7 +38,9 @@ fn run(dir: &Path, ops: Vec<WriteOp>) -> Vec<ToReactor> {
         notify: Arc::new(|| {}),
     };
     let writer = std::thread::spawn(move || {
-        store.run_writer(
+        let mut store = store;
+        crate::store::writer::run(
+            &mut store,
             rx,
             vec![link],
             Arc::new(Metrics::new(1)),
@@ -53,7 +57,7 @@ fn run(dir: &Path, ops: Vec<WriteOp>) -> Vec<ToReactor> {
         tx.send(WriteRequest { op, reply }).unwrap();
     }
     drop(tx);
-    writer.join().unwrap();
+    writer.join().unwrap().unwrap();
     rrx.try_iter().collect()
 }
 

@@ -1,12 +1,13 @@
-//! Users, roles, permissions, namespaces and the token-signing secret.
+//! Users, roles, permissions, namespaces and the token-signing secret: the
+//! start-up set-up, the snapshot reactors check permissions against, and
+//! the account statements of the rules ([`AccountRows`]).
 
-use super::{Outcome, Store, StoreError};
+use super::configs::Sql;
+use super::Store;
 use crate::auth::{AuthKeys, AuthState, Permission, ADMIN_ROLE};
-use crate::msg::{AccountChange, WriteOp, Written};
+use crate::store::rules::{hash_password, AccountRows, HashFailed};
+use crate::store::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
-
-/// bcrypt work factor: Nacos's own, so its password hashes carry over.
-const BCRYPT_COST: u32 = 10;
 
 impl Store {
     /// The token-signing secret, created on first use and kept in the
@@ -68,7 +69,7 @@ impl Store {
                     return Err(StoreError("the admin password must not be empty".into()));
                 }
                 self.conn
-                    .execute("INSERT INTO users (username, password, enabled) VALUES (?1, ?2, 1)", params![user, hash_password(p).map_err(fail)?])
+                    .execute("INSERT INTO users (username, password, enabled) VALUES (?1, ?2, 1)", params![user, hash_password(p).map_err(|e| fail(e.into()))?])
                     .map_err(fail)?;
                 self.conn
                     .execute("INSERT OR IGNORE INTO roles (username, role) VALUES (?1, ?2)", params![user, ADMIN_ROLE])
@@ -95,7 +96,7 @@ impl Store {
 }
 
 /// The users, roles and permissions tables as a snapshot.
-pub(crate) fn load_auth_state(conn: &Connection) -> rusqlite::Result<AuthState> {
+pub(super) fn load_auth_state(conn: &Connection) -> rusqlite::Result<AuthState> {
     let mut state = AuthState::default();
     let mut stmt = conn.prepare_cached("SELECT username FROM users WHERE enabled = 1")?;
     for user in stmt.query_map([], |r| r.get::<_, String>(0))? {
@@ -121,100 +122,121 @@ pub(crate) fn load_auth_state(conn: &Connection) -> rusqlite::Result<AuthState> 
     Ok(state)
 }
 
-fn hash_password(password: &str) -> rusqlite::Result<String> {
-    bcrypt::hash(password, BCRYPT_COST)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-}
+impl AccountRows for Sql<'_> {
+    fn namespace_create(
+        &mut self,
+        id: &str,
+        name: &str,
+        desc: Option<&str>,
+        now: i64,
+    ) -> rusqlite::Result<bool> {
+        let n = self
+            .0
+            .prepare_cached(
+                "INSERT OR IGNORE INTO tenant_info (kp, tenant_id, tenant_name, tenant_desc, create_source, gmt_create, gmt_modified)
+                 VALUES ('1', ?1, ?2, ?3, 'nacos', ?4, ?4)",
+            )?
+            .execute(params![id, name, desc, now])?;
+        Ok(n > 0)
+    }
 
-/// Applies one account or namespace write inside the open transaction.
-pub(super) fn apply(conn: &Connection, op: &WriteOp, now: i64) -> rusqlite::Result<Outcome> {
-    match op {
-        WriteOp::NamespaceCreate { id, name, desc } => {
-            let n = conn
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO tenant_info (kp, tenant_id, tenant_name, tenant_desc, create_source, gmt_create, gmt_modified)
-                     VALUES ('1', ?1, ?2, ?3, 'nacos', ?4, ?4)",
-                )?
-                .execute(params![id, name, desc, now])?;
-            Ok(Outcome::new(Written::NamespaceCreated(n > 0), Vec::new()))
-        }
-        WriteOp::NamespaceUpdate { id, name, desc } => {
-            conn.prepare_cached(
+    fn namespace_update(
+        &mut self,
+        id: &str,
+        name: &str,
+        desc: Option<&str>,
+        now: i64,
+    ) -> rusqlite::Result<()> {
+        self.0
+            .prepare_cached(
                 "UPDATE tenant_info SET tenant_name = ?2, tenant_desc = ?3, gmt_modified = ?4 WHERE kp = '1' AND tenant_id = ?1",
             )?
             .execute(params![id, name, desc, now])?;
-            Ok(Outcome::new(Written::Done, Vec::new()))
-        }
-        WriteOp::NamespaceDelete { id } => {
-            conn.prepare_cached("DELETE FROM tenant_info WHERE kp = '1' AND tenant_id = ?1")?
-                .execute(params![id])?;
-            Ok(Outcome::new(Written::Done, Vec::new()))
-        }
-        WriteOp::UserCreate { username, password } => {
-            let n = conn
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO users (username, password, enabled) VALUES (?1, ?2, 1)",
-                )?
-                .execute(params![username, hash_password(password)?])?;
-            if n == 0 {
-                return Ok(Outcome::auth(Written::UserExists(username.clone())));
-            }
-            Ok(Outcome::auth(Written::Account(AccountChange::UserCreated)))
-        }
-        WriteOp::UserUpdate { username, password } => {
-            conn.prepare_cached("UPDATE users SET password = ?2 WHERE username = ?1")?
-                .execute(params![username, hash_password(password)?])?;
-            Ok(Outcome::auth(Written::Account(AccountChange::UserUpdated)))
-        }
-        WriteOp::UserDelete { username } => {
-            conn.prepare_cached("DELETE FROM users WHERE username = ?1")?
-                .execute(params![username])?;
-            conn.prepare_cached("DELETE FROM roles WHERE username = ?1")?
-                .execute(params![username])?;
-            Ok(Outcome::auth(Written::Account(AccountChange::UserDeleted)))
-        }
-        WriteOp::RoleAdd { role, username } => {
-            conn.prepare_cached("INSERT OR IGNORE INTO roles (username, role) VALUES (?1, ?2)")?
-                .execute(params![username, role])?;
-            Ok(Outcome::auth(Written::Account(AccountChange::RoleAdded)))
-        }
-        WriteOp::RoleDelete { role, username } => {
-            match username {
-                Some(u) => conn
-                    .prepare_cached("DELETE FROM roles WHERE role = ?1 AND username = ?2")?
-                    .execute(params![role, u])?,
-                None => conn
-                    .prepare_cached("DELETE FROM roles WHERE role = ?1")?
-                    .execute(params![role])?,
-            };
-            Ok(Outcome::auth(Written::Account(AccountChange::RoleDeleted)))
-        }
-        WriteOp::PermissionAdd {
-            role,
-            resource,
-            action,
-        } => {
-            conn.prepare_cached(
+        Ok(())
+    }
+
+    fn namespace_delete(&mut self, id: &str) -> rusqlite::Result<()> {
+        self.0
+            .prepare_cached("DELETE FROM tenant_info WHERE kp = '1' AND tenant_id = ?1")?
+            .execute(params![id])?;
+        Ok(())
+    }
+
+    fn user_create(&mut self, username: &str, hash: &str) -> rusqlite::Result<bool> {
+        let n = self
+            .0
+            .prepare_cached(
+                "INSERT OR IGNORE INTO users (username, password, enabled) VALUES (?1, ?2, 1)",
+            )?
+            .execute(params![username, hash])?;
+        Ok(n > 0)
+    }
+
+    fn user_update(&mut self, username: &str, hash: &str) -> rusqlite::Result<()> {
+        self.0
+            .prepare_cached("UPDATE users SET password = ?2 WHERE username = ?1")?
+            .execute(params![username, hash])?;
+        Ok(())
+    }
+
+    fn user_delete(&mut self, username: &str) -> rusqlite::Result<()> {
+        self.0
+            .prepare_cached("DELETE FROM users WHERE username = ?1")?
+            .execute(params![username])?;
+        self.0
+            .prepare_cached("DELETE FROM roles WHERE username = ?1")?
+            .execute(params![username])?;
+        Ok(())
+    }
+
+    fn role_add(&mut self, role: &str, username: &str) -> rusqlite::Result<()> {
+        self.0
+            .prepare_cached("INSERT OR IGNORE INTO roles (username, role) VALUES (?1, ?2)")?
+            .execute(params![username, role])?;
+        Ok(())
+    }
+
+    fn role_delete(&mut self, role: &str, username: Option<&str>) -> rusqlite::Result<()> {
+        match username {
+            Some(u) => self
+                .0
+                .prepare_cached("DELETE FROM roles WHERE role = ?1 AND username = ?2")?
+                .execute(params![role, u])?,
+            None => self
+                .0
+                .prepare_cached("DELETE FROM roles WHERE role = ?1")?
+                .execute(params![role])?,
+        };
+        Ok(())
+    }
+
+    fn permission_add(&mut self, role: &str, resource: &str, action: &str) -> rusqlite::Result<()> {
+        self.0
+            .prepare_cached(
                 "INSERT OR IGNORE INTO permissions (role, resource, action) VALUES (?1, ?2, ?3)",
             )?
             .execute(params![role, resource, action])?;
-            Ok(Outcome::auth(Written::Account(
-                AccountChange::PermissionAdded,
-            )))
-        }
-        WriteOp::PermissionDelete {
-            role,
-            resource,
-            action,
-        } => {
-            conn.prepare_cached(
+        Ok(())
+    }
+
+    fn permission_delete(
+        &mut self,
+        role: &str,
+        resource: &str,
+        action: &str,
+    ) -> rusqlite::Result<()> {
+        self.0
+            .prepare_cached(
                 "DELETE FROM permissions WHERE role = ?1 AND resource = ?2 AND action = ?3",
             )?
             .execute(params![role, resource, action])?;
-            Ok(Outcome::auth(Written::Account(
-                AccountChange::PermissionDeleted,
-            )))
-        }
-        _ => unreachable!("not an account write: {op:?}"),
+        Ok(())
+    }
+}
+
+/// A password that cannot be hashed fails its write as a conversion error.
+impl From<HashFailed> for rusqlite::Error {
+    fn from(e: HashFailed) -> rusqlite::Error {
+        rusqlite::Error::ToSqlConversionFailure(Box::new(e))
     }
 }
