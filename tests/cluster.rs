@@ -638,22 +638,11 @@ fn expired_history_is_purged_on_postgres() {
 
 #[test]
 fn a_node_behind_the_purged_log_exits_non_zero_saying_to_restart() {
-    use std::io::{BufRead, BufReader, Read};
     let pg = Postgres::start();
     let url = pg.database("vigil");
     let tmp = tempfile::tempdir().expect("temp dir");
-    let mut child = common::vigil_command(&tmp.path().join("data"), &["--store", &url])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn vigil");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let listening = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .any(|l| l.starts_with("vigil listening on "));
-    assert!(listening, "vigil exited before listening");
-    std::thread::spawn(move || for _ in lines {});
+    let dir = tmp.path().join("data");
+    let mut node = Server::spawn(common::vigil_command(&dir, &["--store", &url]), &dir);
     // Another node's changes 1..=5 whose first four the purge removed: this
     // node, at change 0, can no longer catch up from the log. The listener's
     // backstop (or this notification) makes it replay.
@@ -663,24 +652,10 @@ fn a_node_behind_the_purged_log_exits_non_zero_saying_to_restart() {
          INSERT INTO vigil_change_log (seq, kind, data_id, group_id) SELECT seq, 'c', 'gone', 'DEFAULT_GROUP' FROM s",
     );
     pg.sql("vigil", "NOTIFY vigil_changes, '5'");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("the node went on after its log was purged");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("stderr");
+    // A node meant to exit on its own: the harness waits for it (and fails
+    // the test if it goes on).
+    let exited = node.wait_exit(Duration::from_secs(30));
+    let (status, stderr) = (exited.status, exited.stderr);
     assert_eq!(status.code(), Some(1), "exit status; stderr:\n{stderr}");
     let last = stderr.lines().last().unwrap_or_default();
     assert!(
