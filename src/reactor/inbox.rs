@@ -208,7 +208,10 @@ impl Reactor {
         };
         let close = match c.state {
             State::Parked { close, .. } => close || draining,
-            _ => true,
+            // A poll subscriber whose connection is not parked cannot
+            // happen (unparking unsubscribes); if it did, answering and
+            // closing is the one safe end.
+            State::Reading { .. } | State::Awaiting { .. } | State::Streaming(_) => true,
         };
         c.state = State::Reading { partial: false };
         if body.is_empty() {
