@@ -10,7 +10,7 @@
 //! §4.5, §4.6, §4.8, §4.9).
 
 use crate::auth::AuthKeys;
-use crate::msg::{ReactorLink, Reply, ReplyTo, ToReactor};
+use crate::msg::{Query, QueryRequest, ReactorLink, Reply, ReplyTo, ToReactor};
 use crate::transfer::upload::ImportRequest;
 use crossbeam_channel::Receiver;
 use serde_json::{json, Value as Json};
@@ -19,10 +19,6 @@ use std::time::{Duration, UNIX_EPOCH};
 mod transfer;
 
 pub(crate) use transfer::{export_reply, hand_over_import};
-
-// The messages the reader answers live beside the other thread messages;
-// the reactor still names them through this module.
-pub use crate::msg::{Query, QueryRequest, SearchMode};
 
 /// Renders epoch milliseconds as Jackson does on Nacos 1.4
 /// (`2020-12-05T01:48:03.380+0000`).

@@ -40,8 +40,8 @@ use crate::http::{self, Parse};
 use crate::index::{ChangeLog, FanOut, Index};
 use crate::metrics::{Metrics, Rejection};
 use crate::model::Entry;
+use crate::msg::QueryRequest;
 use crate::msg::{Published, ReactorLink, ReplyTo, ToReactor, WriteRequest};
-use crate::query::QueryRequest;
 use crate::settings::{Settings, OUT_HIGH_WATER_BYTES};
 use crate::wheel::Wheel;
 use conn::{Conn, State, Wait};
@@ -484,7 +484,7 @@ impl Reactor {
                 password,
                 key: credential,
             } => {
-                let query = crate::query::Query::Verify {
+                let query = crate::msg::Query::Verify {
                     username,
                     password,
                     key: credential,
