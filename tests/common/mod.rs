@@ -5,6 +5,7 @@
 //! Each test file uses only part of this module.
 #![allow(dead_code)]
 
+pub mod sdk;
 pub mod sse;
 
 use std::collections::HashMap;
