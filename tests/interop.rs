@@ -17,25 +17,25 @@
 //! afterwards so no SDK helper process (Python's multiprocessing manager) outlives it.
 //!
 //! Under nextest, a setup script (`.config/nextest.toml`) runs [`install_pinned_sdks`]
-//! before any scenario; otherwise installs happen on first use. Either way idempotently,
-//! through `common::install` (marker, `.partial` directory, cross-process lock). A
-//! missing `python3`, pip, `node` or `npm`, or a failed install, fails the test: nothing
-//! here is skipped.
+//! before any scenario; otherwise installs happen on first use. Either way through
+//! `common::sdk` (idempotent, locked installs into the target directory). A missing
+//! `python3`, pip, `node` or `npm`, or a failed install, fails the test: nothing here
+//! is skipped.
 
 mod common;
 #[path = "cluster/pg.rs"]
 mod pg;
 
-use common::install::{
-    ensure_installed, md5_bytes, require_tool, run_logged, target_dir, without_proxies,
-    workspace_dir,
+use common::sdk::{
+    ensure_installed, md5_hex, no_failures, require_tool, run_client, run_logged, run_scenario,
+    scripts_dir, AUTH_ON, AUTH_PASSWORD, AUTH_USER, INSTALL_TIMEOUT,
 };
 use std::fs;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Newest 2.0.x of `nacos-sdk-python` on PyPI; still ships `nacos.NacosClient` (v1 HTTP).
 const PY_V2: &str = "2.0.11";
@@ -44,32 +44,9 @@ const PY_V1: &str = "1.0.0";
 /// `nacos-config` version; must match `tests/interop/node/package.json`.
 const NODE_NACOS_CONFIG: &str = "2.6.3";
 
-/// Upper bound for one `pip install` or `npm ci`.
-const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
-/// Upper bound for one scenario script; the scripts stop themselves after 110 s.
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(150);
-/// Administrator of the servers started with auth on (`--auth`).
-const AUTH_USER: &str = "nacos";
-const AUTH_PASSWORD: &str = "interop-Secret_1";
-/// Server flags for the auth-on scenarios.
-const AUTH_ON: &[&str] = &[
-    "--auth",
-    "--auth-admin-user",
-    AUTH_USER,
-    "--auth-admin-password",
-    AUTH_PASSWORD,
-];
 /// The hold of an idle SDK poll (30 s requested) on a server run with
 /// `--max-hold-ms 12000`: `min(30 s, 12 s) - 500 ms`.
 const HOLD_MS: u64 = 11_500;
-
-fn interop_dir() -> PathBuf {
-    target_dir().join("interop")
-}
-
-fn scripts_dir() -> PathBuf {
-    workspace_dir().join("tests").join("interop")
-}
 
 /// Installs `nacos-sdk-python==version` (once per test binary) and returns the
 /// directory to put on `PYTHONPATH`.
@@ -89,7 +66,7 @@ fn python_sdk(version: &'static str) -> PathBuf {
             "installs nacos-sdk-python from PyPI",
         );
         let fingerprint = format!("nacos-sdk-python=={version} --no-deps\n");
-        ensure_installed(&interop_dir(), &format!("py-{version}"), &fingerprint, |dir| {
+        ensure_installed(&format!("py-{version}"), &fingerprint, |dir| {
             let mut cmd = Command::new("python3");
             cmd.args([
                 "-m",
@@ -141,11 +118,10 @@ fn node_sdk() -> PathBuf {
         );
         let fingerprint = format!(
             "nacos-config@{NODE_NACOS_CONFIG} package.json md5 {} package-lock.json md5 {}\n",
-            md5_bytes(&manifest),
-            md5_bytes(&lockfile)
+            md5_hex(&manifest),
+            md5_hex(&lockfile)
         );
         let dir = ensure_installed(
-            &interop_dir(),
             &format!("node-nacos-config-{NODE_NACOS_CONFIG}"),
             &fingerprint,
             |dir| {
@@ -176,60 +152,6 @@ fn node_sdk() -> PathBuf {
         dir.join("node_modules")
     })
     .clone()
-}
-
-/// Runs one scenario script against a fresh server and fails the test, showing the
-/// script's output, unless it exits 0 after printing `PASS <scenario>`. Then
-/// `check` looks at the server's own counters: an SDK that retries failures
-/// silently cannot hide one from them.
-fn run_scenario(
-    label: &str,
-    cmd: Command,
-    scenario: &str,
-    server_args: &[&str],
-    check: impl FnOnce(SocketAddr),
-) {
-    let server = common::Server::start_args(server_args);
-    run_client(label, cmd, scenario, &server.addr.to_string());
-    check(server.addr);
-}
-
-/// The server refused nothing and failed no write during the scenario.
-fn no_failures(label: &str, scenario: &str) -> impl FnOnce(SocketAddr) {
-    let what = format!("{label} `{scenario}`");
-    move |addr| common::assert_failures(addr, &[], &what)
-}
-
-/// Runs one scenario script against the server at `addr` (see [`run_scenario`]).
-fn run_client(label: &str, mut cmd: Command, scenario: &str, addr: &str) {
-    let scratch = tempfile::tempdir().expect("creating a scratch directory for the client");
-    cmd.arg(addr)
-        .arg(scenario)
-        .current_dir(scratch.path())
-        .env("HOME", scratch.path());
-    without_proxies(&mut cmd);
-    for var in ["NODE_OPTIONS", "PYTHONHOME", "PYTHONSTARTUP"] {
-        cmd.env_remove(var);
-    }
-    let started = Instant::now();
-    let log = scratch.path().join("client-output.log");
-    let (status, output) = run_logged(cmd, &log, SCRIPT_TIMEOUT, label);
-    let elapsed = started.elapsed();
-    let passed = status.is_some_and(|s| s.success())
-        && output
-            .lines()
-            .any(|l| l.starts_with(&format!("PASS {scenario}")));
-    if !passed {
-        let how = match status {
-            None => format!("was killed after {SCRIPT_TIMEOUT:?}"),
-            Some(s) => format!("exited with {s}"),
-        };
-        panic!(
-            "{label} scenario `{scenario}` against vigil at {addr} {how} after {elapsed:.1?}.\n\
-             ---- client output ----\n{output}---- end of client output ----"
-        );
-    }
-    println!("{label} `{scenario}` passed in {elapsed:.1?}:\n{output}");
 }
 
 fn python(version: &'static str, scenario: &str) {

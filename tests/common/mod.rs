@@ -5,9 +5,9 @@
 //! Each test file uses only part of this module.
 #![allow(dead_code)]
 
-pub mod install;
 mod metrics;
 pub mod process;
+pub mod sdk;
 pub mod server;
 pub mod sse;
 

@@ -6,7 +6,7 @@
 //! client's own log live there), in its own process group, with stderr kept
 //! in a file that every failure message shows.
 
-use crate::common::install::{kill_group, read_text, wait_group, without_proxies};
+use crate::common::sdk::{kill_group, read_text, wait_group, without_proxies};
 use crate::common::{enc, lossy};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;

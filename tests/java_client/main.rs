@@ -9,7 +9,7 @@
 //! run with Maven into `<target>/java/build`, its local repository in
 //! `<target>/java/m2`, so a second run neither downloads nor compiles again: a
 //! marker records a fingerprint of `tests/java/`, through
-//! `common::install`. Under nextest a setup script runs [`build_java_programs`]
+//! `common::sdk`. Under nextest a setup script runs [`build_java_programs`]
 //! before any scenario, so no scenario's time includes the build. A missing
 //! `java` or `mvn`, or a failed build, fails the test: nothing is skipped.
 //!
@@ -26,8 +26,8 @@ mod failover;
 mod jvm;
 mod spring;
 
-use common::install::{
-    ensure_installed, md5_bytes, require_tool, run_logged, target_dir, workspace_dir,
+use common::sdk::{
+    ensure_installed_in, md5_hex, require_tool, run_logged, target_dir, workspace_dir,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,7 +73,7 @@ pub fn java_programs() -> &'static JavaPrograms {
                 format!("<version>{SPRING_CLOUD_ALIBABA}</version>"),
             ),
         ] {
-            let text = common::install::read_text(&sources.join(pom));
+            let text = common::sdk::read_text(&sources.join(pom));
             assert!(
                 text.contains(&pin),
                 "tests/java/{pom} must pin {pin} (the versions this test names)"
@@ -86,7 +86,7 @@ pub fn java_programs() -> &'static JavaPrograms {
         );
         let root = target_dir().join("java");
         let repo = root.join("m2");
-        let dir = ensure_installed(&root, "build", &fingerprint, |out| {
+        let dir = ensure_installed_in(&root, "build", &fingerprint, |out| {
             let mut cmd = Command::new("mvn");
             cmd.arg("-B")
                 .arg("--no-transfer-progress")
@@ -158,10 +158,10 @@ fn tree_md5(dir: &Path) -> String {
     for (rel, bytes) in files {
         all.extend_from_slice(rel.as_bytes());
         all.push(0);
-        all.extend_from_slice(&md5_bytes(&bytes).into_bytes());
+        all.extend_from_slice(&md5_hex(&bytes).into_bytes());
         all.push(b'\n');
     }
-    md5_bytes(&all)
+    md5_hex(&all)
 }
 
 /// Builds the Java programs. The nextest setup script of `.config/nextest.toml`

@@ -1,22 +1,40 @@
-//! Third-party clients installed at test time: real Nacos SDKs fetched from
-//! their registries at pinned versions (PyPI, npm, Maven Central) into the
-//! cargo target directory, once per test run and idempotently, plus running
-//! the tools that install and drive them in their own process groups.
+//! What every test of a real Nacos client SDK shares: installs into the target
+//! directory (idempotent, locked, marked when finished), child processes run in
+//! their own process group with a time limit, and one scenario run against a
+//! fresh server, judged by the client's `PASS <scenario>` line and by the
+//! server's own counters.
 //!
-//! An install goes to `<root>/<name>.partial`, gets a marker file recording
-//! what was installed (its fingerprint), and is renamed into place; an
-//! exclusive file lock serialises installers across threads and across test
-//! processes (nextest runs each test in its own process). A missing tool fails
-//! the test with a message saying what it is for: nothing is skipped.
+//! Installs go to `<target>/interop/<name>`: a marker file inside records what was
+//! installed, an install goes to a `.partial` directory that is renamed into place,
+//! and an exclusive file lock serialises installers across threads and across test
+//! processes (cargo nextest runs each test in its own process). A missing tool or a
+//! failed install fails the test: nothing is skipped.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// Upper bound for one install (`pip install`, `npm ci`, a `go build` that downloads).
+pub const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
+/// Upper bound for one scenario script; the scripts stop themselves after 110 s.
+pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(150);
+/// Administrator of the servers started with auth on (`--auth`).
+pub const AUTH_USER: &str = "nacos";
+pub const AUTH_PASSWORD: &str = "interop-Secret_1";
+/// Server flags for the auth-on scenarios.
+pub const AUTH_ON: &[&str] = &[
+    "--auth",
+    "--auth-admin-user",
+    AUTH_USER,
+    "--auth-admin-password",
+    AUTH_PASSWORD,
+];
 /// Name of the marker file written into a finished install directory.
-const MARKER: &str = ".vigil-interop-installed";
+pub const MARKER: &str = ".vigil-interop-installed";
 
 pub fn workspace_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -54,10 +72,27 @@ pub fn without_proxies(cmd: &mut Command) -> &mut Command {
     cmd.env("NO_PROXY", "*").env("no_proxy", "*")
 }
 
+/// The whole of a text file the test or its client wrote.
+pub fn read_text(path: &Path) -> String {
+    let mut text = String::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_string(&mut text).map(|_| ()))
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    text
+}
+
+pub fn interop_dir() -> PathBuf {
+    target_dir().join("interop")
+}
+
+pub fn scripts_dir() -> PathBuf {
+    workspace_dir().join("tests").join("interop")
+}
+
 /// Waits for `child` up to `limit`; on timeout kills its whole process group. Either
 /// way the group is killed afterwards, so helpers the child left behind die with it.
 /// Returns `None` on timeout.
-pub fn wait_group(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+pub fn wait_group(child: &mut std::process::Child, limit: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + limit;
     let status = loop {
         match child.try_wait() {
@@ -92,7 +127,6 @@ pub fn run_logged(
     limit: Duration,
     what: &str,
 ) -> (Option<ExitStatus>, String) {
-    use std::os::unix::process::CommandExt;
     let out = File::create(log).unwrap_or_else(|e| panic!("creating {}: {e}", log.display()));
     let err = out.try_clone().expect("duplicating the log file handle");
     cmd.stdin(Stdio::null())
@@ -106,27 +140,17 @@ pub fn run_logged(
     (status, read_text(log))
 }
 
-/// The whole of a text file the test or its client wrote.
-pub fn read_text(path: &Path) -> String {
-    let mut text = String::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_string(&mut text).map(|_| ()))
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    text
-}
-
-/// Fails with a clear message unless `program args` runs and exits 0; returns its
-/// trimmed stdout.
+/// Fails with a clear message unless `program args` runs and exits 0.
 pub fn require_tool(program: &str, args: &[&str], purpose: &str) -> String {
     let output = Command::new(program)
         .args(args)
         .output()
         .unwrap_or_else(|e| {
-            panic!("these tests need `{program}` ({purpose}), but it cannot be run: {e}")
+            panic!("interop tests need `{program}` ({purpose}), but it cannot be run: {e}")
         });
     assert!(
         output.status.success(),
-        "these tests need `{program} {}` ({purpose}) to work; it exited with {}:\n{}{}",
+        "interop tests need `{program} {}` ({purpose}) to work; it exited with {}:\n{}{}",
         args.join(" "),
         output.status,
         String::from_utf8_lossy(&output.stdout),
@@ -135,9 +159,15 @@ pub fn require_tool(program: &str, args: &[&str], purpose: &str) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
-/// Makes sure `<root>/<name>` holds a finished install whose marker reads
+/// Makes sure `<target>/interop/<name>` holds a finished install whose marker reads
 /// `fingerprint`, running `install(partial_dir)` under the install lock if not.
-pub fn ensure_installed(
+pub fn ensure_installed(name: &str, fingerprint: &str, install: impl FnOnce(&Path)) -> PathBuf {
+    ensure_installed_in(&interop_dir(), name, fingerprint, install)
+}
+
+/// [`ensure_installed`] under another `root` (a build of the test's own
+/// programs, say, rather than an SDK).
+pub fn ensure_installed_in(
     root: &Path,
     name: &str,
     fingerprint: &str,
@@ -179,11 +209,64 @@ pub fn ensure_installed(
     // `lock` is released when dropped here.
 }
 
-/// Lowercase hex md5 of raw bytes (install fingerprints of manifests and sources).
-pub fn md5_bytes(bytes: &[u8]) -> String {
+pub fn md5_hex(bytes: &[u8]) -> String {
     use md5::{Digest, Md5};
     Md5::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// Runs one scenario script against a fresh server and fails the test, showing the
+/// script's output, unless it exits 0 after printing `PASS <scenario>`. Then
+/// `check` looks at the server's own counters: an SDK that retries failures
+/// silently cannot hide one from them.
+pub fn run_scenario(
+    label: &str,
+    cmd: Command,
+    scenario: &str,
+    server_args: &[&str],
+    check: impl FnOnce(SocketAddr),
+) {
+    let server = super::Server::start_args(server_args);
+    run_client(label, cmd, scenario, &server.addr.to_string());
+    check(server.addr);
+}
+
+/// The server refused nothing and failed no write during the scenario.
+pub fn no_failures(label: &str, scenario: &str) -> impl FnOnce(SocketAddr) {
+    let what = format!("{label} `{scenario}`");
+    move |addr| super::assert_failures(addr, &[], &what)
+}
+
+/// Runs one scenario script against the server at `addr` (see [`run_scenario`]).
+pub fn run_client(label: &str, mut cmd: Command, scenario: &str, addr: &str) {
+    let scratch = tempfile::tempdir().expect("creating a scratch directory for the client");
+    cmd.arg(addr)
+        .arg(scenario)
+        .current_dir(scratch.path())
+        .env("HOME", scratch.path());
+    without_proxies(&mut cmd);
+    for var in ["NODE_OPTIONS", "PYTHONHOME", "PYTHONSTARTUP"] {
+        cmd.env_remove(var);
+    }
+    let started = Instant::now();
+    let log = scratch.path().join("client-output.log");
+    let (status, output) = run_logged(cmd, &log, SCRIPT_TIMEOUT, label);
+    let elapsed = started.elapsed();
+    let passed = status.is_some_and(|s| s.success())
+        && output
+            .lines()
+            .any(|l| l.starts_with(&format!("PASS {scenario}")));
+    if !passed {
+        let how = match status {
+            None => format!("was killed after {SCRIPT_TIMEOUT:?}"),
+            Some(s) => format!("exited with {s}"),
+        };
+        panic!(
+            "{label} scenario `{scenario}` against vigil at {addr} {how} after {elapsed:.1?}.\n\
+             ---- client output ----\n{output}---- end of client output ----"
+        );
+    }
+    println!("{label} `{scenario}` passed in {elapsed:.1?}:\n{output}");
 }
