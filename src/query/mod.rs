@@ -157,6 +157,24 @@ pub(crate) fn not_found(what: &str) -> Reply {
     Reply::caused(404, what)
 }
 
+/// The answer to `Query::HistoryDetail(nid)`: the row a store found, or
+/// Nacos's 404 (both stores answer with these words).
+pub(crate) fn history_detail_reply(nid: i64, row: Option<Json>) -> Reply {
+    row.map_or_else(
+        || not_found(&format!("history {nid} not found")),
+        json_reply,
+    )
+}
+
+/// The answer to `Query::HistoryPrevious(id)`: the config's latest history
+/// row, or Nacos's 404.
+pub(crate) fn history_previous_reply(id: i64, row: Option<Json>) -> Reply {
+    row.map_or_else(
+        || not_found(&format!("no history for config {id}")),
+        json_reply,
+    )
+}
+
 /// What a reader thread asks of its store: the SQLite [`Reader`] and the
 /// PostgreSQL one answer the same queries with the same JSON.
 pub trait Answer {

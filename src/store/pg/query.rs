@@ -5,8 +5,9 @@
 use crate::auth::{AuthKeys, ADMIN_ROLE};
 use crate::msg::{Query, Reply, ReplyTo, SearchMode, WriteRequest};
 use crate::query::{
-    catalog_reply, detail_json, export_reply, export_row, hand_over_import, history_json,
-    json_reply, login_reply, not_found, page, search_json, Answer,
+    catalog_reply, detail_json, export_reply, export_row, hand_over_import, history_detail_reply,
+    history_json, history_previous_reply, json_reply, login_reply, not_found, page, search_json,
+    Answer,
 };
 use crate::store::writer::UNAVAILABLE;
 use crate::store::StoreError;
@@ -222,20 +223,16 @@ impl PgReader {
             }
             Query::HistoryDetail(nid) => {
                 let row = c.query_opt("SELECT * FROM his_config_info WHERE nid = $1", &[nid])?;
-                Ok(match row {
-                    Some(r) => json_reply(history_row(&r, true)?),
-                    None => not_found(&format!("history {nid} not found")),
-                })
+                let row = row.map(|r| history_row(&r, true)).transpose()?;
+                Ok(history_detail_reply(*nid, row))
             }
             Query::HistoryPrevious(id) => {
                 let row = c.query_opt(
                     "SELECT * FROM his_config_info WHERE id = $1 ORDER BY nid DESC LIMIT 1",
                     &[id],
                 )?;
-                Ok(match row {
-                    Some(r) => json_reply(history_row(&r, true)?),
-                    None => not_found(&format!("no history for config {id}")),
-                })
+                let row = row.map(|r| history_row(&r, true)).transpose()?;
+                Ok(history_previous_reply(*id, row))
             }
             Query::Namespaces => {
                 let mut counts = std::collections::HashMap::new();

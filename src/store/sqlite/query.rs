@@ -8,8 +8,9 @@ use super::open_connection;
 use crate::auth::{AuthKeys, ADMIN_ROLE};
 use crate::msg::{Query, Reply, ReplyTo, SearchMode, WriteRequest};
 use crate::query::{
-    catalog_reply, detail_json, export_reply, export_row, hand_over_import, history_json,
-    json_reply, login_reply, not_found, page, search_json, Answer,
+    catalog_reply, detail_json, export_reply, export_row, hand_over_import, history_detail_reply,
+    history_json, history_previous_reply, json_reply, login_reply, not_found, page, search_json,
+    Answer,
 };
 use crate::store::StoreError;
 use crate::transfer::upload::ImportRequest;
@@ -265,28 +266,24 @@ impl Reader {
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 Ok(json_reply(page(total, *page_no, *page_size, items)))
             }
-            Query::HistoryDetail(nid) => Ok(c
-                .query_row(
+            Query::HistoryDetail(nid) => Ok(history_detail_reply(
+                *nid,
+                c.query_row(
                     "SELECT * FROM his_config_info WHERE nid = ?1",
                     params![nid],
                     |r| history_row(r, true),
                 )
-                .optional()?
-                .map_or_else(
-                    || not_found(&format!("history {nid} not found")),
-                    json_reply,
-                )),
-            Query::HistoryPrevious(id) => Ok(c
-                .query_row(
+                .optional()?,
+            )),
+            Query::HistoryPrevious(id) => Ok(history_previous_reply(
+                *id,
+                c.query_row(
                     "SELECT * FROM his_config_info WHERE id = ?1 ORDER BY nid DESC LIMIT 1",
                     params![id],
                     |r| history_row(r, true),
                 )
-                .optional()?
-                .map_or_else(
-                    || not_found(&format!("no history for config {id}")),
-                    json_reply,
-                )),
+                .optional()?,
+            )),
             Query::Namespaces => {
                 let counts = self.config_counts()?;
                 let count = |t: &str| counts.iter().find(|(n, _)| n == t).map_or(0, |(_, c)| *c);
