@@ -20,6 +20,7 @@ pub mod cluster;
 pub mod console;
 pub mod fatal;
 pub mod form;
+pub mod grpc;
 pub mod http;
 pub mod index;
 pub mod metrics;

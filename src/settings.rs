@@ -22,6 +22,11 @@ pub struct Settings {
     #[arg(long, env = "VIGIL_PORT", default_value_t = 8848)]
     pub port: u16,
 
+    /// Port of the Nacos 2.x gRPC door (default: --port + 1000, where the
+    /// clients look; with --port 0, any free one; 0 turns it off).
+    #[arg(long, env = "VIGIL_GRPC_PORT")]
+    pub grpc_port: Option<u16>,
+
     /// Directory for the SQLite database; created if missing.
     #[arg(long, env = "VIGIL_DATA_DIR", default_value = "vigil-data")]
     pub data_dir: PathBuf,
