@@ -78,7 +78,9 @@ pub fn token_may(
     access: Access,
     keys: &[(&str, &str, &str)],
 ) -> Result<(), AuthError> {
-    let token = token.filter(|t| !t.is_empty()).ok_or(AuthError::UnknownUser)?;
+    let token = token
+        .filter(|t| !t.is_empty())
+        .ok_or(AuthError::UnknownUser)?;
     let user = token_user(token, auth)?;
     let allowed = keys.iter().all(|(tenant, group, data_id)| {
         let resource = auth::config_resource(canonical_tenant(tenant), Some(group), Some(data_id));

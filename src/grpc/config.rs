@@ -61,7 +61,11 @@ pub(super) fn query(
         Ok(key) => key,
         Err(e) => return refuse(QUERY, id, code::INVALID_PARAM, &e.to_string()),
     };
-    let names = [(key.tenant.as_str(), key.group.as_str(), key.data_id.as_str())];
+    let names = [(
+        key.tenant.as_str(),
+        key.group.as_str(),
+        key.data_id.as_str(),
+    )];
     if let Err(e) = permitted(ctx, token, Access::Read, &names) {
         return refuse(QUERY, id, code::NO_RIGHT, &e);
     }
@@ -163,7 +167,11 @@ pub(super) fn publish(p: Publish, token: Option<&str>, id: Option<&str>, ctx: &C
         src_ip: ctx.client_ip.to_owned(),
         src_user: p.addition("src_user").map(str::to_owned),
         meta,
-        cas_md5: p.cas_md5.as_deref().filter(|m| !is_blank(m)).map(str::to_owned),
+        cas_md5: p
+            .cas_md5
+            .as_deref()
+            .filter(|m| !is_blank(m))
+            .map(str::to_owned),
     };
     let beta_ips = p.addition("betaIps").filter(|v| !is_blank(v));
     let op = match beta_ips {
@@ -185,7 +193,11 @@ pub(super) fn remove(k: &ConfigKey, token: Option<&str>, id: Option<&str>, ctx: 
         Ok(key) => key,
         Err(e) => return Outcome::Reply(refuse(REMOVE, id, code::INVALID_PARAM, &e.to_string())),
     };
-    let names = [(key.tenant.as_str(), key.group.as_str(), key.data_id.as_str())];
+    let names = [(
+        key.tenant.as_str(),
+        key.group.as_str(),
+        key.data_id.as_str(),
+    )];
     if let Err(e) = permitted(ctx, token, Access::Write, &names) {
         return Outcome::Reply(refuse(REMOVE, id, code::NO_RIGHT, &e));
     }

@@ -286,8 +286,11 @@ mod tests {
 
     #[test]
     fn batch_listen_defaults_to_listen() {
-        let (i, _) = Incoming::decode("ConfigBatchListenRequest", br#"{"configListenContexts":[{"dataId":"a","group":"g"}]}"#)
-            .expect("decodes");
+        let (i, _) = Incoming::decode(
+            "ConfigBatchListenRequest",
+            br#"{"configListenContexts":[{"dataId":"a","group":"g"}]}"#,
+        )
+        .expect("decodes");
         let Incoming::ConfigBatchListen(b) = i else {
             panic!("{i:?}")
         };
@@ -331,7 +334,13 @@ mod tests {
 
     #[test]
     fn responses_carry_the_common_fields() {
-        let (t, json) = Response::fail("ConfigQueryResponse", Some("7"), 300, "config data not exist").render();
+        let (t, json) = Response::fail(
+            "ConfigQueryResponse",
+            Some("7"),
+            300,
+            "config data not exist",
+        )
+        .render();
         assert_eq!(t, "ConfigQueryResponse");
         let v: Value = serde_json::from_slice(&json).expect("json");
         assert_eq!(v["resultCode"], 500);
@@ -341,13 +350,31 @@ mod tests {
         assert_eq!(v["success"], false);
         let (_, json) = Response::ok("HealthCheckResponse", None).render();
         let v: Value = serde_json::from_slice(&json).expect("json");
-        assert_eq!((v["resultCode"].clone(), v["errorCode"].clone(), v["success"].clone()), (200.into(), 0.into(), true.into()));
+        assert_eq!(
+            (
+                v["resultCode"].clone(),
+                v["errorCode"].clone(),
+                v["success"].clone()
+            ),
+            (200.into(), 0.into(), true.into())
+        );
     }
 
     #[test]
     fn a_push_names_its_module_and_id() {
-        let json = push("config", "12", ChangeNotify { data_id: "d", group: "g", tenant: None });
+        let json = push(
+            "config",
+            "12",
+            ChangeNotify {
+                data_id: "d",
+                group: "g",
+                tenant: None,
+            },
+        );
         let v: Value = serde_json::from_slice(&json).expect("json");
-        assert_eq!(v, serde_json::json!({"headers":{},"requestId":"12","module":"config","dataId":"d","group":"g"}));
+        assert_eq!(
+            v,
+            serde_json::json!({"headers":{},"requestId":"12","module":"config","dataId":"d","group":"g"})
+        );
     }
 }

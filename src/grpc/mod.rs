@@ -171,17 +171,16 @@ pub fn handle(payload: &Payload, bi: bool, ctx: &Ctx) -> Outcome {
             config::listen(b, vip_tag, token, id, ctx)
         }
         // Answers to pushes and set-ups belong on the bi-stream.
-        Incoming::ConnectionSetup(_) | Incoming::Ack(_) => Outcome::Reply(reply(
-            Response::error(code::BAD_GATEWAY, "Invalid request"),
-        )),
+        Incoming::ConnectionSetup(_) | Incoming::Ack(_) => {
+            Outcome::Reply(reply(Response::error(code::BAD_GATEWAY, "Invalid request")))
+        }
     }
 }
 
 /// The `ConfigChangeNotifyRequest` push for a key (its canonical
 /// groupKey), with the tenant as the listener spelt it.
 pub fn change_notify(request_id: &str, group_key: &str, echo_tenant: Option<&str>) -> Vec<u8> {
-    let (data_id, group, tenant) =
-        crate::protocol::parse_group_key(group_key).unwrap_or_default();
+    let (data_id, group, tenant) = crate::protocol::parse_group_key(group_key).unwrap_or_default();
     let tenant = echo_tenant.or((!tenant.is_empty()).then_some(tenant.as_str()));
     let json = messages::push(
         "config",

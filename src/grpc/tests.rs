@@ -14,12 +14,24 @@ fn settings() -> Settings {
 
 fn index_with(data_id: &str, content: &str) -> Index {
     let mut index = Index::new();
-    let config = Config::new(1, data_id.into(), "G".into(), String::new(), content.into(), "text", None, 1_700_000_000_000);
+    let config = Config::new(
+        1,
+        data_id.into(),
+        "G".into(),
+        String::new(),
+        content.into(),
+        "text",
+        None,
+        1_700_000_000_000,
+    );
     let entry = Entry {
         formal: Some(Arc::new(config)),
         ..Entry::default()
     };
-    index.load(&crate::protocol::group_key(data_id, "G", ""), Arc::new(entry));
+    index.load(
+        &crate::protocol::group_key(data_id, "G", ""),
+        Arc::new(entry),
+    );
     index
 }
 
@@ -47,7 +59,12 @@ fn answer(o: Outcome) -> (String, Value) {
 
 #[test]
 fn server_check_before_set_up_names_the_connection() {
-    let (t, v) = answer(call(&Index::new(), false, "ServerCheckRequest", r#"{"headers":{},"module":"internal"}"#));
+    let (t, v) = answer(call(
+        &Index::new(),
+        false,
+        "ServerCheckRequest",
+        r#"{"headers":{},"module":"internal"}"#,
+    ));
     assert_eq!(t, "ServerCheckResponse");
     assert_eq!(v["connectionId"], "1_127.0.0.1_5000");
     assert_eq!(v["supportAbilityNegotiation"], false);
@@ -58,22 +75,92 @@ fn server_check_before_set_up_names_the_connection() {
 fn refusals_table() {
     // (registered, class, body, type, errorCode)
     let cases: &[(bool, &str, &str, &str, i64)] = &[
-        (false, "ConfigQueryRequest", r#"{"dataId":"a","group":"G"}"#, "ErrorResponse", code::UN_REGISTER),
-        (false, "HealthCheckRequest", "{}", "ErrorResponse", code::UN_REGISTER),
-        (true, "InstanceRequest", "{}", "ErrorResponse", code::NO_HANDLER),
-        (false, "InstanceRequest", "{}", "ErrorResponse", code::NO_HANDLER),
-        (true, "ConfigQueryRequest", "{not json", "ErrorResponse", code::BAD_GATEWAY),
-        (true, "ConfigQueryRequest", r#"{"dataId":"a"}"#, "ConfigQueryResponse", code::INVALID_PARAM),
-        (true, "ConfigQueryRequest", r#"{"dataId":"a b","group":"G"}"#, "ConfigQueryResponse", code::INVALID_PARAM),
-        (true, "ConfigQueryRequest", r#"{"dataId":"absent","group":"G"}"#, "ConfigQueryResponse", code::NOT_FOUND),
-        (true, "ConfigPublishRequest", r#"{"dataId":"a","group":"G"}"#, "ConfigPublishResponse", code::INVALID_PARAM),
-        (true, "ConfigRemoveRequest", r#"{"group":"G"}"#, "ConfigRemoveResponse", code::INVALID_PARAM),
-        (true, "ConnectionSetupRequest", "{}", "ErrorResponse", code::BAD_GATEWAY),
+        (
+            false,
+            "ConfigQueryRequest",
+            r#"{"dataId":"a","group":"G"}"#,
+            "ErrorResponse",
+            code::UN_REGISTER,
+        ),
+        (
+            false,
+            "HealthCheckRequest",
+            "{}",
+            "ErrorResponse",
+            code::UN_REGISTER,
+        ),
+        (
+            true,
+            "InstanceRequest",
+            "{}",
+            "ErrorResponse",
+            code::NO_HANDLER,
+        ),
+        (
+            false,
+            "InstanceRequest",
+            "{}",
+            "ErrorResponse",
+            code::NO_HANDLER,
+        ),
+        (
+            true,
+            "ConfigQueryRequest",
+            "{not json",
+            "ErrorResponse",
+            code::BAD_GATEWAY,
+        ),
+        (
+            true,
+            "ConfigQueryRequest",
+            r#"{"dataId":"a"}"#,
+            "ConfigQueryResponse",
+            code::INVALID_PARAM,
+        ),
+        (
+            true,
+            "ConfigQueryRequest",
+            r#"{"dataId":"a b","group":"G"}"#,
+            "ConfigQueryResponse",
+            code::INVALID_PARAM,
+        ),
+        (
+            true,
+            "ConfigQueryRequest",
+            r#"{"dataId":"absent","group":"G"}"#,
+            "ConfigQueryResponse",
+            code::NOT_FOUND,
+        ),
+        (
+            true,
+            "ConfigPublishRequest",
+            r#"{"dataId":"a","group":"G"}"#,
+            "ConfigPublishResponse",
+            code::INVALID_PARAM,
+        ),
+        (
+            true,
+            "ConfigRemoveRequest",
+            r#"{"group":"G"}"#,
+            "ConfigRemoveResponse",
+            code::INVALID_PARAM,
+        ),
+        (
+            true,
+            "ConnectionSetupRequest",
+            "{}",
+            "ErrorResponse",
+            code::BAD_GATEWAY,
+        ),
     ];
     let index = index_with("a", "x");
     for &(registered, class, body, want_type, want_code) in cases {
         let (t, v) = answer(call(&index, registered, class, body));
-        assert_eq!((t.as_str(), v["errorCode"].as_i64()), (want_type, Some(want_code)), "{class} {body}: {v}");
+        assert_eq!(
+            (t.as_str(), v["errorCode"].as_i64()),
+            (want_type, Some(want_code)),
+            "{class} {body}: {v}"
+        );
         assert_eq!(v["resultCode"], 500, "{class} {body}");
         assert_eq!(v["success"], false);
     }
@@ -82,7 +169,12 @@ fn refusals_table() {
 #[test]
 fn query_hit_carries_content_md5_type_and_time() {
     let index = index_with("a", "hello");
-    let (t, v) = answer(call(&index, true, "ConfigQueryRequest", r#"{"dataId":"a","group":"G","requestId":"9"}"#));
+    let (t, v) = answer(call(
+        &index,
+        true,
+        "ConfigQueryRequest",
+        r#"{"dataId":"a","group":"G","requestId":"9"}"#,
+    ));
     assert_eq!(t, "ConfigQueryResponse");
     assert_eq!(v["content"], "hello");
     assert_eq!(v["md5"], "5d41402abc4b2a76b9719d911017c592");
@@ -102,7 +194,12 @@ fn batch_listen_answers_exactly_the_changed_keys() {
         {"dataId":"b","group":"G","md5":""},
         {"dataId":"c","group":"G"}]}"#;
     let o = call(&index, true, "ConfigBatchListenRequest", body);
-    let Outcome::Listen { listen, keys, reply } = o else {
+    let Outcome::Listen {
+        listen,
+        keys,
+        reply,
+    } = o
+    else {
         panic!("{o:?}")
     };
     assert!(listen);
@@ -111,22 +208,56 @@ fn batch_listen_answers_exactly_the_changed_keys() {
     let p = Payload::decode(&reply).expect("payload");
     assert_eq!(p.type_name(), "ConfigChangeBatchListenResponse");
     let v: Value = serde_json::from_slice(p.json()).expect("json");
-    assert_eq!(v["changedConfigs"], serde_json::json!([{"group":"G","dataId":"a","tenant":"public"}]));
+    assert_eq!(
+        v["changedConfigs"],
+        serde_json::json!([{"group":"G","dataId":"a","tenant":"public"}])
+    );
 }
 
 #[test]
 fn publish_and_remove_become_the_http_writes() {
     let index = Index::new();
-    let o = call(&index, true, "ConfigPublishRequest", r#"{"dataId":"a","group":"G","content":"c","casMd5":"","additionMap":{"type":"yaml","tag":null,"appName":"app"}}"#);
-    let Outcome::Write { op, pending } = o else { panic!("{o:?}") };
-    let WriteOp::Publish(p) = *op else { panic!("{op:?}") };
-    assert_eq!((p.config_type, p.app_name.as_deref(), p.cas_md5.as_deref()), ("yaml", Some("app"), None));
-    let (_, v) = answer(Outcome::Reply(pending.render(Ok(crate::msg::Written::CasMismatch))));
-    assert_eq!((v["resultCode"].clone(), v["errorCode"].clone()), (500.into(), 500.into()));
-    let o = call(&index, true, "ConfigPublishRequest", r#"{"dataId":"a","group":"G","content":"c","additionMap":{"betaIps":"1.1.1.1"}}"#);
-    assert!(matches!(o, Outcome::Write { ref op, .. } if matches!(**op, WriteOp::PublishBeta(_, _))));
-    let o = call(&index, true, "ConfigRemoveRequest", r#"{"dataId":"a","group":"G","tag":"t1"}"#);
-    assert!(matches!(o, Outcome::Write { ref op, .. } if matches!(**op, WriteOp::DeleteTag { .. })));
+    let o = call(
+        &index,
+        true,
+        "ConfigPublishRequest",
+        r#"{"dataId":"a","group":"G","content":"c","casMd5":"","additionMap":{"type":"yaml","tag":null,"appName":"app"}}"#,
+    );
+    let Outcome::Write { op, pending } = o else {
+        panic!("{o:?}")
+    };
+    let WriteOp::Publish(p) = *op else {
+        panic!("{op:?}")
+    };
+    assert_eq!(
+        (p.config_type, p.app_name.as_deref(), p.cas_md5.as_deref()),
+        ("yaml", Some("app"), None)
+    );
+    let (_, v) = answer(Outcome::Reply(
+        pending.render(Ok(crate::msg::Written::CasMismatch)),
+    ));
+    assert_eq!(
+        (v["resultCode"].clone(), v["errorCode"].clone()),
+        (500.into(), 500.into())
+    );
+    let o = call(
+        &index,
+        true,
+        "ConfigPublishRequest",
+        r#"{"dataId":"a","group":"G","content":"c","additionMap":{"betaIps":"1.1.1.1"}}"#,
+    );
+    assert!(
+        matches!(o, Outcome::Write { ref op, .. } if matches!(**op, WriteOp::PublishBeta(_, _)))
+    );
+    let o = call(
+        &index,
+        true,
+        "ConfigRemoveRequest",
+        r#"{"dataId":"a","group":"G","tag":"t1"}"#,
+    );
+    assert!(
+        matches!(o, Outcome::Write { ref op, .. } if matches!(**op, WriteOp::DeleteTag { .. }))
+    );
 }
 
 #[test]
@@ -134,7 +265,10 @@ fn pushes_render_as_nacos_sends_them() {
     let p = Payload::decode(&change_notify("7", "a+G+ns", None)).expect("payload");
     assert_eq!(p.type_name(), "ConfigChangeNotifyRequest");
     let v: Value = serde_json::from_slice(p.json()).expect("json");
-    assert_eq!(v, serde_json::json!({"headers":{},"requestId":"7","module":"config","dataId":"a","group":"G","tenant":"ns"}));
+    assert_eq!(
+        v,
+        serde_json::json!({"headers":{},"requestId":"7","module":"config","dataId":"a","group":"G","tenant":"ns"})
+    );
     let p = Payload::decode(&change_notify("8", "a+G", Some("public"))).expect("payload");
     let v: Value = serde_json::from_slice(p.json()).expect("json");
     assert_eq!(v["tenant"], "public");

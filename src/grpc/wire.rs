@@ -115,12 +115,18 @@ mod tests {
     fn field_numbers_are_the_protos() {
         // metadata (2) { type (3) = "T" }, body (3) { value (2) = "{}" }
         let bytes = Payload::new("T", b"{}".to_vec()).encode();
-        assert_eq!(bytes, [0x12, 3, 0x1a, 1, b'T', 0x1a, 4, 0x12, 2, b'{', b'}']);
+        assert_eq!(
+            bytes,
+            [0x12, 3, 0x1a, 1, b'T', 0x1a, 4, 0x12, 2, b'{', b'}']
+        );
     }
 
     #[test]
     fn garbage_is_not_a_payload() {
         assert!(Payload::decode(&[0xff, 0xff, 0xff]).is_none());
-        assert_eq!(Payload::decode(&[]).map(|p| p.type_name().to_owned()), Some(String::new()));
+        assert_eq!(
+            Payload::decode(&[]).map(|p| p.type_name().to_owned()),
+            Some(String::new())
+        );
     }
 }
