@@ -176,11 +176,12 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         );
     }
 
-    println!("vigil listening on {bound}");
+    // The gRPC line first: once the "listening" line is out, both are.
     match grpc_bound {
         Some(b) => println!("vigil gRPC listening on {b}"),
         None => log::info!("gRPC door off (--grpc-port 0)"),
     }
+    println!("vigil listening on {bound}");
     std::io::stdout().flush()?;
     log::info!("{threads} reactors, up to {max_conns} connections, data in {location}");
 

@@ -125,9 +125,30 @@ impl Reactor {
         }
         for event in events {
             self.grpc_event(key, event);
+            if self.unread_past_bound(key) {
+                return;
+            }
         }
         self.account(key);
         self.flush(key);
+    }
+
+    /// Closes a connection whose client does not read what it asked for
+    /// (output queued in the socket's stead, or waiting for a window the
+    /// client never opens) once it passes [`MAX_UNREAD_BYTES`]; true then.
+    fn unread_past_bound(&mut self, key: usize) -> bool {
+        let Some(c) = self.conns.get(key) else {
+            return true;
+        };
+        let State::Grpc(g) = &c.state else {
+            return false;
+        };
+        if c.out.pending() + g.h2.queued_bytes() <= MAX_UNREAD_BYTES {
+            return false;
+        }
+        log::warn!("gRPC {} does not read its answers: closing it", c.peer);
+        self.close(key);
+        true
     }
 
     fn grpc_event(&mut self, key: usize, event: h2::Event) {
@@ -354,16 +375,13 @@ impl Reactor {
         let Some(bi) = g.bi else {
             return;
         };
-        if c.out.pending() + g.h2.queued_bytes() > MAX_UNREAD_BYTES {
-            log::warn!("gRPC {} does not read its pushes: closing it", c.peer);
-            self.close(key);
-            return;
-        }
         let mut out = Vec::new();
         g.h2.send_message(bi, bytes, &mut out);
         c.out.push(&out);
         Metrics::inc(&self.metrics.wakeups);
-        self.flush(key);
+        if !self.unread_past_bound(key) {
+            self.flush(key);
+        }
     }
 
     /// A gRPC connection's timer: ask an idle client whether it is still
