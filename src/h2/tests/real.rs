@@ -18,6 +18,11 @@ const GRPCIO: &[u8] = include_bytes!("../../../tests/h2_vectors/grpcio-1.85.1.bi
 /// ConnectionSetupRequest, then ConfigQueryRequest retries (unary).
 const NACOS_GO: &[u8] = include_bytes!("../../../tests/h2_vectors/nacos-sdk-go-2.3.2.bin");
 
+/// nacos-client 2.5.1 (Java; grpc-java 1.64.2 on netty, shaded): its
+/// ServerCheckRequest on stream 3, HEADERS with the PRIORITY flag, then a
+/// PING and its GOAWAY.
+const NACOS_JAVA: &[u8] = include_bytes!("../../../tests/h2_vectors/nacos-client-2.5.1.bin");
+
 /// Feeds `input` in the pieces `cuts` makes, as the reactor does (keeping
 /// what is not consumed), answering as an echo server if `echo`; returns
 /// the events and every output byte. (Answers depend on when they are made:
@@ -160,6 +165,32 @@ fn nacos_sdk_go_streams_decode() {
     assert!(!conn.is_idle());
 }
 
+#[test]
+fn nacos_client_java_streams_decode() {
+    let (events, out, conn) = echo(NACOS_JAVA);
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert_eq!(
+        events[0],
+        Event::Open {
+            stream: 3,
+            path: Path::Unary
+        }
+    );
+    match &events[1] {
+        Event::Message { stream: 3, bytes } => {
+            assert!(bytes.windows(18).any(|w| w == b"ServerCheckRequest"));
+        }
+        other => panic!("not the request: {other:?}"),
+    }
+    assert_eq!(events[2..], [Event::End { stream: 3 }, Event::GoAway]);
+    assert!(conn.is_idle());
+    // The PING was answered.
+    let frames = parse_frames(&out);
+    assert!(frames
+        .iter()
+        .any(|f| f.head.kind == crate::h2::frame::PING && f.head.has(crate::h2::frame::FLAG_ACK)));
+}
+
 /// What an idle Nacos client costs this layer: the connection after the
 /// real nacos-sdk-go start-up, its unary calls answered, its bidi stream
 /// open. Heap is counted from Vec capacities (`Conn::heap_bytes`); the
@@ -190,7 +221,10 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn random_splits_change_nothing(cuts in vec(0..GRPCIO.len(), 0..40), go_cuts in vec(0..NACOS_GO.len(), 0..20)) {
+    fn random_splits_change_nothing(cuts in vec(0..GRPCIO.len(), 0..40), go_cuts in vec(0..NACOS_GO.len(), 0..20), java_cuts in vec(0..NACOS_JAVA.len(), 0..10)) {
+        let whole = replay(NACOS_JAVA, &[]);
+        let split = replay(NACOS_JAVA, &java_cuts);
+        prop_assert!(split.0 == whole.0 && split.1 == whole.1);
         let whole = replay(GRPCIO, &[]);
         let split = replay(GRPCIO, &cuts);
         prop_assert!(split.0 == whole.0 && split.1 == whole.1);
