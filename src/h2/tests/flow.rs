@@ -402,3 +402,28 @@ fn hpack_entries_before_the_ack_are_honoured_then_dropped() {
         ErrorCode::Compression,
     );
 }
+
+#[test]
+fn long_trailers_continue_in_continuation_frames() {
+    let mut p = Peer::new();
+    p.feed(&headers(1, FLAG_END_STREAM, &grpc_fields("/a")))
+        .expect("open");
+    p.conn.send_headers(1, &mut p.out);
+    let message = "e".repeat(40_000);
+    p.conn
+        .send_trailers(1, status::INTERNAL, &message, &mut p.out);
+    let frames = p.take();
+    assert_eq!(
+        kinds(&frames),
+        [HEADERS, HEADERS, CONTINUATION, CONTINUATION]
+    );
+    let trailers = &frames[1..];
+    assert!(trailers[0].head.has(FLAG_END_STREAM) && !trailers[0].head.has(FLAG_END_HEADERS));
+    assert!(!trailers[1].head.has(FLAG_END_HEADERS) && trailers[2].head.has(FLAG_END_HEADERS));
+    assert!(trailers
+        .iter()
+        .all(|f| f.head.stream == 1 && f.payload.len() <= 16_384));
+    p.fields(&frames[0].payload.clone());
+    let joined: Vec<u8> = trailers.iter().flat_map(|f| f.payload.clone()).collect();
+    assert_eq!(p.fields(&joined)[1], ("grpc-message".to_string(), message));
+}
