@@ -364,10 +364,10 @@ impl Conn {
 
     fn remove(&mut self, i: usize) {
         self.streams.remove(i);
-        // A connection keeps one long stream and short unary ones: give back
-        // the room of a burst, keep room for one more.
-        if self.streams.capacity() > self.streams.len() + 1 {
-            self.streams.shrink_to(self.streams.len() + 1);
+        // A connection keeps one long stream and short unary ones: an idle
+        // one holds exactly its streams (a unary call costs one realloc).
+        if self.streams.capacity() > self.streams.len() {
+            self.streams.shrink_to_fit();
         }
     }
 

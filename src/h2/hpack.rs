@@ -42,6 +42,8 @@ pub struct CompressionError;
 /// One connection's HPACK decoder.
 pub struct Decoder {
     inner: Inner<'static>,
+    /// The peer acknowledged a table size of 0: no entry can outlive a block.
+    zero: bool,
 }
 
 impl Default for Decoder {
@@ -54,7 +56,14 @@ impl Decoder {
     pub fn new() -> Decoder {
         let mut inner = Inner::new();
         inner.set_max_allowed_table_size(DEFAULT_TABLE_SIZE);
-        Decoder { inner }
+        Decoder { inner, zero: false }
+    }
+
+    fn zero_table() -> Inner<'static> {
+        let mut inner = Inner::new();
+        inner.set_max_table_size(0);
+        inner.set_max_allowed_table_size(0);
+        inner
     }
 
     /// Called when the peer acknowledges our SETTINGS_HEADER_TABLE_SIZE
@@ -64,10 +73,8 @@ impl Decoder {
     /// capacity). Otherwise updates up to `size` are allowed from now on.
     pub fn peer_acked_table_size(&mut self, size: u32) {
         if size == 0 {
-            let mut inner = Inner::new();
-            inner.set_max_table_size(0);
-            inner.set_max_allowed_table_size(0);
-            self.inner = inner;
+            self.inner = Self::zero_table();
+            self.zero = true;
         } else {
             self.inner.set_max_allowed_table_size(size as usize);
         }
@@ -100,6 +107,12 @@ impl Decoder {
                 }
             })
             .map_err(|_| CompressionError)?;
+        if self.zero {
+            // Fields "with incremental indexing" still pass through the
+            // table (and are evicted at once), leaving its ring buffer
+            // allocated: a fresh decoder holds nothing.
+            self.inner = Self::zero_table();
+        }
         if !trailers && req.malformed.is_none() && !req.too_large {
             if req.method.is_none() {
                 req.malformed = Some("no :method");

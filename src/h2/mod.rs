@@ -16,6 +16,19 @@
 //! - Requests that are not gRPC (not POST, not `application/grpc*`) are
 //!   answered here (405 / 415 with a short text body) and never reach the
 //!   application.
+//!
+//! Using it (see `examples/h2_echo.rs`): append what the socket gave to the
+//! connection's input, call `receive`, drop the consumed prefix, answer the
+//! events with the `send_*` calls (appending to the same `out`), write
+//! `out`. Events come in batches, so a batch may hold `Message`/`End` for a
+//! stream the application ends while answering an earlier event of the same
+//! batch: `send_*` on a stream that is gone do nothing (`send_message`
+//! returns false). On `Err`, write `out` and close with a lingering close
+//! (shut down writing, discard input briefly), or a TCP RST may destroy
+//! the GOAWAY. Memory per connection: each open stream buffers at most one
+//! incomplete message (`max_message`), so `max_concurrent_streams ×
+//! max_message` bounds what a client can make us hold; queued output is
+//! bounded by what the application offers (`queued_bytes`).
 
 mod conn;
 pub mod flow;

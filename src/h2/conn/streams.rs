@@ -294,7 +294,9 @@ impl Conn {
             }
             let end = PREFIX + len;
             if s.inbound.len() < end {
-                s.inbound.reserve_exact(end - s.inbound.len());
+                // No reserve for the announced length: a 5-byte prefix must
+                // not make us allocate max_message; the buffer grows with
+                // what actually arrives.
                 break;
             }
             let bytes = if s.inbound.len() == end {
