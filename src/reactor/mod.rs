@@ -314,6 +314,9 @@ impl Reactor {
             .store(self.index.config_count() as u64, Ordering::Relaxed);
         g.streams
             .store(self.index.stream_count() as u64, Ordering::Relaxed);
+        let (listeners, keys) = self.index.grpc_counts();
+        g.grpc_listeners.store(listeners as u64, Ordering::Relaxed);
+        g.grpc_keys.store(keys as u64, Ordering::Relaxed);
     }
 
     fn start_drain(&mut self) {
