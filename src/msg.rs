@@ -244,8 +244,11 @@ pub enum Query {
         page_no: i64,
         page_size: i64,
     },
-    HistoryDetail(i64),
-    HistoryPrevious(i64),
+    /// One history entry by `nid`; with a key (v2/v3), an entry of another
+    /// key is answered as absent.
+    HistoryDetail(i64, Option<Key>),
+    /// The entry before config `id`'s latest; with a key, as above.
+    HistoryPrevious(i64, Option<Key>),
     Namespaces,
     NamespaceDetail(String),
     NamespaceExists(String),

@@ -19,7 +19,7 @@ const PROMETHEUS: &[u8] = b"Content-Type: text/plain; version=0.0.4; charset=utf
 type Answer = Result<Action, ApiError>;
 
 fn write(op: WriteOp) -> Answer {
-    Ok(Action::Write(Box::new(op)))
+    Ok(super::write(op))
 }
 
 /// One namespace (`show=all`), whether an id is taken, or all of them.

@@ -266,8 +266,9 @@ impl Reader {
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 Ok(json_reply(page(total, *page_no, *page_size, items)))
             }
-            Query::HistoryDetail(nid) => Ok(history_detail_reply(
+            Query::HistoryDetail(nid, key) => Ok(history_detail_reply(
                 *nid,
+                key.as_ref(),
                 c.query_row(
                     "SELECT * FROM his_config_info WHERE nid = ?1",
                     params![nid],
@@ -275,8 +276,9 @@ impl Reader {
                 )
                 .optional()?,
             )),
-            Query::HistoryPrevious(id) => Ok(history_previous_reply(
+            Query::HistoryPrevious(id, key) => Ok(history_previous_reply(
                 *id,
+                key.as_ref(),
                 c.query_row(
                     "SELECT * FROM his_config_info WHERE id = ?1 ORDER BY nid DESC LIMIT 1",
                     params![id],

@@ -1,0 +1,267 @@
+//! The Nacos HTTP APIs as renderings of one set of actions: the 1.x API
+//! (`/v1`), the 2.x open API (`/v2`) and the 3.x client and admin APIs
+//! (`/v3`). A route names its [`Dialect`]; the dialect renames the request's
+//! parameters to the ones the handlers read (`namespaceId` -> `tenant`,
+//! `groupName` -> `group`), and renders what the handler decided (an
+//! [`Action`] or an [`ApiError`]) in its envelope. A deferred answer (a write,
+//! a query) keeps its [`Rendering`] until the reactor renders it with
+//! [`render_answer`].
+//!
+//! Invariant: no rule lives here. Validation, permissions and the work are
+//! the handlers'; this module only spells parameters and shapes answers:
+//! `Result {code, message, data}` with Nacos's codes
+//! (api/.../model/v2/ErrorCode.java) and HTTP statuses.
+
+use super::render::respond;
+use super::{Action, ApiError, JSON};
+use crate::form::Params;
+use crate::model::Config;
+use crate::msg::Reply;
+use serde_json::{json, Value as Json};
+
+/// Which API a route belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Nacos 1.x: `tenant`, `group`; bodies as 1.x answers them.
+    V1,
+    /// Nacos 2.x open API: `namespaceId`, `group`; `Result`-wrapped.
+    V2,
+    /// Nacos 3.x admin API: `namespaceId`, `groupName`; `Result`-wrapped.
+    V3Admin,
+    /// Nacos 3.x client API: as the admin API, but a config is the gRPC
+    /// query response and a missing one is HTTP 200 with code 20004.
+    V3Client,
+}
+
+/// How a deferred answer (from the writer or the reader) is rendered; the
+/// reactor keeps it while the request waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rendering {
+    /// As the storage thread answered (Nacos 1.x bodies).
+    Plain,
+    /// In the `Result` envelope.
+    Result,
+    /// In the `Result` envelope, `data` the page's items (a list).
+    ResultItems,
+}
+
+/// (HTTP status, code, message) of a Nacos 2.x/3.x failure.
+const PARAMETER_MISSING: (u16, u16, &str) = (400, 10000, "parameter missing");
+const ACCESS_DENIED: u16 = 10001;
+const PARAMETER_VALIDATE_ERROR: u16 = 20002;
+const RESOURCE_NOT_FOUND: u16 = 20004;
+const RESOURCE_CONFLICT: u16 = 20005;
+const SERVER_ERROR: u16 = 30000;
+
+/// The code and message Nacos pairs with an HTTP status of a failure.
+fn code_of(status: u16) -> (u16, &'static str) {
+    match status {
+        400 => (PARAMETER_VALIDATE_ERROR, "parameter validate error"),
+        403 => (ACCESS_DENIED, "access denied"),
+        404 => (RESOURCE_NOT_FOUND, "resource not found"),
+        409 => (RESOURCE_CONFLICT, "resource conflict"),
+        _ => (SERVER_ERROR, "server error"),
+    }
+}
+
+/// Nacos's `Result`, fields in its order.
+#[derive(serde::Serialize)]
+struct Envelope<'a> {
+    code: u16,
+    message: &'a str,
+    data: Json,
+}
+
+/// `{"code","message","data"}` in Nacos's field order.
+pub(super) fn result_body(code: u16, message: &str, data: Json) -> Vec<u8> {
+    serde_json::to_vec(&Envelope {
+        code,
+        message,
+        data,
+    })
+    .unwrap_or_default()
+}
+
+fn success(data: Json) -> Vec<u8> {
+    result_body(0, "success", data)
+}
+
+impl Dialect {
+    /// The names this dialect spells differently: (its name, the handlers').
+    fn renames(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Dialect::V1 => &[],
+            Dialect::V2 => &[("namespaceId", "tenant"), ("configTags", "config_tags")],
+            Dialect::V3Admin | Dialect::V3Client => &[
+                ("namespaceId", "tenant"),
+                ("groupName", "group"),
+                ("configTags", "config_tags"),
+                ("srcUser", "src_user"),
+            ],
+        }
+    }
+
+    /// Renames the request's parameters to the handlers' names.
+    pub(super) fn rename(self, params: &mut Params) {
+        for (theirs, ours) in self.renames() {
+            params.rename(theirs, ours);
+        }
+    }
+
+    /// A handler's parameter name as this dialect spells it.
+    fn spelled(self, ours: &str) -> &str {
+        self.renames()
+            .iter()
+            .find(|(_, o)| *o == ours)
+            .map_or(ours, |(theirs, _)| theirs)
+    }
+
+    /// What a deferred answer of this dialect is rendered as.
+    pub(super) fn rendering(self) -> Rendering {
+        match self {
+            Dialect::V1 => Rendering::Plain,
+            Dialect::V2 | Dialect::V3Admin | Dialect::V3Client => Rendering::Result,
+        }
+    }
+
+    /// A handler's decision in this dialect.
+    pub(super) fn render(self, action: Action) -> Action {
+        if self == Dialect::V1 {
+            return action;
+        }
+        match action {
+            // ConfigOpenApiController answers a missing config in a 200.
+            Action::Respond { status: 404, .. } if self == Dialect::V3Client => {
+                let (code, message) = code_of(404);
+                respond(200, JSON, result_body(code, message, Json::Null))
+            }
+            Action::Respond { status, head, body } => {
+                if head.as_ref() != JSON && status == 200 {
+                    // Text answers (health) carry their text as data.
+                    let text = String::from_utf8_lossy(&body).to_lowercase();
+                    return respond(200, JSON, success(Json::String(text)));
+                }
+                let reply = wrap(Rendering::Result, Reply::new(status, body));
+                respond(reply.status, JSON, reply.body)
+            }
+            Action::Config(config, extra) => self.config(&config, extra.as_deref()),
+            Action::Write(op, _) => Action::Write(op, self.rendering()),
+            Action::Query(q, Rendering::Plain) => Action::Query(q, self.rendering()),
+            q @ Action::Query(..) => q,
+            other @ (Action::Verify { .. }
+            | Action::Later { .. }
+            | Action::CollectListeners(_)
+            | Action::Watch(_)
+            | Action::Park { .. }) => other,
+        }
+    }
+
+    /// A config found: its content as data (2.x, 3.x admin), or the gRPC
+    /// query response (3.x client, ConfigOpenApiController).
+    fn config(self, config: &Config, extra: Option<&str>) -> Action {
+        let data = match self {
+            Dialect::V1 | Dialect::V2 | Dialect::V3Admin => Json::String(config.content.clone()),
+            Dialect::V3Client => {
+                let extra = extra.unwrap_or("");
+                let tag = extra
+                    .strip_prefix("Vipserver-Tag: ")
+                    .map(|t| t.trim_end().to_owned());
+                json!({
+                    "resultCode": 200,
+                    "errorCode": 0,
+                    "message": null,
+                    "requestId": null,
+                    "content": config.content,
+                    "encryptedDataKey": null,
+                    "contentType": config.config_type,
+                    "md5": config.md5.as_str(),
+                    "lastModified": config.modified_ms,
+                    "beta": extra.starts_with("isBeta"),
+                    "tag": tag,
+                    "success": true,
+                })
+            }
+        };
+        respond(200, JSON, success(data))
+    }
+
+    /// A refusal in this dialect.
+    pub(super) fn error(self, e: ApiError, path: &[u8]) -> Action {
+        match (self, e) {
+            (Dialect::V1, e) => e.into_action(path),
+            (_, ApiError::Missing { name, ty }) => {
+                let (status, code, message) = PARAMETER_MISSING;
+                let detail = format!(
+                    "Required parameter '{}' type {ty} is not present",
+                    self.spelled(&name)
+                );
+                respond(status, JSON, result_body(code, message, detail.into()))
+            }
+            (_, ApiError::Caused(status, msg)) => {
+                let (code, message) = code_of(status);
+                respond(status, JSON, result_body(code, message, msg.into()))
+            }
+            // Path-level and authentication refusals read alike in every
+            // version (Spring's error page, the auth filter's 403).
+            (
+                _,
+                e
+                @ (ApiError::Framework(..) | ApiError::Forbidden(_) | ApiError::Unverified { .. }),
+            ) => e.into_action(path),
+        }
+    }
+}
+
+/// Renders a deferred answer: what the reactor sends once the writer or the
+/// reader answered (`Err`: the storage failure).
+pub fn render_answer(rendering: Rendering, result: Result<Reply, String>) -> Reply {
+    let reply = match result {
+        Ok(reply) => reply,
+        Err(msg) => super::refusal::storage_failed(&msg),
+    };
+    wrap(rendering, reply)
+}
+
+/// A 1.x answer in the `Result` envelope: a 200 JSON body becomes `data`
+/// (a 1.x envelope's own `data` when it has one), an empty 200 body (1.x's
+/// answer for an absent config's detail) is 404 / 20004, and a failure's
+/// `caused: <message>;` (or text) is the data of the code its status has.
+fn wrap(rendering: Rendering, reply: Reply) -> Reply {
+    if rendering == Rendering::Plain || reply.download {
+        return reply;
+    }
+    let text = String::from_utf8_lossy(&reply.body);
+    let text = text.trim_end();
+    if reply.status == 200 && text.is_empty() {
+        let (code, message) = code_of(404);
+        return Reply::new(
+            404,
+            result_body(code, message, "config data not exist".into()),
+        );
+    }
+    if reply.status != 200 {
+        let detail = text
+            .strip_prefix("caused: ")
+            .and_then(|t| t.strip_suffix(';'))
+            .unwrap_or(text);
+        let (code, message) = code_of(reply.status);
+        return Reply::new(reply.status, result_body(code, message, detail.into()));
+    }
+    let parsed: Json = serde_json::from_str(text).unwrap_or_else(|_| Json::String(text.into()));
+    let data = match parsed {
+        Json::Object(mut o) if o.contains_key("code") && o.contains_key("data") => {
+            match o.get("code").and_then(Json::as_i64) {
+                // A 1.x success envelope: its data.
+                Some(200) => o.remove("data").unwrap_or(Json::Null),
+                // A 1.x transfer failure keeps its own code and message.
+                _ => return Reply::ok(Json::Object(o).to_string()),
+            }
+        }
+        other => other,
+    };
+    let data = match rendering {
+        Rendering::ResultItems => data.get("pageItems").cloned().unwrap_or(Json::Null),
+        Rendering::Plain | Rendering::Result => data,
+    };
+    Reply::ok(success(data))
+}
