@@ -11,6 +11,7 @@ mod common;
 mod helpers;
 
 mod auth;
+mod tool;
 mod v2;
 mod v3;
 
