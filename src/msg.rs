@@ -233,6 +233,8 @@ pub enum Query {
         tenant: String,
         app_name: Option<String>,
         config_tags: Vec<String>,
+        /// A content pattern (`config_detail`), matched as `data_id` is.
+        content: Option<String>,
         page_no: i64,
         page_size: i64,
     },

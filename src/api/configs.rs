@@ -106,6 +106,7 @@ fn search_of(mode: &str, params: &Params, default_size: Option<i64>) -> Result<A
         tenant: canonical_tenant(tenant).to_owned(),
         app_name: optional(params, "appName"),
         config_tags,
+        content: optional(params, "config_detail"),
         page_no,
         page_size,
     }))
@@ -270,6 +271,7 @@ pub(super) fn configs_of_namespace(
         tenant: canonical_tenant(tenant).to_owned(),
         app_name: None,
         config_tags: Vec::new(),
+        content: None,
         page_no: 1,
         page_size: MAX_PAGE_SIZE,
     };
@@ -294,12 +296,14 @@ pub(super) fn stop_beta(_: &Request, params: &mut Params, _: &Ctx) -> Result<Act
 /// A page of configs (3.x admin `config/list`): the 1.x search, with
 /// `search` (blur when absent), `dataId`, `group` and the page optional.
 pub(super) fn list(_: &Request, params: &mut Params, _: &Ctx) -> Result<Action, ApiError> {
-    if params.get("configDetail").is_some_and(|d| !is_blank(d)) {
-        return Err(ApiError::caused(
-            400,
-            "searching by configDetail is not supported",
-        ));
-    }
     let mode = params.get("search").unwrap_or("blur").to_owned();
     search_of(&mode, params, Some(100))
+}
+
+/// 2.x `searchDetail`: the 1.x search by content (`config_detail`
+/// required, `search` blur when absent); answered as a bare page, as Nacos.
+pub(super) fn search_detail(_: &Request, params: &mut Params, _: &Ctx) -> Result<Action, ApiError> {
+    required(params, "config_detail")?;
+    let mode = params.get("search").unwrap_or("blur").to_owned();
+    search_of(&mode, params, None)
 }

@@ -96,6 +96,7 @@ impl Dialect {
                 ("namespaceId", "tenant"),
                 ("groupName", "group"),
                 ("configTags", "config_tags"),
+                ("configDetail", "config_detail"),
                 ("srcUser", "src_user"),
             ],
         }

@@ -157,6 +157,8 @@ pub static ROUTES: &[Route] = &[
     v2("GET",    V2_CONFIG,                        Read,   configs::get),
     v2("POST",   V2_CONFIG,                        Write,  configs::publish),
     v2("DELETE", V2_CONFIG,                        Write,  configs::delete),
+    // A bare page, as Nacos answers it (and `tenant`, not `namespaceId`).
+    route("GET", "/v2/cs/config/searchDetail",     Read,   configs::search_detail),
     v2("GET",    "/v2/cs/history/list",            Read,   configs::history_list),
     v2("GET",    "/v2/cs/history",                 Read,   configs::history_of_key),
     v2("GET",    "/v2/cs/history/previous",        Read,   configs::previous_of_key),

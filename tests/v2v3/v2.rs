@@ -3,8 +3,8 @@
 
 use crate::common::Server;
 use crate::{
-    call, delete, fail, get, invalid, json_of, missing, ok, post, publish_v1, v1_content, PathRow,
-    Row,
+    call, delete, fail, get, invalid, json_of, missing, ok, post, publish_v1, v1_content, Pairs,
+    PathRow, Row,
 };
 use serde_json::{json, Value};
 
@@ -339,6 +339,63 @@ fn v2_history_configs_lists_a_namespace() {
             .collect();
         assert_eq!(ids, vec![&json!(want)], "{namespace:?}: {list}");
     }
+}
+
+#[test]
+fn v2_search_detail_searches_content_and_answers_a_bare_page() {
+    let s = Server::start();
+    publish_v1(s.addr, "a", "G", "", "hello world");
+    publish_v1(s.addr, "b", "G", "", "bye");
+    publish_v1(s.addr, "c", "G", "ns-1", "hello ns");
+    let path = "/v2/cs/config/searchDetail";
+    let page = [
+        ("dataId", ""),
+        ("group", ""),
+        ("pageNo", "1"),
+        ("pageSize", "10"),
+    ];
+    let cases: &[(Pairs, &[&str])] = &[
+        (&[("config_detail", "*hello*")], &["a"]),
+        (&[("config_detail", "*hello*"), ("tenant", "ns-1")], &["c"]),
+        (&[("config_detail", "bye"), ("search", "accurate")], &["b"]),
+        (&[("config_detail", "bye*"), ("search", "accurate")], &[]),
+        (&[("config_detail", "*e*")], &["a", "b"]),
+    ];
+    for (q, want) in cases {
+        let mut query = page.to_vec();
+        query.extend_from_slice(q);
+        let (status, body) = get(s.addr, path, &query);
+        assert_eq!(status, 200, "{q:?}: {body}");
+        assert_eq!(body["totalCount"], want.len(), "{q:?}: {body}");
+        let got: Vec<&str> = body["pageItems"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(|c| c["dataId"].as_str())
+            .collect();
+        assert_eq!(got, *want, "{q:?}");
+    }
+    // Its parameters are required as Nacos's @RequestParam are (1.x words).
+    let (status, body) = get(s.addr, path, &page);
+    assert_eq!(
+        (status, &body["message"]),
+        (
+            400,
+            &json!("Required String parameter 'config_detail' is not present")
+        )
+    );
+    let (status, body) = get(
+        s.addr,
+        path,
+        &[("dataId", ""), ("group", ""), ("config_detail", "x")],
+    );
+    assert_eq!(
+        (status, &body["message"]),
+        (
+            400,
+            &json!("Required long parameter 'pageNo' is not present")
+        )
+    );
 }
 
 #[test]

@@ -195,6 +195,12 @@ fn v3_admin_config_list_pages_and_filters() {
         ),
         (&[("pageNo", "2"), ("pageSize", "3")], 4, &["other"]),
         (&[("namespaceId", "ns-1")], 1, &["svc-ns"]),
+        (
+            &[("configDetail", "*x*"), ("groupName", "H")],
+            1,
+            &["other"],
+        ),
+        (&[("configDetail", "nothing*")], 0, &[]),
     ];
     for (q, total, ids) in cases {
         let (status, body) = get(s.addr, "/v3/admin/cs/config/list", q);
@@ -217,10 +223,6 @@ fn v3_admin_config_list_pages_and_filters() {
         (
             &[("search", "fuzzy")],
             invalid("invalid search mode : fuzzy"),
-        ),
-        (
-            &[("configDetail", "x")],
-            invalid("searching by configDetail is not supported"),
         ),
     ];
     for (q, body) in refusals {

@@ -109,6 +109,7 @@ impl PgReader {
                 tenant,
                 app_name,
                 config_tags,
+                content,
                 page_no,
                 page_size,
             } => {
@@ -133,6 +134,10 @@ impl PgReader {
                 if let Some(app) = app_name.as_deref().filter(|a| !a.trim().is_empty()) {
                     args.push(Box::new(app.to_owned()));
                     conds.push(format!("app_name = ${}", args.len()));
+                }
+                if let Some(text) = content.as_deref().filter(|t| !t.trim().is_empty()) {
+                    args.push(Box::new(value(text)));
+                    conds.push(format!("content {op} ${}", args.len()));
                 }
                 if !config_tags.is_empty() {
                     args.push(Box::new(config_tags.clone()));
