@@ -73,6 +73,7 @@ const ROLES: &str = "/v1/auth/roles";
 const PERMISSIONS: &str = "/v1/auth/permissions";
 
 const V2_CONFIG: &str = "/v2/cs/config";
+const V2_NAMESPACE: &str = "/v2/console/namespace";
 const V3_CONFIG: &str = "/v3/admin/cs/config";
 const V3_BETA: &str = "/v3/admin/cs/config/beta";
 
@@ -164,6 +165,10 @@ pub static ROUTES: &[Route] = &[
     v2("GET",    "/v2/cs/history/previous",        Read,   configs::previous_of_key),
     v2("GET",    "/v2/cs/history/configs",         Read,   configs::configs_of_namespace),
     v2("GET",    "/v2/console/namespace/list",     User,   console::namespaces),
+    v2("GET",    V2_NAMESPACE,                     User,   console::namespace_v2),
+    v2("POST",   V2_NAMESPACE,                     Admin,  console::namespace_v2_create),
+    v2("PUT",    V2_NAMESPACE,                     Admin,  console::namespace_v2_update),
+    v2("DELETE", V2_NAMESPACE,                     Admin,  console::namespace_v2_delete),
     v2("GET",    "/v2/console/health/liveness",    Open,   console::ok),
     v2("GET",    "/v2/console/health/readiness",   Open,   console::readiness),
     // Nacos 3.x: the client API, the admin API, the login.

@@ -430,6 +430,78 @@ fn v2_namespaces_and_health() {
 }
 
 #[test]
+fn v2_namespace_create_read_update_delete() {
+    let s = Server::start();
+    let path = "/v2/console/namespace";
+    let form = [
+        ("namespaceId", "dev"),
+        ("namespaceName", "Dev"),
+        ("namespaceDesc", "d"),
+    ];
+    assert_eq!(post(s.addr, path, &form), (200, ok(true.into())));
+    let (status, body) = get(s.addr, path, &[("namespaceId", "dev")]);
+    let d = &body["data"];
+    assert_eq!(
+        (
+            status,
+            &d["namespace"],
+            &d["namespaceShowName"],
+            &d["namespaceDesc"]
+        ),
+        (200, &json!("dev"), &json!("Dev"), &json!("d")),
+        "{body}"
+    );
+    let (status, body) = get(s.addr, path, &[("namespaceId", "public")]);
+    assert_eq!(
+        (status, &body["data"]["namespace"]),
+        (200, &json!("")),
+        "{body}"
+    );
+    let r = call(
+        s.addr,
+        "PUT",
+        path,
+        &[],
+        &[("namespaceId", "dev"), ("namespaceName", "Dev2")],
+        &[],
+    );
+    assert_eq!((r.status, json_of(&r)), (200, ok(true.into())));
+    assert_eq!(
+        get(s.addr, path, &[("namespaceId", "dev")]).1["data"]["namespaceShowName"],
+        "Dev2"
+    );
+    assert_eq!(
+        delete(s.addr, path, &[("namespaceId", "dev")]),
+        (200, ok(true.into()))
+    );
+    assert_eq!(
+        get(s.addr, path, &[("namespaceId", "dev")]),
+        (404, not_found("namespace dev not found"))
+    );
+    // Refusals: a missing id or name; a malformed id is 1.x's plain `false`.
+    assert_eq!(
+        get(s.addr, path, &[]),
+        (400, missing("namespaceId", "String"))
+    );
+    assert_eq!(
+        post(s.addr, path, &[("namespaceId", "x")]),
+        (400, missing("namespaceName", "String"))
+    );
+    assert_eq!(
+        post(
+            s.addr,
+            path,
+            &[("namespaceId", "a b"), ("namespaceName", "A")]
+        ),
+        (200, ok(false.into()))
+    );
+    assert_eq!(
+        delete(s.addr, path, &[]),
+        (400, missing("namespaceId", "String"))
+    );
+}
+
+#[test]
 fn v2_unknown_path_and_method_are_springs_404_and_405() {
     let s = Server::start();
     let r = call(s.addr, "GET", "/v2/cs/nothing", &[], &[], &[]);
