@@ -275,7 +275,11 @@ pub(super) fn configs_of_namespace(
         page_no: 1,
         page_size: MAX_PAGE_SIZE,
     };
-    Ok(Action::Query(Box::new(q), super::Rendering::ResultItems))
+    let items = super::Rendering::Result {
+        items: true,
+        v3: false,
+    };
+    Ok(Action::Query(Box::new(q), items))
 }
 
 /// A config's detail (1.x `show=all`, 3.x admin `GET config`).

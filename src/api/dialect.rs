@@ -40,9 +40,13 @@ pub enum Rendering {
     /// As the storage thread answered (Nacos 1.x bodies).
     Plain,
     /// In the `Result` envelope.
-    Result,
-    /// In the `Result` envelope, `data` the page's items (a list).
-    ResultItems,
+    Result {
+        /// `data` is the page's items (a list), not the page.
+        items: bool,
+        /// The objects in `data` carry 3.x names (`groupName`,
+        /// `namespaceId`, numeric `id`, times in ms).
+        v3: bool,
+    },
 }
 
 /// (HTTP status, code, message) of a Nacos 2.x/3.x failure.
@@ -117,11 +121,13 @@ impl Dialect {
             .map_or(ours, |(theirs, _)| theirs)
     }
 
-    /// What a deferred answer of this dialect is rendered as.
-    pub(super) fn rendering(self) -> Rendering {
+    /// What a deferred answer of this dialect is rendered as (`items`:
+    /// the list of a page's items).
+    pub(super) fn rendering(self, items: bool) -> Rendering {
         match self {
             Dialect::V1 => Rendering::Plain,
-            Dialect::V2 | Dialect::V3Admin | Dialect::V3Client => Rendering::Result,
+            Dialect::V2 => Rendering::Result { items, v3: false },
+            Dialect::V3Admin | Dialect::V3Client => Rendering::Result { items, v3: true },
         }
     }
 
@@ -142,13 +148,15 @@ impl Dialect {
                     let text = String::from_utf8_lossy(&body).to_lowercase();
                     return respond(200, JSON, success(Json::String(text)));
                 }
-                let reply = wrap(Rendering::Result, Reply::new(status, body));
+                let reply = wrap(self.rendering(false), Reply::new(status, body));
                 respond(reply.status, JSON, reply.body)
             }
             Action::Config(config, extra) => self.config(&config, extra.as_deref()),
-            Action::Write(op, _) => Action::Write(op, self.rendering()),
-            Action::Query(q, Rendering::Plain) => Action::Query(q, self.rendering()),
-            q @ Action::Query(..) => q,
+            Action::Write(op, _) => Action::Write(op, self.rendering(false)),
+            Action::Query(q, Rendering::Plain) => Action::Query(q, self.rendering(false)),
+            Action::Query(q, Rendering::Result { items, .. }) => {
+                Action::Query(q, self.rendering(items))
+            }
             other @ (Action::Verify { .. }
             | Action::Later { .. }
             | Action::CollectListeners(_)
@@ -228,9 +236,10 @@ pub fn render_answer(rendering: Rendering, result: Result<Reply, String>) -> Rep
 /// answer for an absent config's detail) is 404 / 20004, and a failure's
 /// `caused: <message>;` (or text) is the data of the code its status has.
 fn wrap(rendering: Rendering, reply: Reply) -> Reply {
-    if rendering == Rendering::Plain || reply.download {
-        return reply;
-    }
+    let (items, v3) = match rendering {
+        Rendering::Result { items, v3 } if !reply.download => (items, v3),
+        Rendering::Plain | Rendering::Result { .. } => return reply,
+    };
     let text = String::from_utf8_lossy(&reply.body);
     let text = text.trim_end();
     if reply.status == 200 && text.is_empty() {
@@ -260,9 +269,65 @@ fn wrap(rendering: Rendering, reply: Reply) -> Reply {
         }
         other => other,
     };
-    let data = match rendering {
-        Rendering::ResultItems => data.get("pageItems").cloned().unwrap_or(Json::Null),
-        Rendering::Plain | Rendering::Result => data,
+    let mut data = if items {
+        data.get("pageItems").cloned().unwrap_or(Json::Null)
+    } else {
+        data
     };
+    if v3 {
+        v3_names(&mut data);
+    }
     Reply::ok(success(data))
+}
+
+/// 1.x field names and their 3.x ones (ConfigBasicInfo and its kin).
+const V3_NAMES: &[(&str, &str)] = &[("group", "groupName"), ("tenant", "namespaceId")];
+/// 1.x history times (ISO text) and their 3.x ones (epoch ms).
+const V3_TIMES: &[(&str, &str)] = &[
+    ("createdTime", "createTime"),
+    ("lastModifiedTime", "modifyTime"),
+];
+
+/// Gives the config objects of a 1.x answer (an object, a list of them, a
+/// page of them) the 3.x field names and types.
+fn v3_names(data: &mut Json) {
+    match data {
+        Json::Array(list) => list.iter_mut().for_each(v3_names),
+        Json::Object(o) => {
+            if let Some(items) = o.get_mut("pageItems") {
+                return v3_names(items);
+            }
+            for (old, new) in V3_NAMES {
+                if let Some(v) = o.remove(*old) {
+                    o.insert((*new).to_owned(), v);
+                }
+            }
+            for (old, new) in V3_TIMES {
+                if let Some(ms) = o
+                    .remove(*old)
+                    .as_ref()
+                    .and_then(Json::as_str)
+                    .and_then(epoch_ms)
+                {
+                    o.insert((*new).to_owned(), ms.into());
+                }
+            }
+            if let Some(id) = o
+                .get("id")
+                .and_then(Json::as_str)
+                .and_then(|i| i.parse::<i64>().ok())
+            {
+                o.insert("id".to_owned(), id.into());
+            }
+        }
+        Json::Null | Json::Bool(_) | Json::Number(_) | Json::String(_) => {}
+    }
+}
+
+/// Epoch ms of a time rendered as 1.x renders it (`...T01:48:03.380+0000`).
+fn epoch_ms(iso: &str) -> Option<i64> {
+    let rfc3339 = format!("{}Z", iso.strip_suffix("+0000")?);
+    let t = humantime::parse_rfc3339(&rfc3339).ok()?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_millis()).ok()
 }

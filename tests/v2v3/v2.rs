@@ -230,7 +230,10 @@ fn v2_history_list_one_entry_and_previous() {
         &[("dataId", "h"), ("groupName", "G")],
     )
     .1;
-    let id = detail["data"]["id"].as_str().expect("config id").to_owned();
+    let id = detail["data"]["id"]
+        .as_i64()
+        .expect("config id")
+        .to_string();
     let q = [("dataId", "h"), ("group", "G"), ("id", id.as_str())];
     let (status, prev) = get(s.addr, "/v2/cs/history/previous", &q);
     assert_eq!(

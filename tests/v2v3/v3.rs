@@ -93,8 +93,8 @@ fn v3_admin_config_get_publish_delete() {
     assert_eq!(
         (
             &d["dataId"],
-            &d["group"],
-            &d["tenant"],
+            &d["groupName"],
+            &d["namespaceId"],
             &d["content"],
             &d["type"],
             &d["desc"],
@@ -325,9 +325,9 @@ fn v3_admin_export_import_clone() {
         &[],
     );
     let id = get(s.addr, ADMIN, &[("dataId", "e1"), ("groupName", "G")]).1["data"]["id"]
-        .as_str()
+        .as_i64()
         .expect("id")
-        .to_owned();
+        .to_string();
     let clone_body = json!([{"cfgId": id, "dataId": "e1", "group": "G"}]).to_string();
     let r = request(
         s.addr,
@@ -378,13 +378,27 @@ fn v3_admin_history() {
         "{list}"
     );
     let newest = list["data"]["pageItems"][0]["id"]
-        .as_str()
+        .as_i64()
         .expect("nid")
-        .to_owned();
+        .to_string();
     let oldest = list["data"]["pageItems"][1]["id"]
-        .as_str()
+        .as_i64()
         .expect("nid")
-        .to_owned();
+        .to_string();
+    // 3.x names and types (ConfigHistoryBasicInfo).
+    let item = &list["data"]["pageItems"][1];
+    assert_eq!(
+        (&item["groupName"], &item["namespaceId"], &item["group"]),
+        (&json!("G"), &json!(""), &Value::Null),
+        "{item}"
+    );
+    assert!(
+        item["createTime"]
+            .as_i64()
+            .is_some_and(|t| t > 1_700_000_000_000),
+        "{item}"
+    );
+    assert!(item["modifyTime"].as_i64().is_some(), "{item}");
     let mut q = key.to_vec();
     q.push(("nid", &oldest));
     let (status, entry) = get(s.addr, "/v3/admin/cs/history", &q);
@@ -395,15 +409,15 @@ fn v3_admin_history() {
         "{entry}"
     );
     let id = get(s.addr, ADMIN, &[("dataId", "h"), ("groupName", "G")]).1["data"]["id"]
-        .as_str()
+        .as_i64()
         .expect("id")
-        .to_owned();
+        .to_string();
     let mut q = key.to_vec();
     q.push(("id", &id));
     let (status, prev) = get(s.addr, "/v3/admin/cs/history/previous", &q);
     assert_eq!(
-        (status, &prev["data"]["id"]),
-        (200, &json!(newest)),
+        (status, prev["data"]["id"].to_string()),
+        (200, newest.clone()),
         "{prev}"
     );
     let (status, configs) = get(
