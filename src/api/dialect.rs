@@ -157,9 +157,9 @@ impl Dialect {
             Action::Query(q, Rendering::Result { items, .. }) => {
                 Action::Query(q, self.rendering(items))
             }
+            Action::CollectListeners(f, _) => Action::CollectListeners(f, self.rendering(false)),
             other @ (Action::Verify { .. }
             | Action::Later { .. }
-            | Action::CollectListeners(_)
             | Action::Watch(_)
             | Action::Park { .. }) => other,
         }
@@ -296,6 +296,12 @@ fn v3_names(data: &mut Json) {
         Json::Object(o) => {
             if let Some(items) = o.get_mut("pageItems") {
                 return v3_names(items);
+            }
+            // A key's listeners (ConfigListenerInfo; only the query by key
+            // is routed in 3.x).
+            if let Some(status) = o.remove("lisentersGroupkeyStatus") {
+                *data = json!({"queryType": "config", "listenersStatus": status});
+                return;
             }
             for (old, new) in V3_NAMES {
                 if let Some(v) = o.remove(*old) {

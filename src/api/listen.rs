@@ -6,7 +6,7 @@
 
 use super::params::{is_true, required};
 use super::render::{changed_keys_head, empty_poll_reply, respond};
-use super::{Action, ApiError, Ctx};
+use super::{Action, ApiError, Ctx, Rendering};
 use crate::form::Params;
 use crate::http::Request;
 use crate::index::ListenerFilter;
@@ -117,9 +117,10 @@ pub(super) fn listeners_of_ip(
 /// only when another member asks (header `Vigil-Scope: node`).
 fn collect_listeners(req: &Request, filter: ListenerFilter) -> Action {
     if req.header_str(crate::cluster::NODE_SCOPE_HEADER) == Some("node") {
-        return Action::CollectListeners(ListenerFilter::Local(Box::new(filter)));
+        let local = ListenerFilter::Local(Box::new(filter));
+        return Action::CollectListeners(local, Rendering::Plain);
     }
-    Action::CollectListeners(filter)
+    Action::CollectListeners(filter, Rendering::Plain)
 }
 
 #[cfg(test)]

@@ -179,6 +179,7 @@ pub static ROUTES: &[Route] = &[
     v3("GET",    "/v3/admin/cs/config/list",       Read,   configs::list),
     v3("GET",    V3_BETA,                          Read,   configs::beta),
     v3("DELETE", V3_BETA,                          Write,  configs::stop_beta),
+    v3("GET",    "/v3/admin/cs/config/listener",   Read,   listen::listeners_of_key),
     v3("GET",    "/v3/admin/cs/config/export",     Read,   transfer::export_v2),
     v3("POST",   "/v3/admin/cs/config/import",     Write,  transfer::import_to_tenant),
     v3("POST",   "/v3/admin/cs/config/clone",      Write,  transfer::clone_to_tenant),
@@ -221,7 +222,7 @@ pub enum Action {
         body: Vec<u8>,
     },
     /// Gather the parked polls matching a filter from every reactor.
-    CollectListeners(ListenerFilter),
+    CollectListeners(ListenerFilter, Rendering),
     /// Open a watch stream (Server-Sent Events) and keep it open.
     Watch(Box<Watch>),
     /// Every listened key is up to date: park the poll for `hold_ms`.

@@ -59,10 +59,12 @@ pub(super) enum Wait {
     /// An answer held back on purpose (a refused long poll) until the
     /// connection's deadline.
     Later(Reply),
-    /// A listener-status query gathering every reactor's part.
+    /// A listener-status query gathering every reactor's part, rendered
+    /// so once complete.
     Listeners {
         pending: usize,
         found: BTreeMap<String, String>,
+        rendering: Rendering,
     },
 }
 

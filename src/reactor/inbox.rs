@@ -231,7 +231,7 @@ impl Reactor {
             return;
         };
         let State::Awaiting {
-            wait: Wait::Listeners { pending, found },
+            wait: Wait::Listeners { pending, found, .. },
             ..
         } = &mut c.state
         else {
@@ -257,8 +257,8 @@ impl Reactor {
             return;
         };
         let rendering = match wait {
-            Wait::Thread(rendering) => *rendering,
-            Wait::Later(_) | Wait::Listeners { .. } => api::Rendering::Plain,
+            Wait::Thread(rendering) | Wait::Listeners { rendering, .. } => *rendering,
+            Wait::Later(_) => api::Rendering::Plain,
         };
         let close = close || draining;
         c.reply(&api::render_answer(rendering, result), close);

@@ -552,13 +552,14 @@ impl Reactor {
                 let deadline = self.now_tick + self.ticks(delay_ms);
                 self.set_deadline(key, deadline);
             }
-            Action::CollectListeners(filter) => {
+            Action::CollectListeners(filter, rendering) => {
                 let reply = self.reply_to(key);
                 self.conns[key].state = State::Awaiting {
                     close,
                     wait: Wait::Listeners {
                         pending: self.peers.len(),
                         found: BTreeMap::new(),
+                        rendering,
                     },
                 };
                 let filter = Arc::new(filter);

@@ -1,7 +1,7 @@
 //! The Nacos 3.x client API (`/v3/client/cs/config`) and admin API
 //! (`/v3/admin/cs/...`).
 
-use crate::common::{md5_hex, request, Server};
+use crate::common::{md5_hex, park, record, request, wait_parked, Server};
 use crate::helpers::{multipart, unzip, zip_of, BOUNDARY};
 use crate::{
     call, delete, fail, get, invalid, json_of, missing, ok, post, publish_v1, v1_content, Pairs,
@@ -358,6 +358,34 @@ fn v3_admin_export_import_clone() {
     assert_eq!(
         (r.status, json_of(&r)),
         (400, missing("namespaceId", "String"))
+    );
+}
+
+#[test]
+fn v3_admin_config_listener_names_who_listens() {
+    let s = Server::start();
+    publish_v1(s.addr, "l", "G", "", "v");
+    let md5 = md5_hex("v");
+    let _poll = park(s.addr, &record("l", "G", &md5, None));
+    wait_parked(s.addr, 1, "the poll is parked");
+    let q = [
+        ("dataId", "l"),
+        ("groupName", "G"),
+        ("namespaceId", "public"),
+    ];
+    let (status, body) = get(s.addr, "/v3/admin/cs/config/listener", &q);
+    let want = json!({"queryType": "config", "listenersStatus": {"127.0.0.1": md5}});
+    assert_eq!((status, body), (200, ok(want)));
+    let q = [("dataId", "nobody"), ("groupName", "G")];
+    let want = json!({"queryType": "config", "listenersStatus": {}});
+    assert_eq!(
+        get(s.addr, "/v3/admin/cs/config/listener", &q),
+        (200, ok(want))
+    );
+    let q = [("groupName", "G")];
+    assert_eq!(
+        get(s.addr, "/v3/admin/cs/config/listener", &q),
+        (400, missing("dataId", "String"))
     );
 }
 
