@@ -263,8 +263,9 @@ fn wrap(rendering: Rendering, reply: Reply) -> Reply {
             match o.get("code").and_then(Json::as_i64) {
                 // A 1.x success envelope: its data.
                 Some(200) => o.remove("data").unwrap_or(Json::Null),
-                // A 1.x transfer failure keeps its own code and message.
-                _ => return Reply::ok(Json::Object(o).to_string()),
+                // A 1.x transfer failure keeps its own code, message and
+                // bytes.
+                _ => return Reply::ok(text.as_bytes().to_vec()),
             }
         }
         other => other,
@@ -336,4 +337,106 @@ fn epoch_ms(iso: &str) -> Option<i64> {
     let t = humantime::parse_rfc3339(&rfc3339).ok()?;
     let d = t.duration_since(std::time::UNIX_EPOCH).ok()?;
     i64::try_from(d.as_millis()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(r: &Reply) -> Json {
+        serde_json::from_slice(&r.body).unwrap_or(Json::Null)
+    }
+
+    #[test]
+    fn a_deferred_answer_in_the_envelope() {
+        let result = Rendering::Result {
+            items: false,
+            v3: false,
+        };
+        let cases = [
+            (
+                Reply::ok("true"),
+                200,
+                json!({"code": 0, "message": "success", "data": true}),
+            ),
+            (
+                Reply::ok(r#"{"code":200,"message":null,"data":[1]}"#),
+                200,
+                json!({"code": 0, "message": "success", "data": [1]}),
+            ),
+            (
+                Reply::ok(""),
+                404,
+                json!({"code": 20004, "message": "resource not found", "data": "config data not exist"}),
+            ),
+            (
+                Reply::caused(404, "history 7 not found"),
+                404,
+                json!({"code": 20004, "message": "resource not found", "data": "history 7 not found"}),
+            ),
+            (
+                Reply::caused(500, "Cas publish fail"),
+                500,
+                json!({"code": 30000, "message": "server error", "data": "Cas publish fail"}),
+            ),
+        ];
+        for (reply, status, want) in cases {
+            let got = wrap(result, reply.clone());
+            assert_eq!((got.status, body(&got)), (status, want), "{reply:?}");
+            assert_eq!(wrap(Rendering::Plain, reply.clone()), reply);
+        }
+        // A failed transfer keeps its own code and message.
+        let failed = Reply::ok(r#"{"code":100002,"message":"导入的文件数据为空","data":null}"#);
+        assert_eq!(wrap(result, failed.clone()), failed);
+        assert_eq!(render_answer(result, Err("disk full".into())).status, 500);
+    }
+
+    #[test]
+    fn v3_names_and_times() {
+        let mut page = json!({"totalCount": 1, "pageItems": [{
+            "id": "7", "dataId": "d", "group": "G", "tenant": "",
+            "createdTime": "2020-12-05T01:48:03.380+0000",
+            "lastModifiedTime": "1970-01-01T00:00:00.001+0000",
+        }]});
+        v3_names(&mut page);
+        assert_eq!(
+            page["pageItems"][0],
+            json!({"id": 7, "dataId": "d", "groupName": "G", "namespaceId": "",
+                   "createTime": 1_607_132_883_380_i64, "modifyTime": 1})
+        );
+        assert_eq!(epoch_ms("2020-12-05T01:48:03.380Z"), None);
+    }
+
+    #[test]
+    fn errors_in_the_envelope_name_parameters_as_the_dialect_does() {
+        let missing = |d: Dialect| {
+            let e = ApiError::Missing {
+                name: "group".into(),
+                ty: "String",
+            };
+            match d.error(e, b"/nacos/x") {
+                Action::Respond { status, body, .. } => (
+                    status,
+                    serde_json::from_slice::<Json>(&body).unwrap_or(Json::Null),
+                ),
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            missing(Dialect::V2).1["data"],
+            "Required parameter 'group' type String is not present"
+        );
+        assert_eq!(
+            missing(Dialect::V3Admin).1["data"],
+            "Required parameter 'groupName' type String is not present"
+        );
+        let (status, v1) = missing(Dialect::V1);
+        assert_eq!(
+            (status, &v1["message"]),
+            (
+                400,
+                &json!("Required String parameter 'group' is not present")
+            )
+        );
+    }
 }
