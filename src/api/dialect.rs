@@ -254,7 +254,13 @@ fn wrap(rendering: Rendering, reply: Reply) -> Reply {
             .strip_prefix("caused: ")
             .and_then(|t| t.strip_suffix(';'))
             .unwrap_or(text);
-        let (code, message) = code_of(reply.status);
+        // A refused compare-and-set is a conflict, answered 500 as 1.x
+        // (ConfigOperationService.publishConfig).
+        let (code, message) = if detail == super::render::CAS_MISMATCH {
+            code_of(409)
+        } else {
+            code_of(reply.status)
+        };
         return Reply::new(reply.status, result_body(code, message, detail.into()));
     }
     let parsed: Json = serde_json::from_str(text).unwrap_or_else(|_| Json::String(text.into()));
@@ -375,9 +381,14 @@ mod tests {
                 json!({"code": 20004, "message": "resource not found", "data": "history 7 not found"}),
             ),
             (
-                Reply::caused(500, "Cas publish fail"),
+                Reply::caused(500, "disk full"),
                 500,
-                json!({"code": 30000, "message": "server error", "data": "Cas publish fail"}),
+                json!({"code": 30000, "message": "server error", "data": "disk full"}),
+            ),
+            (
+                Reply::caused(500, super::super::render::CAS_MISMATCH),
+                500,
+                json!({"code": 20005, "message": "resource conflict", "data": super::super::render::CAS_MISMATCH}),
             ),
         ];
         for (reply, status, want) in cases {

@@ -109,6 +109,20 @@ fn v2_config_publish_and_delete_are_the_v1_writes() {
             &json!("the service")
         )
     );
+    // A compare-and-set publish against another md5 is a conflict.
+    let r = call(
+        s.addr,
+        "POST",
+        CONFIG,
+        &[],
+        &form,
+        &[("casMd5", "0123456789abcdef0123456789abcdef")],
+    );
+    let cas = "Cas publish fail, server md5 may have changed.";
+    assert_eq!(
+        (r.status, json_of(&r)),
+        (500, fail(20005, "resource conflict", cas.into()))
+    );
     // A tag release is read with its tag only.
     let tagged = [
         ("dataId", "svc.properties"),
