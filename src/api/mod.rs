@@ -11,8 +11,9 @@
 //! history), `listen` (the long poll and listener status), `console`
 //! (namespaces, users, roles, permissions, login, health, metrics), `watch`
 //! (watch streams), `transfer` (export, import, clone), `authz`
-//! (who asks, may they), `params` (parameter parsing shared by handlers) and
-//! `render` (the bodies Nacos answers with, also for the reactor).
+//! (who asks, may they), `params` (parameter parsing shared by handlers),
+//! `render` (the bodies Nacos answers with, also for the reactor) and
+//! `dialect` (the 2.x and 3.x APIs as renderings of the same handlers).
 //!
 //! Invariants: nothing here does I/O or blocks. Writes are not performed
 //! here but returned as [`Action::Write`] for the writer thread; long polls
