@@ -315,6 +315,10 @@ fn v3_names(data: &mut Json) {
                     o.insert((*new).to_owned(), v);
                 }
             }
+            // 3.x names the default namespace `public` (NamespaceUtil).
+            if let Some(ns) = o.get_mut("namespaceId").filter(|n| *n == "") {
+                *ns = "public".into();
+            }
             for (old, new) in V3_TIMES {
                 if let Some(ms) = o
                     .remove(*old)
@@ -412,7 +416,7 @@ mod tests {
         v3_names(&mut page);
         assert_eq!(
             page["pageItems"][0],
-            json!({"id": 7, "dataId": "d", "groupName": "G", "namespaceId": "",
+            json!({"id": 7, "dataId": "d", "groupName": "G", "namespaceId": "public",
                    "createTime": 1_607_132_883_380_i64, "modifyTime": 1})
         );
         assert_eq!(epoch_ms("2020-12-05T01:48:03.380Z"), None);

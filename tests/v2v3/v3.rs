@@ -103,7 +103,7 @@ fn v3_admin_config_get_publish_delete() {
         (
             &json!("a.json"),
             &json!("G"),
-            &json!(""),
+            &json!("public"),
             &json!("{}"),
             &json!("json"),
             &json!("d"),
@@ -417,7 +417,7 @@ fn v3_admin_history() {
     let item = &list["data"]["pageItems"][1];
     assert_eq!(
         (&item["groupName"], &item["namespaceId"], &item["group"]),
-        (&json!("G"), &json!(""), &Value::Null),
+        (&json!("G"), &json!("public"), &Value::Null),
         "{item}"
     );
     assert!(
