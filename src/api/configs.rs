@@ -275,16 +275,34 @@ pub(super) fn configs_of_namespace(
         page_no: 1,
         page_size: MAX_PAGE_SIZE,
     };
-    let items = super::Rendering::Result {
-        items: true,
-        v3: false,
-    };
-    Ok(Action::Query(Box::new(q), items))
+    super::dialect::asking(super::Data::Items, Ok(query(q)))
 }
 
 /// A config's detail (1.x `show=all`, 3.x admin `GET config`).
 pub(super) fn detail(_: &Request, params: &mut Params, _: &Ctx) -> Result<Action, ApiError> {
     key_params(params, false).map(|k| query(Query::Detail(k)))
+}
+
+/// 3.x admin `GET config`: the detail, which must exist.
+pub(super) fn detail_found(
+    req: &Request,
+    params: &mut Params,
+    ctx: &Ctx,
+) -> Result<Action, ApiError> {
+    let absent = super::Data::Found("Config not exist, please publish Config first.");
+    super::dialect::asking(absent, detail(req, params, ctx))
+}
+
+/// 3.x admin `GET config/beta`: the beta release, which must exist.
+pub(super) fn beta_found(
+    req: &Request,
+    params: &mut Params,
+    ctx: &Ctx,
+) -> Result<Action, ApiError> {
+    super::dialect::asking(
+        super::Data::Found("Config is not in beta."),
+        beta(req, params, ctx),
+    )
 }
 
 /// A config's beta release (1.x `beta=true`).

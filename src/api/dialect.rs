@@ -41,12 +41,26 @@ pub enum Rendering {
     Plain,
     /// In the `Result` envelope.
     Result {
-        /// `data` is the page's items (a list), not the page.
-        items: bool,
+        /// What `data` holds.
+        data: Data,
         /// The objects in `data` carry 3.x names (`groupName`,
         /// `namespaceId`, numeric `id`, times in ms).
         v3: bool,
     },
+}
+
+/// What the `data` of an enveloped answer holds, taken from the 1.x one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Data {
+    /// The 1.x answer (a 1.x envelope's own `data`).
+    Whole,
+    /// The items of the 1.x page (a list).
+    Items,
+    /// The 1.x answer, which must be there: absent (`null`, or the empty
+    /// 1.x body) it is 404 / 20004 with these words.
+    Found(&'static str),
+    /// A 1.x listener status as 3.x's ConfigListenerInfo of this query type.
+    Listeners(&'static str),
 }
 
 /// (HTTP status, code, message) of a Nacos 2.x/3.x failure.
@@ -121,13 +135,22 @@ impl Dialect {
             .map_or(ours, |(theirs, _)| theirs)
     }
 
-    /// What a deferred answer of this dialect is rendered as (`items`:
-    /// the list of a page's items).
-    pub(super) fn rendering(self, items: bool) -> Rendering {
+    /// What a deferred answer of this dialect is rendered as, `data` what
+    /// its handler asked for.
+    pub(super) fn rendering(self, data: Data) -> Rendering {
         match self {
             Dialect::V1 => Rendering::Plain,
-            Dialect::V2 => Rendering::Result { items, v3: false },
-            Dialect::V3Admin | Dialect::V3Client => Rendering::Result { items, v3: true },
+            Dialect::V2 => Rendering::Result { data, v3: false },
+            Dialect::V3Admin | Dialect::V3Client => Rendering::Result { data, v3: true },
+        }
+    }
+
+    /// The rendering a handler asked for (`Plain`: the whole 1.x answer),
+    /// in this dialect.
+    fn adopt(self, asked: Rendering) -> Rendering {
+        match asked {
+            Rendering::Plain => self.rendering(Data::Whole),
+            Rendering::Result { data, .. } => self.rendering(data),
         }
     }
 
@@ -148,16 +171,13 @@ impl Dialect {
                     let text = String::from_utf8_lossy(&body).to_lowercase();
                     return respond(200, JSON, success(Json::String(text)));
                 }
-                let reply = wrap(self.rendering(false), Reply::new(status, body));
+                let reply = wrap(self.rendering(Data::Whole), Reply::new(status, body));
                 respond(reply.status, JSON, reply.body)
             }
             Action::Config(config, extra) => self.config(&config, extra.as_deref()),
-            Action::Write(op, _) => Action::Write(op, self.rendering(false)),
-            Action::Query(q, Rendering::Plain) => Action::Query(q, self.rendering(false)),
-            Action::Query(q, Rendering::Result { items, .. }) => {
-                Action::Query(q, self.rendering(items))
-            }
-            Action::CollectListeners(f, _) => Action::CollectListeners(f, self.rendering(false)),
+            Action::Write(op, r) => Action::Write(op, self.adopt(r)),
+            Action::Query(q, r) => Action::Query(q, self.adopt(r)),
+            Action::CollectListeners(f, r) => Action::CollectListeners(f, self.adopt(r)),
             other @ (Action::Verify { .. }
             | Action::Later { .. }
             | Action::Watch(_)
@@ -221,6 +241,23 @@ impl Dialect {
     }
 }
 
+/// A handler's deferred answer with `data` asked of its envelope (2.x/3.x
+/// routes only: the route's dialect adopts it).
+pub(super) fn asking(data: Data, answer: Result<Action, ApiError>) -> Result<Action, ApiError> {
+    let r = Rendering::Result { data, v3: false };
+    answer.map(|action| match action {
+        Action::Query(q, _) => Action::Query(q, r),
+        Action::Write(op, _) => Action::Write(op, r),
+        Action::CollectListeners(f, _) => Action::CollectListeners(f, r),
+        other @ (Action::Respond { .. }
+        | Action::Config(..)
+        | Action::Verify { .. }
+        | Action::Later { .. }
+        | Action::Watch(_)
+        | Action::Park { .. }) => other,
+    })
+}
+
 /// Renders a deferred answer: what the reactor sends once the writer or the
 /// reader answered (`Err`: the storage failure).
 pub fn render_answer(rendering: Rendering, result: Result<Reply, String>) -> Reply {
@@ -236,18 +273,22 @@ pub fn render_answer(rendering: Rendering, result: Result<Reply, String>) -> Rep
 /// answer for an absent config's detail) is 404 / 20004, and a failure's
 /// `caused: <message>;` (or text) is the data of the code its status has.
 fn wrap(rendering: Rendering, reply: Reply) -> Reply {
-    let (items, v3) = match rendering {
-        Rendering::Result { items, v3 } if !reply.download => (items, v3),
+    let (shape, v3) = match rendering {
+        Rendering::Result { data, v3 } if !reply.download => (data, v3),
         Rendering::Plain | Rendering::Result { .. } => return reply,
+    };
+    let absent = || {
+        let words = match shape {
+            Data::Found(words) => words,
+            Data::Whole | Data::Items | Data::Listeners(_) => "config data not exist",
+        };
+        let (code, message) = code_of(404);
+        Reply::new(404, result_body(code, message, words.into()))
     };
     let text = String::from_utf8_lossy(&reply.body);
     let text = text.trim_end();
     if reply.status == 200 && text.is_empty() {
-        let (code, message) = code_of(404);
-        return Reply::new(
-            404,
-            result_body(code, message, "config data not exist".into()),
-        );
+        return absent();
     }
     if reply.status != 200 {
         let detail = text
@@ -276,10 +317,15 @@ fn wrap(rendering: Rendering, reply: Reply) -> Reply {
         }
         other => other,
     };
-    let mut data = if items {
-        data.get("pageItems").cloned().unwrap_or(Json::Null)
-    } else {
-        data
+    let mut data = match shape {
+        Data::Whole => data,
+        Data::Items => data.get("pageItems").cloned().unwrap_or(Json::Null),
+        Data::Found(_) if data.is_null() => return absent(),
+        Data::Found(_) => data,
+        Data::Listeners(query_type) => json!({
+            "queryType": query_type,
+            "listenersStatus": data.get("lisentersGroupkeyStatus").cloned().unwrap_or(Json::Null),
+        }),
     };
     if v3 {
         v3_names(&mut data);
@@ -303,12 +349,6 @@ fn v3_names(data: &mut Json) {
         Json::Object(o) => {
             if let Some(items) = o.get_mut("pageItems") {
                 return v3_names(items);
-            }
-            // A key's listeners (ConfigListenerInfo; only the query by key
-            // is routed in 3.x).
-            if let Some(status) = o.remove("lisentersGroupkeyStatus") {
-                *data = json!({"queryType": "config", "listenersStatus": status});
-                return;
             }
             for (old, new) in V3_NAMES {
                 if let Some(v) = o.remove(*old) {
@@ -360,7 +400,7 @@ mod tests {
     #[test]
     fn a_deferred_answer_in_the_envelope() {
         let result = Rendering::Result {
-            items: false,
+            data: Data::Whole,
             v3: false,
         };
         let cases = [

@@ -92,6 +92,26 @@ pub(super) fn listeners_of_key(
     Ok(collect_listeners(req, ListenerFilter::Key(key)))
 }
 
+/// 3.x admin `config/listener`: [`listeners_of_key`] as ConfigListenerInfo.
+pub(super) fn listeners_of_key_v3(
+    req: &Request,
+    params: &mut Params,
+    ctx: &Ctx,
+) -> Result<Action, ApiError> {
+    let info = super::Data::Listeners("config");
+    super::dialect::asking(info, listeners_of_key(req, params, ctx))
+}
+
+/// 3.x admin `listener`: [`listeners_of_ip`] as ConfigListenerInfo.
+pub(super) fn listeners_of_ip_v3(
+    req: &Request,
+    params: &mut Params,
+    ctx: &Ctx,
+) -> Result<Action, ApiError> {
+    let info = super::Data::Listeners("ip");
+    super::dialect::asking(info, listeners_of_ip(req, params, ctx))
+}
+
 /// What one client address listens to.
 pub(super) fn listeners_of_ip(
     req: &Request,

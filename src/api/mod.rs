@@ -34,7 +34,7 @@ mod transfer;
 mod watch;
 
 pub use authz::Perm;
-pub use dialect::{render_answer, Dialect, Rendering};
+pub use dialect::{render_answer, Data, Dialect, Rendering};
 pub use render::{
     changed_keys_head, empty_poll_reply, listener_status_body, refusal, render_written,
 };
@@ -174,13 +174,14 @@ pub static ROUTES: &[Route] = &[
     v2("GET",    "/v2/console/health/readiness",   Open,   console::readiness),
     // Nacos 3.x: the client API, the admin API, the login.
     Route { dialect: Dialect::V3Client, ..route("GET", "/v3/client/cs/config", Read, configs::get) },
-    v3("GET",    V3_CONFIG,                        Read,   configs::detail),
+    v3("GET",    V3_CONFIG,                        Read,   configs::detail_found),
     v3("POST",   V3_CONFIG,                        Write,  configs::publish),
     v3("DELETE", V3_CONFIG,                        Write,  configs::delete),
     v3("GET",    "/v3/admin/cs/config/list",       Read,   configs::list),
-    v3("GET",    V3_BETA,                          Read,   configs::beta),
+    v3("GET",    V3_BETA,                          Read,   configs::beta_found),
     v3("DELETE", V3_BETA,                          Write,  configs::stop_beta),
-    v3("GET",    "/v3/admin/cs/config/listener",   Read,   listen::listeners_of_key),
+    v3("GET",    "/v3/admin/cs/config/listener",   Read,   listen::listeners_of_key_v3),
+    v3("GET",    "/v3/admin/cs/listener",          Read,   listen::listeners_of_ip_v3),
     v3("GET",    "/v3/admin/cs/config/export",     Read,   transfer::export_v2),
     v3("POST",   "/v3/admin/cs/config/import",     Write,  transfer::import_to_tenant),
     v3("POST",   "/v3/admin/cs/config/clone",      Write,  transfer::clone_to_tenant),

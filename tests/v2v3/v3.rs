@@ -120,7 +120,11 @@ fn v3_admin_config_get_publish_delete() {
         get(s.addr, ADMIN, &q),
         (
             404,
-            fail(20004, "resource not found", "config data not exist".into())
+            fail(
+                20004,
+                "resource not found",
+                "Config not exist, please publish Config first.".into()
+            )
         )
     );
 }
@@ -259,7 +263,10 @@ fn v3_admin_beta_read_and_stop() {
     );
     assert_eq!(
         get(s.addr, "/v3/admin/cs/config/beta", &key),
-        (200, ok(Value::Null))
+        (
+            404,
+            fail(20004, "resource not found", "Config is not in beta.".into())
+        )
     );
     assert_eq!(
         get(s.addr, "/v3/admin/cs/config/beta", &[("dataId", "b")]),
@@ -381,6 +388,17 @@ fn v3_admin_config_listener_names_who_listens() {
     assert_eq!(
         get(s.addr, "/v3/admin/cs/config/listener", &q),
         (200, ok(want))
+    );
+    // What an address listens to (ListenerControllerV3).
+    let q = [("ip", "127.0.0.1")];
+    let want = json!({"queryType": "ip", "listenersStatus": {"l+G": md5_hex("v")}});
+    assert_eq!(get(s.addr, "/v3/admin/cs/listener", &q), (200, ok(want)));
+    let q = [("ip", "10.9.9.9")];
+    let want = json!({"queryType": "ip", "listenersStatus": {}});
+    assert_eq!(get(s.addr, "/v3/admin/cs/listener", &q), (200, ok(want)));
+    assert_eq!(
+        get(s.addr, "/v3/admin/cs/listener", &[]),
+        (400, missing("ip", "String"))
     );
     let q = [("groupName", "G")];
     assert_eq!(
