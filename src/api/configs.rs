@@ -171,12 +171,7 @@ pub(super) fn publish(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<A
 
 pub(super) fn delete(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<Action, ApiError> {
     if params.get("delType") == Some("ids") {
-        let ids = parse_ids(required(params, "ids")?)?;
-        return Ok(super::write(WriteOp::DeleteIds {
-            ids,
-            src_ip: ctx.requester(req),
-            src_user: None,
-        }));
+        return delete_ids(req, params, ctx);
     }
     if is_true(params, "beta") {
         let key = key_params(params, false)?;
@@ -197,6 +192,20 @@ pub(super) fn delete(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<Ac
         }
     };
     Ok(super::write(op))
+}
+
+/// Deletes formal configs by id (1.x `delType=ids`, 3.x `config/batch`).
+pub(super) fn delete_ids(
+    req: &Request,
+    params: &mut Params,
+    ctx: &Ctx,
+) -> Result<Action, ApiError> {
+    let ids = parse_ids(required(params, "ids")?)?;
+    Ok(super::write(WriteOp::DeleteIds {
+        ids,
+        src_ip: ctx.requester(req),
+        src_user: None,
+    }))
 }
 
 pub(super) fn catalog(_: &Request, params: &mut Params, _: &Ctx) -> Result<Action, ApiError> {

@@ -177,6 +177,7 @@ pub static ROUTES: &[Route] = &[
     v3("GET",    V3_CONFIG,                        Read,   configs::detail_found),
     v3("POST",   V3_CONFIG,                        Write,  configs::publish),
     v3("DELETE", V3_CONFIG,                        Write,  configs::delete),
+    v3("DELETE", "/v3/admin/cs/config/batch",      Write,  configs::delete_ids),
     v3("GET",    "/v3/admin/cs/config/list",       Read,   configs::list),
     v3("GET",    V3_BETA,                          Read,   configs::beta_found),
     v3("DELETE", V3_BETA,                          Write,  configs::stop_beta),

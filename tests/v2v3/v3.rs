@@ -130,6 +130,35 @@ fn v3_admin_config_get_publish_delete() {
 }
 
 #[test]
+fn v3_admin_config_batch_delete_by_ids() {
+    let s = Server::start();
+    publish_v1(s.addr, "x1", "G", "", "1");
+    publish_v1(s.addr, "x2", "G", "", "2");
+    publish_v1(s.addr, "x3", "G", "", "3");
+    let id = |d: &str| {
+        get(s.addr, ADMIN, &[("dataId", d), ("groupName", "G")]).1["data"]["id"]
+            .as_i64()
+            .expect("id")
+    };
+    let ids = format!("{},{}", id("x1"), id("x2"));
+    let batch = "/v3/admin/cs/config/batch";
+    assert_eq!(
+        delete(s.addr, batch, &[("ids", &ids)]),
+        (200, ok(true.into()))
+    );
+    let left: Vec<Option<String>> = ["x1", "x2", "x3"]
+        .iter()
+        .map(|d| v1_content(s.addr, d, "G", ""))
+        .collect();
+    assert_eq!(left, vec![None, None, Some("3".to_owned())]);
+    assert_eq!(delete(s.addr, batch, &[]), (400, missing("ids", "String")));
+    assert_eq!(
+        delete(s.addr, batch, &[("ids", "1,x")]),
+        (400, invalid("invalid ids : 1,x"))
+    );
+}
+
+#[test]
 fn v3_admin_config_refusals() {
     let s = Server::start();
     let gets: &[Row] = &[
