@@ -9,8 +9,11 @@
 mod common;
 #[path = "../transfer/helpers.rs"]
 mod helpers;
+#[path = "../cluster/pg.rs"]
+mod pg;
 
 mod auth;
+mod on_pg;
 mod tool;
 mod v2;
 mod v3;
