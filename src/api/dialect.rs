@@ -64,15 +64,15 @@ pub enum Data {
 }
 
 /// (HTTP status, code, message) of a Nacos 2.x/3.x failure.
-const PARAMETER_MISSING: (u16, u16, &str) = (400, 10000, "parameter missing");
-const ACCESS_DENIED: u16 = 10001;
-const PARAMETER_VALIDATE_ERROR: u16 = 20002;
-const RESOURCE_NOT_FOUND: u16 = 20004;
-const RESOURCE_CONFLICT: u16 = 20005;
-const SERVER_ERROR: u16 = 30000;
+const PARAMETER_MISSING: (u16, u32, &str) = (400, 10000, "parameter missing");
+const ACCESS_DENIED: u32 = 10001;
+const PARAMETER_VALIDATE_ERROR: u32 = 20002;
+const RESOURCE_NOT_FOUND: u32 = 20004;
+const RESOURCE_CONFLICT: u32 = 20005;
+const SERVER_ERROR: u32 = 30000;
 
 /// The code and message Nacos pairs with an HTTP status of a failure.
-fn code_of(status: u16) -> (u16, &'static str) {
+fn code_of(status: u16) -> (u32, &'static str) {
     match status {
         400 => (PARAMETER_VALIDATE_ERROR, "parameter validate error"),
         403 => (ACCESS_DENIED, "access denied"),
@@ -85,13 +85,13 @@ fn code_of(status: u16) -> (u16, &'static str) {
 /// Nacos's `Result`, fields in its order.
 #[derive(serde::Serialize)]
 struct Envelope<'a> {
-    code: u16,
+    code: u32,
     message: &'a str,
     data: Json,
 }
 
 /// `{"code","message","data"}` in Nacos's field order.
-pub(super) fn result_body(code: u16, message: &str, data: Json) -> Vec<u8> {
+pub(super) fn result_body(code: u32, message: &str, data: Json) -> Vec<u8> {
     serde_json::to_vec(&Envelope {
         code,
         message,
@@ -310,9 +310,15 @@ fn wrap(rendering: Rendering, reply: Reply) -> Reply {
             match o.get("code").and_then(Json::as_i64) {
                 // A 1.x success envelope: its data.
                 Some(200) => o.remove("data").unwrap_or(Json::Null),
-                // A 1.x transfer failure keeps its own code, message and
-                // bytes.
-                _ => return Reply::ok(text.as_bytes().to_vec()),
+                // A 1.x transfer failure keeps its code, message and bytes
+                // (2.x has no transfer route); 3.x words it its own way.
+                code => match code.and_then(|c| V3_TRANSFER.iter().find(|t| t.0 == c)) {
+                    Some(&(_, code, message)) if v3 => {
+                        let data = o.remove("data").unwrap_or(Json::Null);
+                        return Reply::ok(result_body(code, message, data));
+                    }
+                    _ => return Reply::ok(text.as_bytes().to_vec()),
+                },
             }
         }
         other => other,
@@ -332,6 +338,16 @@ fn wrap(rendering: Rendering, reply: Reply) -> Reply {
     }
     Reply::ok(success(data))
 }
+
+/// 1.x transfer failure codes and 3.x's code and message for them
+/// (api/.../model/v2/ErrorCode.java, 3.x).
+const V3_TRANSFER: &[(i64, u32, &str)] = &[
+    (100_001, 22001, "namespace not exist"),
+    (100_002, 100_002, "Imported metadata is invalid"),
+    (100_004, 100_004, "Failed to parse data"),
+    (100_005, 100_005, "Imported file data is empty"),
+    (100_006, 100_006, "No configuration selected"),
+];
 
 /// 1.x field names and their 3.x ones (ConfigBasicInfo and its kin).
 const V3_NAMES: &[(&str, &str)] = &[("group", "groupName"), ("tenant", "namespaceId")];

@@ -381,6 +381,46 @@ fn v3_admin_export_import_clone() {
         "{j}"
     );
     assert_eq!(v1_content(s.addr, "e1", "G", "dev").as_deref(), Some("one"));
+    // Refused transfers in 3.x codes and words (HTTP 200, as Nacos).
+    let ct = format!("multipart/form-data; boundary={BOUNDARY}");
+    let import_to = |target: &str, file: Option<&[u8]>| {
+        let body = multipart(None, file);
+        let r = request(
+            s.addr,
+            &crate::raw("POST", target, &[("Content-Type", &ct)], Some(&body)),
+        );
+        (r.status, json_of(&r))
+    };
+    let (status, j) = import_to(
+        "/nacos/v3/admin/cs/config/import?namespaceId=nowhere",
+        Some(&zip),
+    );
+    assert_eq!(
+        (status, &j["code"], &j["message"]),
+        (200, &json!(22001), &json!("namespace not exist")),
+        "{j}"
+    );
+    let (status, j) = import_to("/nacos/v3/admin/cs/config/import?namespaceId=dev", None);
+    assert_eq!(
+        (status, &j["code"], &j["message"]),
+        (200, &json!(100_005), &json!("Imported file data is empty")),
+        "{j}"
+    );
+    let r = request(
+        s.addr,
+        &crate::raw(
+            "POST",
+            "/nacos/v3/admin/cs/config/clone?namespaceId=dev",
+            &[("Content-Type", "application/json")],
+            Some(b"[]"),
+        ),
+    );
+    let j = json_of(&r);
+    assert_eq!(
+        (r.status, &j["code"], &j["message"]),
+        (200, &json!(100_006), &json!("No configuration selected")),
+        "{j}"
+    );
     // A clone without a target namespace.
     let r = request(
         s.addr,
