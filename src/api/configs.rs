@@ -298,8 +298,7 @@ pub(super) fn detail_found(
     params: &mut Params,
     ctx: &Ctx,
 ) -> Result<Action, ApiError> {
-    let absent = super::Data::Found("Config not exist, please publish Config first.");
-    super::dialect::asking(absent, detail(req, params, ctx))
+    super::dialect::asking(super::Data::Config, detail(req, params, ctx))
 }
 
 /// 3.x admin `GET config/beta`: the beta release, which must exist.
@@ -308,10 +307,7 @@ pub(super) fn beta_found(
     params: &mut Params,
     ctx: &Ctx,
 ) -> Result<Action, ApiError> {
-    super::dialect::asking(
-        super::Data::Found("Config is not in beta."),
-        beta(req, params, ctx),
-    )
+    super::dialect::asking(super::Data::Beta, beta(req, params, ctx))
 }
 
 /// A config's beta release (1.x `beta=true`).

@@ -50,17 +50,21 @@ pub enum Rendering {
 }
 
 /// What the `data` of an enveloped answer holds, taken from the 1.x one.
+/// Fieldless, so a waiting connection carries a byte or two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Data {
     /// The 1.x answer (a 1.x envelope's own `data`).
     Whole,
     /// The items of the 1.x page (a list).
     Items,
-    /// The 1.x answer, which must be there: absent (`null`, or the empty
-    /// 1.x body) it is 404 / 20004 with these words.
-    Found(&'static str),
-    /// A 1.x listener status as 3.x's ConfigListenerInfo of this query type.
-    Listeners(&'static str),
+    /// A config's detail, which must be there (3.x ConfigControllerV3).
+    Config,
+    /// A beta release, which must be there (3.x ConfigControllerV3).
+    Beta,
+    /// Who listens to a key, as 3.x's ConfigListenerInfo.
+    KeyListeners,
+    /// What an address listens to, as 3.x's ConfigListenerInfo.
+    IpListeners,
 }
 
 /// (HTTP status, code, message) of a Nacos 2.x/3.x failure.
@@ -279,8 +283,11 @@ fn wrap(rendering: Rendering, reply: Reply) -> Reply {
     };
     let absent = || {
         let words = match shape {
-            Data::Found(words) => words,
-            Data::Whole | Data::Items | Data::Listeners(_) => "config data not exist",
+            Data::Config => "Config not exist, please publish Config first.",
+            Data::Beta => "Config is not in beta.",
+            Data::Whole | Data::Items | Data::KeyListeners | Data::IpListeners => {
+                "config data not exist"
+            }
         };
         let (code, message) = code_of(404);
         Reply::new(404, result_body(code, message, words.into()))
@@ -326,10 +333,10 @@ fn wrap(rendering: Rendering, reply: Reply) -> Reply {
     let mut data = match shape {
         Data::Whole => data,
         Data::Items => data.get("pageItems").cloned().unwrap_or(Json::Null),
-        Data::Found(_) if data.is_null() => return absent(),
-        Data::Found(_) => data,
-        Data::Listeners(query_type) => json!({
-            "queryType": query_type,
+        Data::Config | Data::Beta if data.is_null() => return absent(),
+        Data::Config | Data::Beta => data,
+        Data::KeyListeners | Data::IpListeners => json!({
+            "queryType": if shape == Data::IpListeners { "ip" } else { "config" },
             "listenersStatus": data.get("lisentersGroupkeyStatus").cloned().unwrap_or(Json::Null),
         }),
     };

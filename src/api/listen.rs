@@ -98,7 +98,7 @@ pub(super) fn listeners_of_key_v3(
     params: &mut Params,
     ctx: &Ctx,
 ) -> Result<Action, ApiError> {
-    let info = super::Data::Listeners("config");
+    let info = super::Data::KeyListeners;
     super::dialect::asking(info, listeners_of_key(req, params, ctx))
 }
 
@@ -108,7 +108,7 @@ pub(super) fn listeners_of_ip_v3(
     params: &mut Params,
     ctx: &Ctx,
 ) -> Result<Action, ApiError> {
-    let info = super::Data::Listeners("ip");
+    let info = super::Data::IpListeners;
     super::dialect::asking(info, listeners_of_ip(req, params, ctx))
 }
 
