@@ -247,7 +247,7 @@ pub enum Query {
         page_size: i64,
     },
     /// One history entry by `nid`; with a key (v2/v3), an entry of another
-    /// key is answered as absent.
+    /// key is refused (403, as Nacos).
     HistoryDetail(i64, Option<Key>),
     /// The entry before config `id`'s latest; with a key, as above.
     HistoryPrevious(i64, Option<Key>),

@@ -166,6 +166,12 @@ fn of_key(row: &Json, key: Option<&crate::msg::Key>) -> bool {
     })
 }
 
+/// Nacos's refusal of a history entry read under another key
+/// (HistoryService.checkHistoryInfoPermission).
+fn other_key() -> Reply {
+    Reply::caused(403, "Please check dataId, group or namespaceId.")
+}
+
 /// The answer to `Query::HistoryDetail`: the row a store found, or
 /// Nacos's 404 (both stores answer with these words).
 pub(crate) fn history_detail_reply(
@@ -173,10 +179,11 @@ pub(crate) fn history_detail_reply(
     key: Option<&crate::msg::Key>,
     row: Option<Json>,
 ) -> Reply {
-    row.filter(|r| of_key(r, key)).map_or_else(
-        || not_found(&format!("history {nid} not found")),
-        json_reply,
-    )
+    match row {
+        None => not_found(&format!("history {nid} not found")),
+        Some(r) if of_key(&r, key) => json_reply(r),
+        Some(_) => other_key(),
+    }
 }
 
 /// The answer to `Query::HistoryPrevious`: the config's latest history
@@ -186,10 +193,11 @@ pub(crate) fn history_previous_reply(
     key: Option<&crate::msg::Key>,
     row: Option<Json>,
 ) -> Reply {
-    row.filter(|r| of_key(r, key)).map_or_else(
-        || not_found(&format!("no history for config {id}")),
-        json_reply,
-    )
+    match row {
+        None => not_found(&format!("no history for config {id}")),
+        Some(r) if of_key(&r, key) => json_reply(r),
+        Some(_) => other_key(),
+    }
 }
 
 /// What a reader thread asks of its store: the SQLite [`Reader`] and the

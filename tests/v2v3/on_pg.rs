@@ -83,7 +83,7 @@ fn content_search_and_keyed_history_on_postgres() {
         "/v2/cs/history",
         &[("dataId", "b"), ("group", "G"), ("nid", &nid)],
     );
-    assert_eq!((status, &other["code"]), (404, &json!(20004)), "{other}");
+    assert_eq!((status, &other["code"]), (403, &json!(10001)), "{other}");
     let (status, configs) = get(
         s.addr,
         "/v2/cs/history/configs",

@@ -11,6 +11,15 @@ use serde_json::{json, Value};
 const CONFIG: &str = "/v2/cs/config";
 const NOT_FOUND: (u16, u16) = (404, 20004);
 
+/// HistoryService.checkHistoryInfoPermission's refusal.
+fn other_key() -> Value {
+    fail(
+        10001,
+        "access denied",
+        "Please check dataId, group or namespaceId.".into(),
+    )
+}
+
 fn not_found(detail: &str) -> Value {
     fail(NOT_FOUND.1, "resource not found", detail.into())
 }
@@ -227,16 +236,13 @@ fn v2_history_list_one_entry_and_previous() {
         (200, &json!(newest), &json!("U"), &json!("one")),
         "{entry}"
     );
-    // The same nid under another key is absent.
+    // The same nid under another key is refused, as Nacos refuses it.
     let q = [
         ("dataId", "other"),
         ("group", "G"),
         ("nid", newest.as_str()),
     ];
-    assert_eq!(
-        get(s.addr, "/v2/cs/history", &q),
-        (404, not_found(&format!("history {newest} not found")))
-    );
+    assert_eq!(get(s.addr, "/v2/cs/history", &q), (403, other_key()));
     // Previous: the config's latest history entry.
     let detail = get(
         s.addr,
@@ -258,7 +264,7 @@ fn v2_history_list_one_entry_and_previous() {
     let q = [("dataId", "other"), ("group", "G"), ("id", id.as_str())];
     assert_eq!(
         get(s.addr, "/v2/cs/history/previous", &q),
-        (404, not_found(&format!("no history for config {id}")))
+        (403, other_key())
     );
 }
 
