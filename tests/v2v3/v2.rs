@@ -536,3 +536,71 @@ fn v2_unknown_path_and_method_are_springs_404_and_405() {
         (405, &json!("Request method 'PUT' not supported"))
     );
 }
+
+/// Every 2.x/3.x route, with every kind of bad input: never a 500, and
+/// always the `Result` envelope with a 1xxxx/2xxxx code (or the bare
+/// 1.x answers of searchDetail and the login).
+#[test]
+fn no_bad_input_on_any_route_is_a_500() {
+    let s = Server::start();
+    publish_v1(s.addr, "d", "G", "", "c");
+    let routes: &[(&str, &str)] = &[
+        ("GET", "/v2/cs/config"),
+        ("POST", "/v2/cs/config"),
+        ("DELETE", "/v2/cs/config"),
+        ("GET", "/v2/cs/history/list"),
+        ("GET", "/v2/cs/history"),
+        ("GET", "/v2/cs/history/previous"),
+        ("GET", "/v2/cs/history/configs"),
+        ("GET", "/v2/console/namespace"),
+        ("POST", "/v2/console/namespace"),
+        ("PUT", "/v2/console/namespace"),
+        ("DELETE", "/v2/console/namespace"),
+        ("GET", "/v3/client/cs/config"),
+        ("GET", "/v3/admin/cs/config"),
+        ("POST", "/v3/admin/cs/config"),
+        ("DELETE", "/v3/admin/cs/config"),
+        ("DELETE", "/v3/admin/cs/config/batch"),
+        ("GET", "/v3/admin/cs/config/list"),
+        ("GET", "/v3/admin/cs/config/beta"),
+        ("DELETE", "/v3/admin/cs/config/beta"),
+        ("GET", "/v3/admin/cs/config/listener"),
+        ("GET", "/v3/admin/cs/listener"),
+        ("GET", "/v3/admin/cs/config/export"),
+        ("POST", "/v3/admin/cs/config/import"),
+        ("POST", "/v3/admin/cs/config/clone"),
+        ("GET", "/v3/admin/cs/history/list"),
+        ("GET", "/v3/admin/cs/history"),
+        ("GET", "/v3/admin/cs/history/previous"),
+        ("GET", "/v3/admin/cs/history/configs"),
+    ];
+    let bad_inputs: &[&str] = &[
+        "",
+        "dataId=d",
+        "dataId=d&group=G&groupName=G&nid=abc&id=x&pageNo=abc&pageSize=-1&ids=1,x",
+        "dataId=d&group=G&groupName=G&namespaceId=a%2Fb&tag=t%20t&content=&search=nope",
+        "dataId=%zz&group=G",
+        "dataId=d&group=G&groupName=G&nid=99999999999999999999&pageNo=0",
+        "dataId=%F0%28%8C%28&groupName=G&ip=",
+    ];
+    for (method, path) in routes {
+        for query in bad_inputs {
+            let target = format!("/nacos{path}?{query}");
+            let r = crate::request(s.addr, &crate::raw(method, &target, &[], None));
+            assert!(
+                r.status < 500,
+                "{method} {target}: {} {}",
+                r.status,
+                r.text()
+            );
+            if r.status != 200 {
+                let j = json_of(&r);
+                let code = j["code"].as_i64().unwrap_or(0);
+                assert!(
+                    (10000..30000).contains(&code) || code >= 100_000,
+                    "{method} {target}: {j}"
+                );
+            }
+        }
+    }
+}
