@@ -1,4 +1,4 @@
-//! Rows T1–T7, T9 and P6: ports, methods, bad input on the gRPC port.
+//! Rows T1–T9 and P6: ports, methods, bad input on the gRPC port.
 
 use super::common::probe::Probe;
 use super::common::{self, Server};
@@ -201,4 +201,41 @@ fn connection_error_closes_lingering() {
         |m| common::metric(m, "vigil_connections") == 1,
     );
     drop(c);
+}
+
+/// T8: incomplete messages share one cap per connection (20 MiB, two
+/// largest messages): with two 8 MiB halves waiting, a third stream past
+/// the cap is refused (grpc-status 8), and the others still complete.
+#[test]
+fn incomplete_messages_are_capped_per_connection() {
+    let s = Server::start();
+    let mut json = b"{}".to_vec();
+    json.resize(9 * 1024 * 1024, b' ');
+    let check = super::raw::grpc_message("ServerCheckRequest", &json);
+    let half = 8 * 1024 * 1024;
+    let mut c = super::raw::Flow::connect(grpc(&s));
+    c.send(1, &check[..half], false);
+    c.send(3, &check[..half], false);
+    // 16 MiB held; stream 5 passes 20 MiB within its 5th MiB.
+    let mut big = check[..5].to_vec();
+    big.extend(vec![0u8; 5 * 1024 * 1024]);
+    c.send(5, &big, false);
+    let (_, flags, _, block) = c.until(|f| f.0 == 1 && f.2 == 5);
+    assert_eq!(flags & 1, 1, "trailers-only on stream 5");
+    assert_eq!(super::raw::grpc_status(&block), Some(8), "{block:?}");
+    // Stream 1's message completes and is answered.
+    c.send(1, &check[half..], true);
+    let (_, _, _, block) = c.until(|f| f.0 == 1 && f.2 == 1 && f.1 & 1 == 1);
+    assert_eq!(super::raw::grpc_status(&block), Some(0), "{block:?}");
+    let answered = c
+        .frames
+        .iter()
+        .filter(|f| f.0 == 0 && f.2 == 1)
+        .flat_map(|f| f.3.clone())
+        .collect::<Vec<u8>>();
+    assert!(
+        common::lossy(&answered).contains("ServerCheckResponse"),
+        "{}",
+        common::lossy(&answered)
+    );
 }
