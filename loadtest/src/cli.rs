@@ -97,6 +97,10 @@ pub struct Common {
     /// With --grpc: each server's gRPC port is its HTTP port plus this (Nacos: 1000).
     #[arg(long, global = true, default_value_t = crate::grpc::PORT_OFFSET)]
     pub grpc_port_offset: u16,
+    /// With --grpc: the gRPC address of each --server, in the same order
+    /// (repeat it or give a comma list), instead of --grpc-port-offset.
+    #[arg(long = "grpc-server", global = true, value_delimiter = ',')]
+    pub grpc_servers: Vec<SocketAddr>,
     /// How often a plain progress line is printed when stderr is not a terminal.
     #[arg(long, global = true, default_value = "5s", value_parser = parse_duration)]
     pub progress_every: Duration,

@@ -84,7 +84,15 @@ impl Ctx {
             bail!("give at least one --server");
         }
         let publish_to = common.publish_to.unwrap_or(common.servers[0]);
-        for server in common.servers.iter().chain([&publish_to]) {
+        if !common.grpc_servers.is_empty() && common.grpc_servers.len() != common.servers.len() {
+            bail!("give one --grpc-server per --server, in the same order");
+        }
+        for server in common
+            .servers
+            .iter()
+            .chain([&publish_to])
+            .chain(&common.grpc_servers)
+        {
             if !server.ip().is_loopback() {
                 bail!("refusing to load {server}: only loopback servers may be targeted");
             }
@@ -272,8 +280,12 @@ impl Ctx {
             .collect()
     }
 
-    /// The gRPC address of each server: its port plus `--grpc-port-offset`.
+    /// The gRPC address of each server: `--grpc-server`, or its port plus
+    /// `--grpc-port-offset`.
     pub fn grpc_servers(&self) -> Vec<SocketAddr> {
+        if !self.common.grpc_servers.is_empty() {
+            return self.common.grpc_servers.clone();
+        }
         self.common
             .servers
             .iter()
