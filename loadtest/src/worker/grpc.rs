@@ -124,17 +124,21 @@ impl Worker {
         }
     }
 
-    /// With no call in flight: listen, query a woken key, listen again, or
-    /// (when the idle timer fired, `idle`) check health; else arm that timer.
+    /// With no call in flight: check the server (again), listen, query a
+    /// woken key, listen again, or (when the idle timer fired, `idle`) check
+    /// health; else arm that timer.
     pub(super) fn grpc_next(&mut self, poll: &Poll, i: usize, now: u64, idle: bool) {
         let conn = &self.conns[i];
         let Some(g) = conn.grpc.as_ref() else {
             return;
         };
-        if g.call.is_some() || g.bi == 0 || self.stopping {
+        if g.call.is_some() || self.stopping {
             return;
         }
-        let call = if !g.listening {
+        let call = if g.bi == 0 {
+            // The server check failed: again, after the back-off.
+            Call::ServerCheck
+        } else if !g.listening {
             Call::Listen
         } else if let Some((key, _)) = conn.fetch_queue.first() {
             Call::Query(*key)
