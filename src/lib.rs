@@ -2,7 +2,7 @@
 //! concurrent long-polling clients on one node.
 //!
 //! Layers, bottom up (see ARCHITECTURE.md): `http` (framing, no Nacos),
-//! `form` (parameters), `protocol` (Nacos encodings and validation), `model`
+//! `form` (parameters), `h2` (HTTP/2 framing for gRPC, sans I/O), `protocol` (Nacos encodings and validation), `model`
 //! (shared immutable values), `index` and `wheel` (pure data structures),
 //! `msg` (messages between threads), `transfer` (export and import archives,
 //! pure), `api` (endpoints as pure functions),
@@ -20,6 +20,8 @@ pub mod cluster;
 pub mod console;
 pub mod fatal;
 pub mod form;
+pub mod grpc;
+pub mod h2;
 pub mod http;
 pub mod index;
 pub mod metrics;

@@ -75,6 +75,9 @@ pub struct ReactorGauges {
     pub timers: AtomicU64,
     pub configs: AtomicU64,
     pub streams: AtomicU64,
+    /// gRPC connections' listeners, and the keys they listen to.
+    pub grpc_listeners: AtomicU64,
+    pub grpc_keys: AtomicU64,
 }
 
 /// All metrics of the process.
@@ -253,6 +256,18 @@ impl Metrics {
             "counter",
             "Parked polls answered empty at their deadline.",
             load(&self.poll_timeouts),
+        );
+        metric(
+            "vigil_grpc_listeners",
+            "gauge",
+            "gRPC connections listening to keys now.",
+            self.sum(|r| &r.grpc_listeners),
+        );
+        metric(
+            "vigil_grpc_listened_keys",
+            "gauge",
+            "Keys listened to by gRPC connections now (one per connection and key).",
+            self.sum(|r| &r.grpc_keys),
         );
         metric(
             "vigil_watch_streams",

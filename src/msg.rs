@@ -172,6 +172,9 @@ pub struct ReplyTo {
     pub reactor: usize,
     pub conn: u32,
     pub generation: u32,
+    /// Which of the connection's requests (a gRPC stream; 0 on HTTP/1,
+    /// which has one request in flight at a time).
+    pub tag: u32,
 }
 
 #[derive(Debug)]
@@ -283,6 +286,7 @@ pub enum ToReactor {
     Done {
         conn: u32,
         generation: u32,
+        tag: u32,
         result: Result<Reply, String>,
     },
     /// The outcome of one of this reactor's writes, committed (or `Err`:
@@ -290,6 +294,7 @@ pub enum ToReactor {
     Written {
         conn: u32,
         generation: u32,
+        tag: u32,
         result: Result<Written, String>,
     },
     /// The users, roles and permissions changed: the new snapshot.

@@ -36,6 +36,10 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     // this data directory exits here, leaving no new files behind. (A
     // cluster node keeps nothing in a data directory.)
     crate::claim::check_port_free(addr)?;
+    let grpc_addr = settings.grpc_addr()?;
+    if let Some(a) = grpc_addr.filter(|a| a.port() != 0) {
+        crate::claim::check_port_free(a)?;
+    }
     let _dir_lock = match settings.store {
         None => Some(crate::claim::lock_data_dir(&settings.data_dir)?),
         Some(_) => None,
@@ -63,17 +67,32 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     for _ in 1..threads {
         listeners.push(bind_listener(bound).with_context(|| format!("cannot listen on {bound}"))?);
     }
+    // The gRPC door: one more SO_REUSEPORT listener per reactor.
+    let mut grpc_listeners: Vec<Option<std::net::TcpListener>> = Vec::new();
+    let mut grpc_bound = None;
+    if let Some(a) = grpc_addr {
+        let first = bind_listener(a).with_context(|| format!("cannot listen on {a} (gRPC)"))?;
+        let b = first.local_addr()?;
+        grpc_listeners.push(Some(first));
+        for _ in 1..threads {
+            let l = bind_listener(b).with_context(|| format!("cannot listen on {b} (gRPC)"))?;
+            grpc_listeners.push(Some(l));
+        }
+        grpc_bound = Some(b);
+    }
+    grpc_listeners.resize_with(threads, || None);
 
     let max_conns = settings.max_connections();
     let (write_tx, write_rx) = crossbeam_channel::bounded(settings.write_queue.max(1));
     let (query_tx, query_rx) = crossbeam_channel::bounded(QUERY_QUEUE);
     let mut links = Vec::with_capacity(threads);
     let mut reactors = Vec::with_capacity(threads);
-    for (id, listener) in listeners.into_iter().enumerate() {
+    for (id, (listener, grpc_listener)) in listeners.into_iter().zip(grpc_listeners).enumerate() {
         let (tx, rx) = crossbeam_channel::unbounded();
         let (reactor, waker) = Reactor::new(
             id,
             listener,
+            grpc_listener,
             &entries,
             rx,
             write_tx.clone(),
@@ -157,6 +176,11 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         );
     }
 
+    // The gRPC line first: once the "listening" line is out, both are.
+    match grpc_bound {
+        Some(b) => println!("vigil gRPC listening on {b}"),
+        None => log::info!("gRPC door off (--grpc-port 0)"),
+    }
     println!("vigil listening on {bound}");
     std::io::stdout().flush()?;
     log::info!("{threads} reactors, up to {max_conns} connections, data in {location}");

@@ -22,6 +22,11 @@ pub struct Settings {
     #[arg(long, env = "VIGIL_PORT", default_value_t = 8848)]
     pub port: u16,
 
+    /// Port of the Nacos 2.x gRPC door (default: --port + 1000, where the
+    /// clients look; with --port 0, any free one; 0 turns it off).
+    #[arg(long, env = "VIGIL_GRPC_PORT")]
+    pub grpc_port: Option<u16>,
+
     /// Directory for the SQLite database; created if missing.
     #[arg(long, env = "VIGIL_DATA_DIR", default_value = "vigil-data")]
     pub data_dir: PathBuf,
@@ -169,7 +174,28 @@ pub const FD_RESERVE: usize = 64;
 /// shared bodies this bounds a non-reading client's memory to its heads.
 pub const OUT_HIGH_WATER_BYTES: usize = 256 * 1024;
 
+/// The gRPC port's distance from the HTTP port, as the Nacos clients
+/// assume by default.
+pub const GRPC_PORT_OFFSET: u16 = 1000;
+
 impl Settings {
+    /// Where the gRPC door listens: `--grpc-port`, else the HTTP port +
+    /// 1000 (where Nacos clients look), any free port when the HTTP port
+    /// is 0; `None` when turned off (`--grpc-port 0`).
+    pub fn grpc_addr(&self) -> anyhow::Result<Option<std::net::SocketAddr>> {
+        let port = match (self.grpc_port, self.port) {
+            (Some(0), _) => return Ok(None),
+            (Some(p), _) => p,
+            (None, 0) => 0,
+            (None, p) => p.checked_add(GRPC_PORT_OFFSET).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--port {p} leaves no gRPC port at +{GRPC_PORT_OFFSET}: set --grpc-port (0 turns gRPC off)"
+                )
+            })?,
+        };
+        Ok(Some(std::net::SocketAddr::new(self.bind, port)))
+    }
+
     pub fn threads(&self) -> usize {
         self.threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))

@@ -41,15 +41,7 @@ pub(super) fn authenticate(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     if let Some(token) = bearer.or_else(|| params.get("accessToken").filter(|t| !t.is_empty())) {
-        let user = auth
-            .keys
-            .verify(token, auth.now_secs)
-            .map_err(ApiError::Forbidden)?;
-        return if auth.state.exists(&user) {
-            Ok(user)
-        } else {
-            Err(ApiError::Forbidden(AuthError::UserNotFound))
-        };
+        return token_user(token, auth).map_err(ApiError::Forbidden);
     }
     let (Some(user), Some(password)) = (params.get("username"), params.get("password")) else {
         return Err(ApiError::Forbidden(AuthError::UnknownUser));
@@ -63,6 +55,41 @@ pub(super) fn authenticate(
             password: password.to_owned(),
             key,
         }),
+    }
+}
+
+/// The user an access token names, if the token is good and the user
+/// still exists (every door that carries tokens checks them here).
+pub fn token_user(token: &str, auth: &AuthCtx) -> Result<String, AuthError> {
+    let user = auth.keys.verify(token, auth.now_secs)?;
+    if auth.state.exists(&user) {
+        Ok(user)
+    } else {
+        Err(AuthError::UserNotFound)
+    }
+}
+
+/// Whether the holder of `token` may read (or write) the config named by
+/// (tenant, group, dataId): the check behind [`Perm::Read`] and
+/// [`Perm::Write`], for a door whose requests carry only a token (gRPC).
+pub fn token_may(
+    token: Option<&str>,
+    auth: &AuthCtx,
+    access: Access,
+    keys: &[(&str, &str, &str)],
+) -> Result<(), AuthError> {
+    let token = token
+        .filter(|t| !t.is_empty())
+        .ok_or(AuthError::UnknownUser)?;
+    let user = token_user(token, auth)?;
+    let allowed = keys.iter().all(|(tenant, group, data_id)| {
+        let resource = auth::config_resource(canonical_tenant(tenant), Some(group), Some(data_id));
+        auth.state.allows(&user, &resource, access)
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(AuthError::Forbidden)
     }
 }
 

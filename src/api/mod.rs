@@ -31,7 +31,7 @@ mod tests;
 mod transfer;
 mod watch;
 
-pub use authz::Perm;
+pub use authz::{token_may, Perm};
 pub use render::{
     changed_keys_head, empty_poll_reply, listener_status_body, refusal, render_written,
 };

@@ -21,6 +21,9 @@ pub struct FanOut {
     pub wakes: Vec<(SubId, u32)>,
     /// Events to queue: the stream, its connection, the bytes.
     pub events: Vec<(SubId, u32, Arc<[u8]>)>,
+    /// gRPC listeners to push a change notify to: the listener, its
+    /// connection, its link to the key that changed.
+    pub pushes: Vec<(SubId, u32, u32)>,
 }
 
 /// What the streams of one change share, built on first need.
@@ -45,6 +48,7 @@ impl Index {
     ) {
         out.wakes.clear();
         out.events.clear();
+        out.pushes.clear();
         let mut shared = Shared {
             names: None,
             resource: None,
@@ -61,6 +65,11 @@ impl Index {
                             view::poll_wakes(&sub.viewer, &h.md5, slot.entry.as_deref())
                         }) {
                             out.wakes.push((back.sub, back.link));
+                        }
+                    }
+                    Kind::Grpc => {
+                        if view::push_wakes(&sub.viewer, before, change.entry.as_deref()) {
+                            out.pushes.push((back.sub, sub.conn, back.link));
                         }
                     }
                     Kind::Stream(spec) => {
@@ -165,7 +174,7 @@ impl Index {
         let sub = self.sub(stream)?;
         match &sub.kind {
             Kind::Stream(spec) => Some((sub, spec)),
-            Kind::Poll => None,
+            Kind::Poll | Kind::Grpc => None,
         }
     }
 }

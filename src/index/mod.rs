@@ -111,6 +111,10 @@ pub enum Kind {
     Poll,
     /// A watch stream: stays linked, told of every change it sees.
     Stream(Box<StreamSpec>),
+    /// A gRPC connection's listener: linked to the keys of its batch
+    /// listens (added and dropped one by one), pushed a notify for every
+    /// change that alters what it reads; stays until the connection goes.
+    Grpc,
 }
 
 /// A subscriber: whose it is, who is looking, and what it is linked to.
@@ -152,6 +156,8 @@ pub struct Index {
     polls: usize,
     poll_links: usize,
     streams: usize,
+    grpc: usize,
+    grpc_links: usize,
 }
 
 impl Index {
@@ -172,6 +178,11 @@ impl Index {
     /// Number of open watch streams.
     pub fn stream_count(&self) -> usize {
         self.streams
+    }
+
+    /// Number of gRPC connections' listeners, and their keys.
+    pub fn grpc_counts(&self) -> (usize, usize) {
+        (self.grpc, self.grpc_links)
     }
 
     /// Number of live interned keys (with a config or a subscriber).
@@ -400,6 +411,10 @@ impl Index {
                 self.poll_links += links.len();
             }
             Kind::Stream(_) => self.streams += 1,
+            Kind::Grpc => {
+                self.grpc += 1;
+                self.grpc_links += links.len();
+            }
         }
         entry.insert(Sub {
             conn,
@@ -423,6 +438,10 @@ impl Index {
                 self.poll_links -= gone.links.len();
             }
             Kind::Stream(_) => self.streams -= 1,
+            Kind::Grpc => {
+                self.grpc -= 1;
+                self.grpc_links -= gone.links.len();
+            }
         }
         Some(gone)
     }
@@ -447,8 +466,10 @@ impl Index {
             pos: list.len() as u32 - 1,
             held,
         });
-        if let Kind::Poll = s.kind {
-            self.poll_links += 1;
+        match s.kind {
+            Kind::Poll => self.poll_links += 1,
+            Kind::Grpc => self.grpc_links += 1,
+            Kind::Stream(_) => {}
         }
         true
     }
@@ -466,8 +487,10 @@ impl Index {
         if let Some(moved) = s.links.get(link as usize) {
             self.slots[moved.topic as usize].subs[moved.pos as usize].link = link;
         }
-        if let Kind::Poll = s.kind {
-            self.poll_links -= 1;
+        match s.kind {
+            Kind::Poll => self.poll_links -= 1,
+            Kind::Grpc => self.grpc_links -= 1,
+            Kind::Stream(_) => {}
         }
         self.unlink_entry(gone.topic, gone.pos, sub);
         Some(gone)
@@ -545,6 +568,48 @@ impl Index {
         self.subscribe(conn, viewer, Kind::Stream(Box::new(spec)), topics)
     }
 
+    /// Opens a gRPC connection's listener, linked to nothing yet.
+    pub fn open_listener(&mut self, conn: u32, viewer: Viewer) -> SubId {
+        self.subscribe(conn, viewer, Kind::Grpc, Vec::new())
+    }
+
+    /// Adds a key to a gRPC listener, or refreshes what it holds for a key
+    /// it already listens to (a batch listen repeats the whole set).
+    pub fn listen(&mut self, sub: SubId, group_key: &str, held: Held) {
+        let topic = self.intern(group_key);
+        let Some(s) = self.subs.get_mut(sub as usize) else {
+            self.release_if_unused(topic);
+            return;
+        };
+        match s.links.iter_mut().find(|l| l.topic == topic) {
+            Some(link) => link.held = Some(held),
+            None => {
+                self.link(sub, topic, Some(held));
+            }
+        }
+    }
+
+    /// Drops a key from a gRPC listener (a no-op for a key it does not
+    /// listen to).
+    pub fn unlisten(&mut self, sub: SubId, group_key: &str) {
+        let Some(topic) = self.lookup(group_key) else {
+            return;
+        };
+        let Some(s) = self.subs.get(sub as usize) else {
+            return;
+        };
+        if let Some(link) = s.links.iter().position(|l| l.topic == topic) {
+            self.unlink(sub, link as u32);
+        }
+    }
+
+    /// The key and the tenant spelling of one of a subscriber's links.
+    pub fn link_key(&self, sub: SubId, link: u32) -> Option<(&str, Option<&str>)> {
+        let link = self.sub(sub)?.links.get(link as usize)?;
+        let echo = link.held.as_ref().and_then(|h| h.echo_tenant.as_deref());
+        Some((self.key_name(link.topic), echo))
+    }
+
     /// The subscribers linked to a topic.
     pub fn subs_of(&self, topic: TopicId) -> Vec<SubId> {
         self.slots[topic as usize]
@@ -570,7 +635,7 @@ impl Index {
     }
 
     /// Answers a listener-status query from the live index (parked polls
-    /// only: a watch stream is not a Nacos listener).
+    /// and gRPC listeners; a watch stream is not a Nacos listener).
     pub fn listeners(&self, filter: &ListenerFilter) -> Vec<(String, String)> {
         let md5 = |h: &Held| match h.md5 {
             ClientMd5::Hex(h) => h.as_str().to_owned(),
@@ -581,7 +646,7 @@ impl Index {
             .subs
             .iter()
             .map(|(_, s)| s)
-            .filter(|s| matches!(s.kind, Kind::Poll));
+            .filter(|s| is_listener(&s.kind));
         match filter {
             ListenerFilter::Local(inner) => self.listeners(inner),
             ListenerFilter::Key(group_key) => {
@@ -594,7 +659,7 @@ impl Index {
                     .filter_map(|b| {
                         let s = &self.subs[b.sub as usize];
                         let ip = s.viewer.requester.to_string();
-                        matches!(s.kind, Kind::Poll).then(|| (ip, held(&s.links[b.link as usize])))
+                        is_listener(&s.kind).then(|| (ip, held(&s.links[b.link as usize])))
                     })
                     .collect()
             }
@@ -621,6 +686,16 @@ impl Index {
                 out
             }
         }
+    }
+}
+
+/// Whether a subscriber is what Nacos calls a listener (listener queries
+/// and the console's listener page show it): a parked poll or a gRPC
+/// connection's listener; a watch stream is not one.
+fn is_listener(kind: &Kind) -> bool {
+    match kind {
+        Kind::Poll | Kind::Grpc => true,
+        Kind::Stream(_) => false,
     }
 }
 

@@ -222,12 +222,13 @@ fn a_change_fans_out_to_its_key_group_and_namespace_only() {
 enum Model {
     Poll(BTreeSet<String>),
     Stream(Scope),
+    Grpc(BTreeSet<String>),
 }
 
 impl Model {
     fn hears(&self, d: &str, g: &str, t: &str) -> bool {
         match self {
-            Model::Poll(keys) => keys.contains(&group_key(d, g, t)),
+            Model::Poll(keys) | Model::Grpc(keys) => keys.contains(&group_key(d, g, t)),
             Model::Stream(scope) => scope.contains(d, g, t),
         }
     }
@@ -265,11 +266,12 @@ fn scope_of(kind: u8, keys: &[u8]) -> Scope {
 
 proptest! {
     /// The index agrees with a model (subscriber -> what it hears) under
-    /// random parks, stream opens, unsubscribes, keys linked to and
-    /// unlinked from a subscriber that stays, publishes and deletes, and
-    /// leaks nothing at the end.
+    /// random parks, stream opens, gRPC listeners, unsubscribes, keys
+    /// linked to and unlinked from a subscriber that stays (a gRPC listener
+    /// by listen / unlisten), publishes and deletes, and leaks nothing at
+    /// the end.
     #[test]
-    fn matches_model(ops in proptest::collection::vec((0u8..7, proptest::collection::vec(0u8..16, 1..6)), 1..300)) {
+    fn matches_model(ops in proptest::collection::vec((0u8..8, proptest::collection::vec(0u8..16, 1..6)), 1..300)) {
         let mut ix = Index::new();
         let mut model: HashMap<SubId, Model> = HashMap::new();
         let mut configs: BTreeSet<String> = BTreeSet::new();
@@ -283,6 +285,17 @@ proptest! {
                     let ids = names.iter().map(|n| (ix.intern(n), ClientMd5::Empty, None)).collect();
                     let p = park(&mut ix, 0, ids);
                     prop_assert!(model.insert(p, Model::Poll(names)).is_none());
+                }
+                7 => {
+                    let names: BTreeSet<String> = keys.iter().map(|&k| {
+                        let (d, g, t) = key_of(k);
+                        group_key(d, g, t)
+                    }).collect();
+                    let l = ix.open_listener(0, viewer(None));
+                    for n in &names {
+                        ix.listen(l, n, Held { md5: ClientMd5::Empty, echo_tenant: None });
+                    }
+                    prop_assert!(model.insert(l, Model::Grpc(names)).is_none());
                 }
                 1 => {
                     let scope = scope_of(keys[0], &keys);
@@ -319,9 +332,21 @@ proptest! {
                     let s = subs[keys[0] as usize % subs.len()];
                     let (d, g, t) = key_of(keys[keys.len() - 1]);
                     let gk = group_key(d, g, t);
+                    if let Some(Model::Grpc(names)) = model.get_mut(&s) {
+                        if op == 5 {
+                            // A repeated key refreshes, never doubles.
+                            ix.listen(s, &gk, Held { md5: ClientMd5::Empty, echo_tenant: None });
+                            names.insert(gk.clone());
+                        } else {
+                            ix.unlisten(s, &gk);
+                            names.remove(&gk);
+                        }
+                        prop_assert_eq!(ix.sub(s).unwrap().links.len(), names.len());
+                        continue;
+                    }
                     let names = match model.get_mut(&s) {
                         Some(Model::Poll(names)) => names,
-                        Some(Model::Stream(_)) | None => &mut BTreeSet::new(),
+                        Some(Model::Stream(_) | Model::Grpc(_)) | None => &mut BTreeSet::new(),
                     };
                     if names.is_empty() {
                         // A stream: its links follow its scope.
@@ -356,10 +381,12 @@ proptest! {
                 }
             }
             let polls = model.values().filter(|m| matches!(m, Model::Poll(_)));
-            let links: usize = polls.clone().map(|m| match m { Model::Poll(k) => k.len(), Model::Stream(_) => 0 }).sum();
+            let links: usize = polls.clone().map(|m| match m { Model::Poll(k) => k.len(), Model::Stream(_) | Model::Grpc(_) => 0 }).sum();
             prop_assert_eq!(ix.waiter_count(), links);
             prop_assert_eq!(ix.parked_count(), polls.count());
-            prop_assert_eq!(ix.stream_count(), model.len() - ix.parked_count());
+            let grpc: Vec<usize> = model.values().filter_map(|m| match m { Model::Grpc(k) => Some(k.len()), Model::Poll(_) | Model::Stream(_) => None }).collect();
+            prop_assert_eq!(ix.grpc_counts(), (grpc.len(), grpc.iter().sum()));
+            prop_assert_eq!(ix.stream_count(), model.len() - ix.parked_count() - grpc.len());
             prop_assert_eq!(ix.config_count(), configs.len());
         }
         let subs: Vec<SubId> = model.keys().copied().collect();
@@ -369,4 +396,104 @@ proptest! {
         prop_assert_eq!((ix.key_count(), ix.waiter_count(), ix.table.len()), (0, 0, 0));
         prop_assert_eq!(ix.free.len(), ix.slots.len());
     }
+}
+
+/// A gRPC listener is pushed exactly the changes that alter what it reads.
+#[test]
+fn grpc_listeners_are_pushed_what_alters_their_read() {
+    let mut ix = Index::new();
+    let auth = AuthState::default();
+    let l = ix.open_listener(7, viewer(None));
+    ix.listen(
+        l,
+        "a+G",
+        Held {
+            md5: ClientMd5::Empty,
+            echo_tenant: Some("public".into()),
+        },
+    );
+    ix.listen(
+        l,
+        "a+G",
+        Held {
+            md5: ClientMd5::Empty,
+            echo_tenant: Some("public".into()),
+        },
+    );
+    assert_eq!(ix.grpc_counts(), (1, 1), "a repeated listen refreshes");
+    let mut out = FanOut::default();
+    let mut push = |ix: &mut Index, c: Change| {
+        let before = ix.apply(&c).expect("listened").clone();
+        ix.fan_out(&c, before.as_deref(), &auth, 0, &mut out);
+        out.pushes.clone()
+    };
+    // First content: pushed, with the link naming the key and its spelling.
+    let pushed = push(
+        &mut ix,
+        Change {
+            seq: 1,
+            group_key: "a+G".into(),
+            entry: Some(entry_with("a+G", "one")),
+        },
+    );
+    assert_eq!(pushed, vec![(l, 7, 0)]);
+    assert_eq!(ix.link_key(l, 0), Some(("a+G", Some("public"))));
+    // The same content again alters nothing.
+    let pushed = push(
+        &mut ix,
+        Change {
+            seq: 2,
+            group_key: "a+G".into(),
+            entry: Some(entry_with("a+G", "one")),
+        },
+    );
+    assert!(pushed.is_empty());
+    // A beta for another address alters nothing this listener reads.
+    let e = Entry {
+        formal: entry_with("a+G", "one").formal.clone(),
+        beta: Some(Arc::new(crate::model::Beta::new(
+            Config::new(
+                2,
+                "a".into(),
+                "G".into(),
+                String::new(),
+                "beta".into(),
+                "text",
+                None,
+                0,
+            ),
+            "10.1.1.1".into(),
+        ))),
+        tags: Vec::new(),
+    };
+    let pushed = push(
+        &mut ix,
+        Change {
+            seq: 3,
+            group_key: "a+G".into(),
+            entry: Some(Arc::new(e)),
+        },
+    );
+    assert!(pushed.is_empty());
+    // A delete does; and after unlisten nothing is pushed.
+    let pushed = push(
+        &mut ix,
+        Change {
+            seq: 4,
+            group_key: "a+G".into(),
+            entry: None,
+        },
+    );
+    assert_eq!(pushed.len(), 1);
+    ix.unlisten(l, "a+G");
+    assert_eq!(ix.grpc_counts(), (1, 0));
+    assert!(ix
+        .apply(&Change {
+            seq: 5,
+            group_key: "a+G".into(),
+            entry: Some(entry("a+G"))
+        })
+        .is_none());
+    ix.unsubscribe(l);
+    assert_eq!(ix.grpc_counts(), (0, 0));
 }

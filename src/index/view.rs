@@ -73,6 +73,15 @@ pub fn poll_wakes(viewer: &Viewer, held: &ClientMd5, now: Option<&Entry>) -> boo
     !held.matches(viewer.sees(now).map(|c| &c.md5))
 }
 
+/// Whether a gRPC listener is pushed a change: what it reads before and
+/// after differ. The push makes the client query again, so an identical
+/// re-publish, or a beta or tag variant it does not read, pushes nothing.
+/// (Not what it last said it holds: that md5 goes stale between its
+/// listens, and a change back to it must still be pushed.)
+pub fn push_wakes(viewer: &Viewer, before: Option<&Entry>, after: Option<&Entry>) -> bool {
+    viewer.sees(before).map(|c| &c.md5) != viewer.sees(after).map(|c| &c.md5)
+}
+
 /// What came before a change, as far as a stream is concerned.
 #[derive(Debug, Clone, Copy)]
 pub enum Before<'e> {

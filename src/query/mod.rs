@@ -241,6 +241,7 @@ pub fn serve(mut store: impl Answer, rx: Receiver<QueryRequest>, reactors: Vec<R
             link.send(ToReactor::Done {
                 conn: req.reply.conn,
                 generation: req.reply.generation,
+                tag: req.reply.tag,
                 result,
             });
         }

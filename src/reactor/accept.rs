@@ -1,8 +1,8 @@
 //! Accepting connections, and shedding the ones past the connection cap or
 //! the open-file limit (a quick close beats a hang).
 
-use super::conn::Conn;
-use super::{Reactor, LISTENER};
+use super::conn::{Conn, State};
+use super::{Reactor, GRPC_LISTENER};
 use crate::metrics::{Metrics, Rejection};
 use mio::net::TcpStream;
 use mio::{Interest, Token};
@@ -30,7 +30,8 @@ pub fn bind_listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 }
 
 impl Reactor {
-    pub(super) fn accept(&mut self) {
+    /// Accepts what waits on the HTTP port, or on the gRPC port (`grpc`).
+    pub(super) fn accept(&mut self, grpc: bool) {
         if self.accept_paused_until.is_some() {
             return;
         }
@@ -38,7 +39,12 @@ impl Reactor {
             self.reserve_fd = std::fs::File::open("/dev/null").ok();
         }
         loop {
-            let Some(listener) = self.listener.as_ref() else {
+            let listener = if grpc {
+                self.grpc_listener.as_ref()
+            } else {
+                self.listener.as_ref()
+            };
+            let Some(listener) = listener else {
                 return;
             };
             match listener.accept() {
@@ -53,7 +59,7 @@ impl Reactor {
                         drop(stream);
                         continue;
                     }
-                    self.add_conn(stream, peer);
+                    self.add_conn(stream, peer, grpc);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if is_fd_exhaustion(&e) => {
@@ -96,11 +102,11 @@ impl Reactor {
         }
     }
 
-    fn add_conn(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+    fn add_conn(&mut self, mut stream: TcpStream, peer: SocketAddr, grpc: bool) {
         let _ = stream.set_nodelay(true);
         let entry = self.conns.vacant_entry();
         let key = entry.key();
-        if key >= LISTENER.0 - 1 {
+        if key >= GRPC_LISTENER.0 {
             return;
         }
         if let Err(e) = self.poll.registry().register(
@@ -112,7 +118,12 @@ impl Reactor {
             return;
         }
         self.next_generation = self.next_generation.wrapping_add(1);
-        entry.insert(Conn::new(stream, peer, self.next_generation));
+        let mut conn = Conn::new(stream, peer, self.next_generation);
+        if grpc {
+            let g = super::grpc::GrpcConn::new(&self.h2_limits);
+            conn.state = State::Grpc(Box::new(g));
+        }
+        entry.insert(conn);
         self.metrics
             .open_connections
             .fetch_add(1, Ordering::Relaxed);

@@ -37,6 +37,8 @@ pub(super) enum State {
     /// A watch stream: linked in the index for good, answering nothing
     /// more on this connection.
     Streaming(Box<Streaming>),
+    /// A connection on the gRPC port (HTTP/2), for its whole life.
+    Grpc(Box<super::grpc::GrpcConn>),
 }
 
 /// A watch stream's connection state.

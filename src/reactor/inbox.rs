@@ -42,17 +42,37 @@ impl Reactor {
                 ToReactor::Done {
                     conn,
                     generation,
+                    tag,
                     result,
-                } => self.answer(conn as usize, generation, result),
+                } => {
+                    if self.is_grpc(conn as usize) {
+                        // Only writes come back to a gRPC connection: this
+                        // is the writer refusing one (storage unavailable).
+                        let result = match result {
+                            Ok(reply) => Err(String::from_utf8_lossy(&reply.body).into_owned()),
+                            Err(e) => Err(e),
+                        };
+                        self.grpc_written(conn as usize, generation, tag, result);
+                    } else {
+                        self.answer(conn as usize, generation, result)
+                    }
+                }
                 ToReactor::Written {
                     conn,
                     generation,
+                    tag,
                     result,
-                } => self.answer(
-                    conn as usize,
-                    generation,
-                    result.map(|w| api::render_written(&w)),
-                ),
+                } => {
+                    if self.is_grpc(conn as usize) {
+                        self.grpc_written(conn as usize, generation, tag, result);
+                    } else {
+                        self.answer(
+                            conn as usize,
+                            generation,
+                            result.map(|w| api::render_written(&w)),
+                        )
+                    }
+                }
                 ToReactor::CollectListeners { filter, reply } => {
                     let part = self.index.listeners(&filter);
                     if let Some(link) = self.peers.get(reply.reactor) {
@@ -111,8 +131,35 @@ impl Reactor {
             for &(park, link) in &out.wakes {
                 self.wake(park, Some(link));
             }
+            // One notify per tenant spelling (almost always one), shared
+            // by every gRPC listener of the key.
+            let mut built: Vec<(Option<Box<str>>, Vec<u8>)> = Vec::new();
+            for &(sub, conn, link) in &out.pushes {
+                let Some((group_key, echo)) = self.index.link_key(sub, link) else {
+                    continue;
+                };
+                let at = match built.iter().position(|(e, _)| e.as_deref() == echo) {
+                    Some(at) => at,
+                    None => {
+                        let id = change.seq.to_string();
+                        let bytes = crate::grpc::change_notify(&id, group_key, echo);
+                        built.push((echo.map(Into::into), bytes));
+                        built.len() - 1
+                    }
+                };
+                let bytes = std::mem::take(&mut built[at].1);
+                self.push_notify(conn as usize, &bytes);
+                built[at].1 = bytes;
+            }
         }
         self.fan_out = out;
+    }
+
+    /// Whether a connection is on the gRPC port.
+    fn is_grpc(&self, key: usize) -> bool {
+        self.conns
+            .get(key)
+            .is_some_and(|c| matches!(c.state, State::Grpc(_)))
     }
 
     /// Posts a connection to be served after the current drain or event.
@@ -211,7 +258,10 @@ impl Reactor {
             // A poll subscriber whose connection is not parked cannot
             // happen (unparking unsubscribes); if it did, answering and
             // closing is the one safe end.
-            State::Reading { .. } | State::Awaiting { .. } | State::Streaming(_) => true,
+            State::Reading { .. }
+            | State::Awaiting { .. }
+            | State::Streaming(_)
+            | State::Grpc(_) => true,
         };
         c.state = State::Reading { partial: false };
         if body.is_empty() {

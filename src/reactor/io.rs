@@ -84,7 +84,7 @@ impl Reactor {
             match c.state {
                 // A client that hangs up while parked or streaming is
                 // unlinked at once.
-                State::Parked { .. } | State::Streaming(_) => {
+                State::Parked { .. } | State::Streaming(_) | State::Grpc(_) => {
                     log::debug!("{} closed a parked poll", c.peer);
                     self.close(key);
                     return;

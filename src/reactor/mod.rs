@@ -28,6 +28,7 @@
 
 mod accept;
 mod conn;
+mod grpc;
 mod inbox;
 mod io;
 mod stream;
@@ -58,6 +59,7 @@ use std::time::{Duration, Instant};
 pub const TICK_MS: u64 = 10;
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
+const GRPC_LISTENER: Token = Token(usize::MAX - 3);
 /// Bytes read from a socket per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
 /// A connection may always buffer this much, whatever the global budget.
@@ -70,6 +72,9 @@ pub struct Reactor {
     id: usize,
     poll: Poll,
     listener: Option<TcpListener>,
+    /// The gRPC port's listener (`None`: the gRPC door is off).
+    grpc_listener: Option<TcpListener>,
+    h2_limits: crate::h2::Limits,
     conns: Slab<Conn>,
     index: Index,
     wheel: Wheel,
@@ -116,6 +121,7 @@ impl Reactor {
     pub fn new(
         id: usize,
         listener: std::net::TcpListener,
+        grpc_listener: Option<std::net::TcpListener>,
         entries: &[(String, Arc<Entry>)],
         inbox: Receiver<ToReactor>,
         writer: Sender<WriteRequest>,
@@ -129,6 +135,15 @@ impl Reactor {
         let mut listener = TcpListener::from_std(listener);
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let grpc_listener = match grpc_listener {
+            Some(l) => {
+                let mut l = TcpListener::from_std(l);
+                poll.registry()
+                    .register(&mut l, GRPC_LISTENER, Interest::READABLE)?;
+                Some(l)
+            }
+            None => None,
+        };
         let mut index = Index::new();
         for (group_key, entry) in entries {
             index.load(group_key, entry.clone());
@@ -139,6 +154,8 @@ impl Reactor {
                 id,
                 poll,
                 listener: Some(listener),
+                grpc_listener,
+                h2_limits: crate::h2::Limits::default(),
                 conns: Slab::new(),
                 index,
                 wheel: Wheel::new(0),
@@ -218,7 +235,8 @@ impl Reactor {
             self.serve_posted();
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(),
+                    LISTENER => self.accept(false),
+                    GRPC_LISTENER => self.accept(true),
                     WAKER => {}
                     Token(key) => {
                         if event.is_read_closed() || event.is_error() {
@@ -245,7 +263,8 @@ impl Reactor {
             self.publish_gauges();
             if self.accept_paused_until.is_some_and(|t| t <= self.now_tick) {
                 self.accept_paused_until = None;
-                self.accept();
+                self.accept(false);
+                self.accept(true);
             }
             if let Some(deadline) = self.drain_deadline {
                 if self.conns.is_empty() || self.now_tick >= deadline {
@@ -295,6 +314,9 @@ impl Reactor {
             .store(self.index.config_count() as u64, Ordering::Relaxed);
         g.streams
             .store(self.index.stream_count() as u64, Ordering::Relaxed);
+        let (listeners, keys) = self.index.grpc_counts();
+        g.grpc_listeners.store(listeners as u64, Ordering::Relaxed);
+        g.grpc_keys.store(keys as u64, Ordering::Relaxed);
     }
 
     fn start_drain(&mut self) {
@@ -306,12 +328,21 @@ impl Reactor {
         if let Some(mut l) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut l);
         }
+        if let Some(mut l) = self.grpc_listener.take() {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             let c = &mut self.conns[key];
             c.closing = true;
             match c.state {
                 State::Parked { park, .. } => self.wake(park, None),
+                State::Grpc(_) => {
+                    // Not closing: the client closes once it has the
+                    // reset, or the drain deadline closes it.
+                    c.closing = false;
+                    self.grpc_stop(key);
+                }
                 State::Reading { .. } | State::Streaming(_)
                     if c.inbuf.is_empty() && c.out.is_empty() =>
                 {
@@ -354,6 +385,11 @@ impl Reactor {
             State::Streaming(s) => {
                 self.index.unsubscribe(s.stream);
             }
+            State::Grpc(g) => {
+                if let Some(sub) = g.listener() {
+                    self.index.unsubscribe(sub);
+                }
+            }
             State::Reading { .. } | State::Awaiting { .. } => {}
         }
         if let Some(t) = c.timer.take() {
@@ -376,6 +412,10 @@ impl Reactor {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
+        if let State::Grpc(_) = c.state {
+            self.process_grpc(key);
+            return;
+        }
         let inbuf = std::mem::take(&mut c.inbuf);
         let mut pos = 0;
         let mut want = None;
@@ -585,6 +625,7 @@ impl Reactor {
             reactor: self.id,
             conn: key as u32,
             generation: self.conns[key].generation,
+            tag: 0,
         }
     }
 
@@ -650,6 +691,7 @@ impl Reactor {
                 }
             }
             State::Streaming(_) => self.heartbeat(key),
+            State::Grpc(_) => self.grpc_timer(key),
             State::Reading { partial: false } => {
                 // Idle, or a client that has stopped reading its output.
                 log::debug!("idle timeout: {}", c.peer);

@@ -123,21 +123,24 @@ impl Feed {
         let Some(link) = self.reactors.get(reply.reactor) else {
             return;
         };
-        let (conn, generation) = (reply.conn, reply.generation);
+        let (conn, generation, tag) = (reply.conn, reply.generation, reply.tag);
         link.push(match answer {
             Answer::Written(w) => ToReactor::Written {
                 conn,
                 generation,
+                tag,
                 result: Ok(w),
             },
             Answer::Failed(e) => ToReactor::Written {
                 conn,
                 generation,
+                tag,
                 result: Err(e),
             },
             Answer::Unavailable => ToReactor::Done {
                 conn,
                 generation,
+                tag,
                 result: Ok(Reply::new(503, UNAVAILABLE)),
             },
         });

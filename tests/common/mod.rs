@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 mod metrics;
+pub mod probe;
 pub mod process;
 pub mod sdk;
 pub mod server;

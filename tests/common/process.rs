@@ -51,6 +51,8 @@ pub struct Process {
     child: Option<Child>,
     pid: u32,
     pub addr: SocketAddr,
+    /// The gRPC door's address, when it is on (printed before `addr`).
+    pub grpc: Option<SocketAddr>,
     stderr: Stderr,
 }
 
@@ -72,10 +74,14 @@ impl Process {
         // Reads stdout to its end, so the server never blocks on a full pipe.
         std::thread::spawn(move || {
             let mut tx = Some(tx);
+            let mut grpc = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("vigil gRPC listening on ") {
+                    grpc = addr.trim().parse::<SocketAddr>().ok();
+                }
                 if let Some(addr) = line.strip_prefix("vigil listening on ") {
                     if let Some(tx) = tx.take() {
-                        let _ = tx.send(addr.trim().to_owned());
+                        let _ = tx.send((addr.trim().to_owned(), grpc));
                     }
                 }
             }
@@ -83,18 +89,19 @@ impl Process {
         let deadline = Instant::now() + START_LIMIT;
         loop {
             match rx.recv_timeout(Duration::from_millis(20)) {
-                Ok(addr) => {
+                Ok((addr, grpc)) => {
                     return Ok(Process {
                         pid: child.id(),
                         child: Some(child),
                         addr: addr.parse().expect("listening address"),
+                        grpc,
                         stderr,
                     })
                 }
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
             }
             if let Some(status) = child.try_wait().expect("try_wait") {
-                if let Ok(addr) = rx.recv_timeout(Duration::from_secs(1)) {
+                if let Ok((addr, _)) = rx.recv_timeout(Duration::from_secs(1)) {
                     panic!(
                         "{} listened on {addr} and exited at once ({status}); stderr:\n{}",
                         child.id(),

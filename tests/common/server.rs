@@ -48,6 +48,8 @@ fn vigil_args_on(cmd: &mut Command, port: u16, data_dir: &Path, extra: &[&str]) 
 pub struct Server {
     proc: Process,
     pub addr: SocketAddr,
+    /// The gRPC door's address (`None`: off).
+    pub grpc: Option<SocketAddr>,
     pub data_dir: PathBuf,
     /// Keeps the temporary data directory alive as long as the server (and
     /// is dropped after it: fields drop in order).
@@ -96,6 +98,7 @@ impl Server {
         let proc = Process::launch(cmd)?;
         Ok(Server {
             addr: proc.addr,
+            grpc: proc.grpc,
             proc,
             data_dir: data_dir.to_path_buf(),
             _tmp: None,

@@ -96,6 +96,7 @@ fn effects() -> Vec<(&'static [(&'static str, &'static str)], Effect)> {
     use Effect::*;
     vec![
         (&[("VIGIL_THREADS", "3")], Log("3 reactors", true)),
+        (&[("VIGIL_GRPC_PORT", "0")], Log("gRPC door off", true)),
         (
             &[("VIGIL_LOG_LEVEL", "warn")],
             Log(" reactors, up to ", false),

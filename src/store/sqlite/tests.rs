@@ -53,6 +53,7 @@ fn run(dir: &Path, ops: Vec<WriteOp>) -> Vec<ToReactor> {
             reactor: 0,
             conn: i as u32,
             generation: 0,
+            tag: 0,
         };
         tx.send(WriteRequest { op, reply }).unwrap();
     }
