@@ -11,7 +11,7 @@ use std::time::Duration;
 #[command(
     name = "loadtest",
     version,
-    about = "Load tester for Nacos 1.x compatible configuration servers (speaks only the HTTP wire protocol)",
+    about = "Load tester for Nacos compatible configuration servers (the 1.x HTTP wire protocol, and the 2.x gRPC one with --grpc)",
     long_about = "Load tester for Nacos 1.x compatible configuration servers.\n\n\
         It speaks only the public HTTP protocol (GET / publish / long-polling listener, and with --sse \
         the watch streams, under /nacos), \
@@ -94,6 +94,13 @@ pub struct Common {
     /// (`<scenario>-<chart>.svg`), e.g. for pictures beside a table.
     #[arg(long, global = true, value_name = "DIR")]
     pub svg_dir: Option<std::path::PathBuf>,
+    /// With --grpc: each server's gRPC port is its HTTP port plus this (Nacos: 1000).
+    #[arg(long, global = true, default_value_t = crate::grpc::PORT_OFFSET)]
+    pub grpc_port_offset: u16,
+    /// With --grpc: the gRPC address of each --server, in the same order
+    /// (repeat it or give a comma list), instead of --grpc-port-offset.
+    #[arg(long = "grpc-server", global = true, value_delimiter = ',')]
+    pub grpc_servers: Vec<SocketAddr>,
     /// How often a plain progress line is printed when stderr is not a terminal.
     #[arg(long, global = true, default_value = "5s", value_parser = parse_duration)]
     pub progress_every: Duration,
@@ -168,6 +175,13 @@ pub struct ParkArgs {
     /// Last-Event-ID if it ends); a change event of its key is its wake-up.
     #[arg(long)]
     pub sse: bool,
+    /// Be Nacos 2.x gRPC clients instead of long-polling: each listener is one
+    /// HTTP/2 connection to the gRPC port (--grpc-port-offset) holding one
+    /// bi-stream and a batch listen of its keys, as the Java client does; a
+    /// pushed ConfigChangeNotifyRequest of its key is its wake-up (answered,
+    /// then the key queried and listened to again with its new md5 unless --no-get).
+    #[arg(long, conflicts_with = "sse")]
+    pub grpc: bool,
     /// With --sse: what each stream watches. `keys`: its own keys (dataId
     /// repeated); `group`: the whole LOADTEST group; `namespace`: the whole
     /// public namespace. Events of keys a listener does not hold are counted
@@ -201,6 +215,13 @@ pub struct FanoutArgs {
     /// Last-Event-ID if it ends); a change event of its key is its wake-up.
     #[arg(long)]
     pub sse: bool,
+    /// Be Nacos 2.x gRPC clients instead of long-polling: each listener is one
+    /// HTTP/2 connection to the gRPC port (--grpc-port-offset) holding one
+    /// bi-stream and a batch listen of its keys, as the Java client does; a
+    /// pushed ConfigChangeNotifyRequest of its key is its wake-up (answered,
+    /// then the key queried and listened to again with its new md5 unless --no-get).
+    #[arg(long, conflicts_with = "sse")]
+    pub grpc: bool,
     /// With --sse: what each stream watches. `keys`: its own keys (dataId
     /// repeated); `group`: the whole LOADTEST group; `namespace`: the whole
     /// public namespace. Events of keys a listener does not hold are counted
@@ -231,6 +252,13 @@ pub struct TargetedArgs {
     /// Last-Event-ID if it ends); a change event of its key is its wake-up.
     #[arg(long)]
     pub sse: bool,
+    /// Be Nacos 2.x gRPC clients instead of long-polling: each listener is one
+    /// HTTP/2 connection to the gRPC port (--grpc-port-offset) holding one
+    /// bi-stream and a batch listen of its keys, as the Java client does; a
+    /// pushed ConfigChangeNotifyRequest of its key is its wake-up (answered,
+    /// then the key queried and listened to again with its new md5 unless --no-get).
+    #[arg(long, conflicts_with = "sse")]
+    pub grpc: bool,
 }
 
 #[derive(Args, Debug)]
@@ -353,6 +381,13 @@ mod tests {
         .unwrap();
         assert_eq!(cli.common.servers.len(), 3);
         assert_eq!(cli.common.server_pids, vec![7, 8]);
+        let cli = Cli::try_parse_from(["loadtest", "targeted", "--grpc", "-n", "3"]).unwrap();
+        assert!(matches!(
+            cli.scenario,
+            Some(Scenario::Targeted(TargetedArgs { grpc: true, .. }))
+        ));
+        assert_eq!(cli.common.grpc_port_offset, 1000);
+        assert!(Cli::try_parse_from(["loadtest", "park", "--grpc", "--sse"]).is_err());
         let cli = Cli::try_parse_from(["loadtest", "--compare", "a.json", "b.json"]).unwrap();
         assert_eq!(cli.compare.map(|c| c.len()), Some(2));
     }

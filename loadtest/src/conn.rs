@@ -42,6 +42,32 @@ pub enum Phase {
     Publish(KeyId, Md5Digest),
     /// A watch stream is requested or open (see `Conn::watch`).
     Stream,
+    /// A gRPC client's connection (see `Conn::grpc`): set up, listening, or
+    /// in a call.
+    Grpc,
+}
+
+/// A unary gRPC call in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    ServerCheck,
+    Listen,
+    Health,
+    Query(KeyId),
+}
+
+/// A gRPC client's state; a fresh one per TCP connection.
+#[derive(Default)]
+pub struct Grpc {
+    pub h2: crate::grpc::h2::H2Client,
+    /// The bi-stream, once opened (0 before).
+    pub bi: u32,
+    /// The unary call in flight, and its stream.
+    pub call: Option<(u32, Call)>,
+    /// The server has answered a listen of every key.
+    pub listening: bool,
+    /// Queried keys changed the md5s held: listen again with them.
+    pub relisten: bool,
 }
 
 /// A watcher's stream state; kept across reconnects for `Last-Event-ID`.
@@ -77,6 +103,8 @@ pub struct Conn {
     pub wake_ns: u64,
     /// Watcher only (`--sse`): the stream.
     pub watch: Option<Box<Watch>>,
+    /// gRPC client only (`--grpc`).
+    pub grpc: Option<Box<Grpc>>,
 }
 
 impl Conn {
@@ -94,16 +122,30 @@ impl Conn {
             fetch_queue: Vec::new(),
             wake_ns: 0,
             watch: None,
+            grpc: None,
         }
     }
 
     /// A listener whose poll has been written in full and not yet answered,
-    /// or a watcher whose stream is open.
+    /// a watcher whose stream is open, or a gRPC client whose listen of its
+    /// current md5s has been answered and which has nothing left to fetch
+    /// (a health check in flight does not count).
     pub fn is_parked(&self) -> bool {
         match self.phase {
             Phase::Listen => self.out_pos >= self.out.len(),
             Phase::Stream => self.watch.as_ref().is_some_and(|w| w.open),
-            _ => false,
+            Phase::Grpc => self.grpc.as_ref().is_some_and(|g| {
+                g.listening
+                    && !g.relisten
+                    && self.fetch_queue.is_empty()
+                    && matches!(g.call, None | Some((_, Call::Health)))
+            }),
+            Phase::Down
+            | Phase::Connecting
+            | Phase::Idle
+            | Phase::Fetch(_)
+            | Phase::Get
+            | Phase::Publish(..) => false,
         }
     }
 

@@ -35,6 +35,8 @@ pub struct Shape {
     /// Listeners watch one event stream each instead of long-polling.
     pub sse: bool,
     pub watch: crate::sse::WatchScope,
+    /// Listeners are Nacos 2.x gRPC clients.
+    pub grpc: bool,
     pub report_wakes: bool,
     pub getters: u32,
     pub get_keys: u32,
@@ -82,7 +84,15 @@ impl Ctx {
             bail!("give at least one --server");
         }
         let publish_to = common.publish_to.unwrap_or(common.servers[0]);
-        for server in common.servers.iter().chain([&publish_to]) {
+        if !common.grpc_servers.is_empty() && common.grpc_servers.len() != common.servers.len() {
+            bail!("give one --grpc-server per --server, in the same order");
+        }
+        for server in common
+            .servers
+            .iter()
+            .chain([&publish_to])
+            .chain(&common.grpc_servers)
+        {
             if !server.ip().is_loopback() {
                 bail!("refusing to load {server}: only loopback servers may be targeted");
             }
@@ -251,6 +261,8 @@ impl Ctx {
                     get_after_wake: shape.get_after_wake,
                     sse: shape.sse,
                     watch: shape.watch,
+                    grpc: shape.grpc,
+                    grpc_servers: self.grpc_servers(),
                     report_wakes: shape.report_wakes,
                     getters,
                     getter_first,
@@ -264,6 +276,23 @@ impl Ctx {
                     request_timeout_ms: self.common.request_timeout_ms,
                     deadline_ms,
                 }
+            })
+            .collect()
+    }
+
+    /// The gRPC address of each server: `--grpc-server`, or its port plus
+    /// `--grpc-port-offset`.
+    pub fn grpc_servers(&self) -> Vec<SocketAddr> {
+        if !self.common.grpc_servers.is_empty() {
+            return self.common.grpc_servers.clone();
+        }
+        self.common
+            .servers
+            .iter()
+            .map(|s| {
+                let mut g = *s;
+                g.set_port(s.port().saturating_add(self.common.grpc_port_offset));
+                g
             })
             .collect()
     }
@@ -294,9 +323,18 @@ impl Ctx {
     }
 
     /// Report row: how listeners learn of changes.
-    pub fn report_listening(&self, rep: &mut Report, sse: bool, scope: crate::sse::WatchScope) {
+    pub fn report_listening(
+        &self,
+        rep: &mut Report,
+        sse: bool,
+        grpc: bool,
+        scope: crate::sse::WatchScope,
+    ) {
         use crate::sse::WatchScope;
         let how = match (sse, scope) {
+            (false, _) if grpc => {
+                "Nacos 2.x gRPC: one connection, one bi-stream, a batch listen each"
+            }
             (false, _) => "long polls (/configs/listener)",
             (true, WatchScope::Keys) => "SSE watch streams (/configs/watch) on their own keys",
             (true, WatchScope::Group) => "SSE watch streams (/configs/watch) on the whole group",
@@ -305,6 +343,10 @@ impl Ctx {
             }
         };
         rep.text("listening", "listeners use", how);
+        if grpc {
+            let addrs: Vec<String> = self.grpc_servers().iter().map(|s| s.to_string()).collect();
+            rep.text("grpc_server", "gRPC server(s)", &addrs.join(","));
+        }
     }
 
     /// Report rows every scenario has.
@@ -364,6 +406,29 @@ impl Ctx {
                     c.other_events,
                 );
             }
+        }
+        if c.pushes > 0 || c.health_checks > 0 || c.grpc_errors > 0 {
+            rep.count("pushes", "gRPC pushes received (all kinds)", c.pushes);
+            rep.count(
+                "health_checks",
+                "gRPC health checks answered",
+                c.health_checks,
+            );
+            rep.count(
+                "grpc_errors",
+                "gRPC calls answered with an error",
+                c.grpc_errors,
+            );
+            rep.count(
+                "unregistered_retries",
+                "gRPC calls refused before registration (301), retried",
+                c.unregistered_retries,
+            );
+            rep.count(
+                "connect_resets",
+                "gRPC ConnectResetRequests obeyed",
+                c.connect_resets,
+            );
         }
         rep.json_only("counters", serde_json::to_value(c).unwrap_or_default());
         rep.check(c.errors() == 0, format!("{} errors", c.errors()));
@@ -429,6 +494,17 @@ fn probe(server: SocketAddr) -> Result<()> {
         Ok(_) => Ok(()),
         Err(e) => bail!("cannot connect to {server}: {e} (is the server running?)"),
     }
+}
+
+/// Connects once to each server's gRPC port, so `--grpc` against a server
+/// without one fails at once with the connect error.
+pub fn require_grpc(ctx: &Ctx) -> Result<()> {
+    for server in ctx.grpc_servers() {
+        if let Err(e) = TcpStream::connect_timeout(&server, PROBE_TIMEOUT) {
+            bail!("cannot connect to the gRPC port {server}: {e} (--grpc; is gRPC served there? see --grpc-port-offset)");
+        }
+    }
+    Ok(())
 }
 
 /// Opens one watch stream on each server and reads its head, so `--sse`

@@ -66,12 +66,16 @@ pub fn run(ctx: &mut Ctx, a: &FanoutArgs) -> Result<Report> {
         hot: true,
         get_after_wake: !a.no_get && !a.sse,
         sse: a.sse,
+        grpc: a.grpc,
         watch: a.watch,
         report_wakes: true,
         ..Shape::default()
     };
     if a.sse {
         crate::ctx::require_watch(ctx)?;
+    }
+    if a.grpc {
+        crate::ctx::require_grpc(ctx)?;
     }
     let plans = ctx.plans(&shape);
     let open: Vec<u32> = plans.iter().map(|p| p.listeners).collect();
@@ -181,7 +185,7 @@ pub fn run(ctx: &mut Ctx, a: &FanoutArgs) -> Result<Report> {
 
     let mut rep = Report::new("fanout");
     ctx.report_common(&mut rep);
-    ctx.report_listening(&mut rep, a.sse, a.watch);
+    ctx.report_listening(&mut rep, a.sse, a.grpc, a.watch);
     rep.count("conns", "listeners on the hot key", u64::from(n));
     rep.text(
         "get_after_wake",

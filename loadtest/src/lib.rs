@@ -6,11 +6,12 @@
 //! over pipes, does the timed publishes itself, and prints the report. Run as
 //! `loadtest worker --plan <json>` it is a worker: a mio event loop holding
 //! its share of client sockets (see `worker`). Only the HTTP wire protocol of
-//! Nacos 1.x is used, so any compatible server can be measured. Other
+//! Nacos 1.x is used (and with `--grpc`, the Nacos 2.x gRPC config
+//! protocol), so any compatible server can be measured. Other
 //! programs (the server's own tests) drive load through [`listeners`], which
 //! runs the same workers on threads.
 //!
-//! Module map: `proto` and `http` are the pure wire layer; `conn` and `worker`
+//! Module map: `proto`, `http`, `sse` and `grpc` are the pure wire layer; `conn` and `worker`
 //! the socket side; `msg` the coordinator<->worker lines; `fleet`, `client`,
 //! `ctx` the coordinator's plumbing; `park`, `fanout`, `targeted`, `loops`,
 //! `noread` the scenarios; `hist`, `procstat`, `report` the measurements and
@@ -25,6 +26,7 @@ mod conn;
 mod ctx;
 mod fanout;
 pub mod fleet;
+pub mod grpc;
 pub mod hist;
 mod html;
 pub mod http;

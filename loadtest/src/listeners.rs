@@ -66,6 +66,9 @@ pub struct Options {
     pub get_after_wake: bool,
     /// Watch one event stream each (`/configs/watch`) instead of long-polling.
     pub sse: bool,
+    /// Non-empty: be Nacos 2.x gRPC clients of these addresses (the gRPC
+    /// port of each server, in the order of the servers) instead of long-polling.
+    pub grpc_servers: Vec<std::net::SocketAddr>,
     /// `Long-Pulling-Timeout`, ms.
     pub poll_timeout_ms: u64,
     /// Worker threads (each an event loop holding its share of connections).
@@ -87,6 +90,7 @@ impl Default for Options {
             hot: false,
             get_after_wake: true,
             sse: false,
+            grpc_servers: Vec::new(),
             poll_timeout_ms: 30_000,
             threads: 1,
             sources: 4,
@@ -158,6 +162,8 @@ impl Listeners {
                     get_after_wake: o.get_after_wake,
                     sse: o.sse,
                     watch: crate::sse::WatchScope::Keys,
+                    grpc: !o.grpc_servers.is_empty(),
+                    grpc_servers: o.grpc_servers.clone(),
                     report_wakes: true,
                     getters: 0,
                     getter_first: 0,

@@ -40,6 +40,13 @@ pub struct Plan {
     /// What each stream watches (with `sse`).
     #[serde(default)]
     pub watch: crate::sse::WatchScope,
+    /// Listeners are Nacos 2.x gRPC clients (one connection, one bi-stream,
+    /// a batch listen) talking to `grpc_servers` instead of long-polling.
+    #[serde(default)]
+    pub grpc: bool,
+    /// The gRPC address of each of `servers`, in the same order.
+    #[serde(default)]
+    pub grpc_servers: Vec<SocketAddr>,
     /// Send a `W` event per woken key.
     pub report_wakes: bool,
     /// Connections looping GET over keys `g0..g(get_keys)`.
@@ -169,6 +176,22 @@ pub struct Counters {
     pub bad_events: u64,
     /// Group or namespace watches: events of keys the listener does not hold.
     pub other_events: u64,
+    /// gRPC: unary calls answered with a `resultCode` other than 200.
+    #[serde(default)]
+    pub grpc_errors: u64,
+    /// gRPC: `HealthCheckRequest`s answered.
+    #[serde(default)]
+    pub health_checks: u64,
+    /// gRPC: requests the server pushed down a bi-stream (all kinds).
+    #[serde(default)]
+    pub pushes: u64,
+    /// gRPC: calls refused as "unregistered" (301) before the bi-stream was
+    /// registered, and retried.
+    #[serde(default)]
+    pub unregistered_retries: u64,
+    /// gRPC: `ConnectResetRequest`s obeyed (reconnects asked by the server).
+    #[serde(default)]
+    pub connect_resets: u64,
 }
 
 impl Counters {
@@ -182,6 +205,7 @@ impl Counters {
             + self.stale_reads
             + self.publish_errors
             + self.bad_events
+            + self.grpc_errors
     }
 
     pub fn add(&mut self, o: &Counters) {
@@ -206,6 +230,11 @@ impl Counters {
         self.stream_resets += o.stream_resets;
         self.bad_events += o.bad_events;
         self.other_events += o.other_events;
+        self.grpc_errors += o.grpc_errors;
+        self.health_checks += o.health_checks;
+        self.pushes += o.pushes;
+        self.unregistered_retries += o.unregistered_retries;
+        self.connect_resets += o.connect_resets;
     }
 }
 

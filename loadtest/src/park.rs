@@ -18,12 +18,16 @@ pub fn run(ctx: &mut Ctx, a: &ParkArgs) -> Result<Report> {
         hot: a.shared,
         get_after_wake: !a.sse,
         sse: a.sse,
+        grpc: a.grpc,
         watch: a.watch,
         report_wakes: true,
         ..Shape::default()
     };
     if a.sse {
         crate::ctx::require_watch(ctx)?;
+    }
+    if a.grpc {
+        crate::ctx::require_grpc(ctx)?;
     }
     let plans = ctx.plans(&shape);
     let open: Vec<u32> = plans.iter().map(|p| p.listeners).collect();
@@ -84,7 +88,7 @@ pub fn run(ctx: &mut Ctx, a: &ParkArgs) -> Result<Report> {
 
     let mut rep = Report::new("park");
     ctx.report_common(&mut rep);
-    ctx.report_listening(&mut rep, a.sse, a.watch);
+    ctx.report_listening(&mut rep, a.sse, a.grpc, a.watch);
     rep.count("conns", "listener connections", u64::from(a.conns));
     rep.count(
         "keys_per_conn",
@@ -113,7 +117,7 @@ pub fn run(ctx: &mut Ctx, a: &ParkArgs) -> Result<Report> {
         }
     }
     rep.count("min_parked", "parked, lowest after ramp", min_parked);
-    rep.count("polls", "polls sent", counters.polls);
+    rep.count("polls", "polls sent (gRPC: batch listens)", counters.polls);
     rep.count(
         "hold_expiries",
         "hold expiries (empty replies)",

@@ -63,11 +63,15 @@ pub fn run(ctx: &mut Ctx, a: &TargetedArgs) -> Result<Report> {
         own_keys: 1,
         get_after_wake: !a.no_get && !a.sse,
         sse: a.sse,
+        grpc: a.grpc,
         report_wakes: true,
         ..Shape::default()
     };
     if a.sse {
         crate::ctx::require_watch(ctx)?;
+    }
+    if a.grpc {
+        crate::ctx::require_grpc(ctx)?;
     }
     let plans = ctx.plans(&shape);
     let open: Vec<u32> = plans.iter().map(|p| p.listeners).collect();
@@ -151,7 +155,7 @@ pub fn run(ctx: &mut Ctx, a: &TargetedArgs) -> Result<Report> {
 
     let mut rep = Report::new("targeted");
     ctx.report_common(&mut rep);
-    ctx.report_listening(&mut rep, a.sse, crate::sse::WatchScope::Keys);
+    ctx.report_listening(&mut rep, a.sse, a.grpc, crate::sse::WatchScope::Keys);
     rep.count("conns", "listeners (distinct keys)", u64::from(n));
     rep.text(
         "get_after_wake",

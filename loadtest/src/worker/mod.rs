@@ -259,6 +259,8 @@ struct Worker {
     connecting: u32,
     rng: u64,
     publish_seq: u64,
+    /// Last `requestId` of a gRPC call.
+    grpc_request_id: u64,
     /// Mixed: md5 of the last acknowledged publish per listener (local index).
     last_acked: HashMap<u32, Md5Digest>,
     /// Next publish slot per publisher when pacing, ns.
@@ -309,6 +311,7 @@ impl Worker {
             rng: 0x9E37_79B9_7F4A_7C15
                 ^ (u64::from(plan.worker) + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
             publish_seq: 0,
+            grpc_request_id: 0,
             last_acked: HashMap::new(),
             pace_next_ns: vec![0; plan.publishers as usize],
             pending: Vec::new(),
@@ -383,7 +386,12 @@ impl Worker {
 
     fn connect(&mut self, poll: &Poll, i: usize, now: u64) {
         let source = self.source_for(i);
-        let server = self.plan.servers[self.server_of(i)];
+        let server = match self.conns[i].role {
+            Role::Listener { .. } if self.plan.grpc => self.plan.grpc_servers[self.server_of(i)],
+            Role::Listener { .. } | Role::Getter | Role::Publisher { .. } => {
+                self.plan.servers[self.server_of(i)]
+            }
+        };
         let conn = &mut self.conns[i];
         conn.seq = conn.seq.wrapping_add(1);
         match start_connect(source, server) {
@@ -430,6 +438,7 @@ impl Worker {
         conn.out = Vec::new();
         conn.out_pos = 0;
         conn.inbuf = Vec::new();
+        conn.grpc = None;
         if !self.stopping {
             self.arm(now + delay_ns, i, TimerKind::Reconnect);
         }
@@ -490,6 +499,10 @@ impl Worker {
             self.on_stream_bytes(poll, i, now, closed);
             return;
         }
+        if self.conns[i].phase == Phase::Grpc {
+            self.on_grpc_bytes(poll, i, now, closed);
+            return;
+        }
         while !self.conns[i].inbuf.is_empty() {
             match parse_response(&self.conns[i].inbuf) {
                 Ok(Parsed::Partial) => break,
@@ -540,6 +553,7 @@ impl Worker {
             match (kind, self.conns[i].phase) {
                 (TimerKind::Reconnect, Phase::Down) => self.connect(poll, i, now),
                 (TimerKind::Next, Phase::Idle) => self.next_request(poll, i, now),
+                (TimerKind::Next, Phase::Grpc) => self.grpc_next(poll, i, now, true),
                 (TimerKind::Timeout, Phase::Connecting) => {
                     self.fail(poll, i, now, "connect timed out".into());
                 }
@@ -549,7 +563,8 @@ impl Worker {
                     | Phase::Fetch(_)
                     | Phase::Get
                     | Phase::Publish(..)
-                    | Phase::Stream,
+                    | Phase::Stream
+                    | Phase::Grpc,
                 ) => {
                     self.counters.client_timeouts += 1;
                     let what = format!(
@@ -647,5 +662,6 @@ impl Worker {
     }
 }
 
+mod grpc;
 mod requests;
 mod watch;

@@ -33,6 +33,7 @@ impl Worker {
         }
         match self.conns[i].role {
             Role::Listener { .. } if self.plan.sse => self.open_stream(poll, i, now),
+            Role::Listener { .. } if self.plan.grpc => self.open_grpc(poll, i, now),
             Role::Listener { local } => {
                 if let Some((key, _)) = self.conns[i].fetch_queue.first().copied() {
                     self.counters.gets_after_wake += 1;
@@ -124,7 +125,7 @@ impl Worker {
     }
 
     /// Slot of `key` in listener `local`'s `md5s`, if it listens to it.
-    fn slot_of(&self, local: u32, key: KeyId) -> Option<usize> {
+    pub(super) fn slot_of(&self, local: u32, key: KeyId) -> Option<usize> {
         self.plan
             .keys
             .slot_of(self.plan.listener_first + local, key)
@@ -258,7 +259,7 @@ impl Worker {
     }
 
     /// A GET after a wake-up; `false` asks for a back-off before re-polling.
-    fn on_fetch_reply(
+    pub(super) fn on_fetch_reply(
         &mut self,
         local: u32,
         i: usize,

@@ -59,10 +59,16 @@ pub struct Vigil {
 
 impl Vigil {
     pub fn start() -> Vigil {
+        Vigil::start_with(&[])
+    }
+
+    /// A vigil started with `extra` arguments too.
+    pub fn start_with(extra: &[&str]) -> Vigil {
         let tmp = tempfile::tempdir().expect("temp dir");
         let mut cmd = Command::new(vigil_bin());
         cmd.args(["--bind", "127.0.0.1", "--port", "0", "--data-dir"])
-            .arg(tmp.path().join("data"));
+            .arg(tmp.path().join("data"))
+            .args(extra);
         for (k, _) in std::env::vars() {
             if k.starts_with("VIGIL_") {
                 cmd.env_remove(k);
@@ -108,6 +114,13 @@ impl Vigil {
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
             .unwrap_or_else(|| panic!("metric {name} missing")) as u64
     }
+}
+
+/// A loopback port nothing listens on (bound once by the kernel's choice,
+/// then released).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local address").port()
 }
 
 /// What a loadtest run left behind.
