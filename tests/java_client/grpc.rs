@@ -71,6 +71,15 @@ fn grpc_server(extra: &[&str]) -> Server {
     server
 }
 
+/// Ends a scenario where nothing should have gone wrong: the client quits
+/// having logged no error, warning or timeout, the server counted no
+/// refusal and no failed write, and it exits 0 on SIGTERM.
+fn finish(d: Driver, server: Server, what: &str) {
+    d.quit_quietly();
+    common::assert_failures(server.addr, &[], what);
+    stop_cleanly(server, what);
+}
+
 /// Waits for `want` as the next callback and prints how long it took.
 pub fn pushed(d: &mut Driver, want: &Change, since: Instant, limit: Duration, how: &str) {
     let took = d.expect_change(want, since, limit);
@@ -140,8 +149,7 @@ fn get_publish_remove(line: Line) {
         assert_eq!(common::get_config(addr, data_id, group, "").status, 404);
         assert!(d.remove("c", data_id, group), "removing {data_id} again");
     }
-    d.quit();
-    stop_cleanly(server, "gRPC basic");
+    finish(d, server, "gRPC basic");
 }
 
 /// Listeners on four keys in two groups: a publish over HTTP and one by the
@@ -184,8 +192,7 @@ fn listeners_on_several_keys(line: Line) {
         "deleted",
     );
     d.expect_no_change(Duration::from_millis(500), "after the last change");
-    d.quit();
-    stop_cleanly(server, "gRPC listeners");
+    finish(d, server, "gRPC listeners");
 }
 
 /// Clients in the public namespace and in two others, with the same dataId
@@ -225,8 +232,7 @@ fn namespaces_apart(line: Line) {
     for (name, _) in spaces {
         assert_eq!(d.get(name, key, G), Some(format!("{name} changed")));
     }
-    d.quit();
-    stop_cleanly(server, "gRPC namespaces");
+    finish(d, server, "gRPC namespaces");
 }
 
 /// Server auth on. Clients with username and password (public namespace and
@@ -316,6 +322,7 @@ fn server_restart(line: Line) {
     pushed(&mut d, &want, at, PUSH_LIMIT, "published by the client");
     assert_eq!(d.get("c", key, G).as_deref(), Some("by the client after"));
     d.quit();
+    common::assert_failures(back.addr, &[], "the server after the restart");
     stop_cleanly(back, "the server after the restart");
 }
 

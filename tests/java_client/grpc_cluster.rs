@@ -4,14 +4,26 @@
 //! (SIGTERM, which resets its clients' connections) and the client moves to
 //! the second node, which still pushes it every change.
 
-use crate::common::grpc::{free_port_pair, start_grpc};
+use crate::common::grpc::{free_port_pair, grpc_addr, start_grpc};
 use crate::common::{self, Server};
 use crate::grpc::{change, pushed, Line, PUSH_LIMIT, RECONNECT_LIMIT};
 use crate::pg::Postgres;
 use crate::stop_cleanly;
+use socket2::{Domain, Socket, Type};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 const G: &str = "DEFAULT_GROUP";
+
+/// Holds `addr` bound but not listening: no other process (nor a client's
+/// outgoing connection) takes the port, and connections to it are refused.
+fn reserve(addr: SocketAddr) -> Socket {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a TCP socket");
+    socket
+        .bind(&addr.into())
+        .unwrap_or_else(|e| panic!("reserving {addr} for node B: {e}"));
+    socket
+}
 
 /// A cluster node's flags: the shared store, two reactor threads.
 fn node_flags(url: &str) -> [&str; 4] {
@@ -26,7 +38,9 @@ fn node_moves(line: Line) {
     // Node B's ports are chosen now and served later: while B is down, the
     // client can only connect to A, so A is the node it must leave.
     let b_port = free_port_pair();
-    let servers = format!("{},127.0.0.1:{b_port}", a.addr);
+    let b_http = SocketAddr::from(([127, 0, 0, 1], b_port));
+    let reserved = [reserve(b_http), reserve(grpc_addr(b_http))];
+    let servers = format!("{},{b_http}", a.addr);
 
     let mut d = line.driver("cluster");
     d.client_of("c", &servers, &[]);
@@ -42,6 +56,7 @@ fn node_moves(line: Line) {
         "A up",
     );
 
+    drop(reserved);
     let b = Server::start_on(b_port, &tmp.path().join("b"), &node_flags(&url));
     let at = Instant::now();
     common::publish_ok(b.addr, key, G, "", "on B, client on A");
