@@ -97,6 +97,18 @@ impl Params {
         self.get(name).unwrap_or("")
     }
 
+    /// Reads parameter `from` as `to`: every `to` is dropped, then every
+    /// `from` renamed (an API that spells a parameter differently, e.g.
+    /// Nacos 2.x's `namespaceId` for 1.x's `tenant`, reads as the other).
+    pub fn rename(&mut self, from: &str, to: &str) {
+        self.pairs.retain(|(k, _)| k != to);
+        for (k, _) in &mut self.pairs {
+            if k == from {
+                to.clone_into(k);
+            }
+        }
+    }
+
     /// Moves the first value of `name` out (for large values such as content).
     pub fn take(&mut self, name: &str) -> Option<String> {
         self.pairs
@@ -127,6 +139,10 @@ mod tests {
         assert_eq!(p.get("tenant"), Some(""));
         assert_eq!(p.get("flag"), Some(""));
         assert_eq!(p.get("missing"), None);
+        let mut p = Params::parse(b"tenant=t&namespaceId=n", None).unwrap();
+        p.rename("namespaceId", "tenant");
+        assert_eq!(p.get("tenant"), Some("n"));
+        assert_eq!(p.get("namespaceId"), None);
         // Raw non-ASCII (UTF-8) in a query is accepted, as Go v1 sends it.
         let p = Params::parse("dataId=配置.yaml".as_bytes(), None).unwrap();
         assert_eq!(p.get("dataId"), Some("配置.yaml"));

@@ -236,6 +236,8 @@ pub enum Query {
         tenant: String,
         app_name: Option<String>,
         config_tags: Vec<String>,
+        /// A content pattern (`config_detail`), matched as `data_id` is.
+        content: Option<String>,
         page_no: i64,
         page_size: i64,
     },
@@ -247,8 +249,11 @@ pub enum Query {
         page_no: i64,
         page_size: i64,
     },
-    HistoryDetail(i64),
-    HistoryPrevious(i64),
+    /// One history entry by `nid`; with a key (v2/v3), an entry of another
+    /// key is refused (403, as Nacos).
+    HistoryDetail(i64, Option<Key>),
+    /// The entry before config `id`'s latest; with a key, as above.
+    HistoryPrevious(i64, Option<Key>),
     Namespaces,
     NamespaceDetail(String),
     NamespaceExists(String),

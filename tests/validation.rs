@@ -56,8 +56,8 @@ fn answer(request: &[u8]) -> Answer {
     };
     match api::handle(&req, &ctx) {
         Action::Respond { status, body, .. } => Answer::Says(status, common::lossy(&body)),
-        Action::Write(_) => Answer::Write,
-        Action::Query(_) => Answer::Query,
+        Action::Write(..) => Answer::Write,
+        Action::Query(..) => Answer::Query,
         Action::Park { .. } => Answer::Park,
         other => panic!("unexpected action {other:?}"),
     }

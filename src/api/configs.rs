@@ -23,13 +23,14 @@ pub(super) fn get(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<Actio
         return export;
     }
     if let Some(mode) = params.get("search") {
-        return search(mode, params);
+        let mode = mode.to_owned();
+        return search_of(&mode, params, None);
     }
     if params.get("show") == Some("all") {
-        return key_params(params, false).map(|k| query(Query::Detail(k)));
+        return detail(req, params, ctx);
     }
     if is_true(params, "beta") {
-        return key_params(params, false).map(|k| query(Query::Beta(k)));
+        return beta(req, params, ctx);
     }
     let key = key_params(params, true)?;
     crate::fatal::tripwire(crate::fatal::PanicSite::Reactor, &key.data_id);
@@ -64,8 +65,9 @@ pub(super) fn get(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<Actio
         .map_or_else(not_found, |c| Action::Config(c.clone(), None)))
 }
 
-/// `GET ?search=accurate|blur`: a page of matching configs.
-fn search(mode: &str, params: &Params) -> Result<Action, ApiError> {
+/// `GET ?search=accurate|blur`: a page of matching configs. With a
+/// `default_size`, `dataId`, `group` and the page may be absent (3.x).
+fn search_of(mode: &str, params: &Params, default_size: Option<i64>) -> Result<Action, ApiError> {
     let mode = match mode {
         "accurate" => SearchMode::Accurate,
         "blur" => SearchMode::Blur,
@@ -76,9 +78,17 @@ fn search(mode: &str, params: &Params) -> Result<Action, ApiError> {
             ))
         }
     };
-    let data_id = required_owned(params, "dataId")?;
-    let group = required_owned(params, "group")?;
-    let (page_no, page_size) = paging(params, None, MAX_PAGE_SIZE)?;
+    let (data_id, group) = match default_size {
+        None => (
+            required_owned(params, "dataId")?,
+            required_owned(params, "group")?,
+        ),
+        Some(_) => (
+            params.get_or_empty("dataId").to_owned(),
+            params.get_or_empty("group").to_owned(),
+        ),
+    };
+    let (page_no, page_size) = paging(params, default_size, MAX_PAGE_SIZE)?;
     let tenant = params.get_or_empty("tenant");
     let config_tags = params
         .get("config_tags")
@@ -96,6 +106,7 @@ fn search(mode: &str, params: &Params) -> Result<Action, ApiError> {
         tenant: canonical_tenant(tenant).to_owned(),
         app_name: optional(params, "appName"),
         config_tags,
+        content: optional(params, "config_detail"),
         page_no,
         page_size,
     }))
@@ -155,21 +166,16 @@ pub(super) fn publish(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<A
         None if !is_blank(&tag) => WriteOp::PublishTag(op, tag),
         None => WriteOp::Publish(op),
     };
-    Ok(Action::Write(Box::new(write)))
+    Ok(super::write(write))
 }
 
 pub(super) fn delete(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<Action, ApiError> {
     if params.get("delType") == Some("ids") {
-        let ids = parse_ids(required(params, "ids")?)?;
-        return Ok(Action::Write(Box::new(WriteOp::DeleteIds {
-            ids,
-            src_ip: ctx.requester(req),
-            src_user: None,
-        })));
+        return delete_ids(req, params, ctx);
     }
     if is_true(params, "beta") {
         let key = key_params(params, false)?;
-        return Ok(Action::Write(Box::new(WriteOp::StopBeta { key })));
+        return Ok(super::write(WriteOp::StopBeta { key }));
     }
     let key = key_params(params, true)?;
     let tag = params.get_or_empty("tag");
@@ -185,7 +191,21 @@ pub(super) fn delete(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<Ac
             tag: tag.to_owned(),
         }
     };
-    Ok(Action::Write(Box::new(op)))
+    Ok(super::write(op))
+}
+
+/// Deletes formal configs by id (1.x `delType=ids`, 3.x `config/batch`).
+pub(super) fn delete_ids(
+    req: &Request,
+    params: &mut Params,
+    ctx: &Ctx,
+) -> Result<Action, ApiError> {
+    let ids = parse_ids(required(params, "ids")?)?;
+    Ok(super::write(WriteOp::DeleteIds {
+        ids,
+        src_ip: ctx.requester(req),
+        src_user: None,
+    }))
 }
 
 pub(super) fn catalog(_: &Request, params: &mut Params, _: &Ctx) -> Result<Action, ApiError> {
@@ -194,26 +214,123 @@ pub(super) fn catalog(_: &Request, params: &mut Params, _: &Ctx) -> Result<Actio
 
 /// `?search=accurate`: a page of one key's history; otherwise one entry by
 /// `nid`.
-pub(super) fn history(_: &Request, params: &mut Params, _: &Ctx) -> Result<Action, ApiError> {
+pub(super) fn history(req: &Request, params: &mut Params, ctx: &Ctx) -> Result<Action, ApiError> {
     if params.get("search") == Some("accurate") {
-        let data_id = required(params, "dataId")?;
-        let group = required(params, "group")?;
-        let (page_no, page_size) = paging(params, Some(100), MAX_HISTORY_PAGE_SIZE)?;
-        let key = Key {
-            data_id: data_id.to_owned(),
-            group: group.to_owned(),
-            tenant: canonical_tenant(params.get_or_empty("tenant")).to_owned(),
-        };
-        return Ok(query(Query::HistoryList {
-            key,
-            page_no,
-            page_size,
-        }));
+        return history_list(req, params, ctx);
     }
-    int_param(params, "nid", None).map(|nid| query(Query::HistoryDetail(nid)))
+    int_param(params, "nid", None).map(|nid| query(Query::HistoryDetail(nid, None)))
+}
+
+/// A page of one key's history (2.x `/history/list`, 1.x `search=accurate`).
+pub(super) fn history_list(_: &Request, params: &mut Params, _: &Ctx) -> Result<Action, ApiError> {
+    let data_id = required(params, "dataId")?;
+    let group = required(params, "group")?;
+    let (page_no, page_size) = paging(params, Some(100), MAX_HISTORY_PAGE_SIZE)?;
+    let key = Key {
+        data_id: data_id.to_owned(),
+        group: group.to_owned(),
+        tenant: canonical_tenant(params.get_or_empty("tenant")).to_owned(),
+    };
+    Ok(query(Query::HistoryList {
+        key,
+        page_no,
+        page_size,
+    }))
 }
 
 /// The history entry before the one with this `id`.
 pub(super) fn previous(_: &Request, params: &mut Params, _: &Ctx) -> Result<Action, ApiError> {
-    int_param(params, "id", None).map(|id| query(Query::HistoryPrevious(id)))
+    int_param(params, "id", None).map(|id| query(Query::HistoryPrevious(id, None)))
+}
+
+/// One history entry of the named key (2.x, 3.x): an entry of another key
+/// is absent, so a permission on one key reads no other key's history.
+pub(super) fn history_of_key(
+    _: &Request,
+    params: &mut Params,
+    _: &Ctx,
+) -> Result<Action, ApiError> {
+    let key = key_params(params, false)?;
+    int_param(params, "nid", None).map(|nid| query(Query::HistoryDetail(nid, Some(key))))
+}
+
+/// [`previous`] of the named key (2.x, 3.x).
+pub(super) fn previous_of_key(
+    _: &Request,
+    params: &mut Params,
+    _: &Ctx,
+) -> Result<Action, ApiError> {
+    let key = key_params(params, false)?;
+    int_param(params, "id", None).map(|id| query(Query::HistoryPrevious(id, Some(key))))
+}
+
+/// Every config of a namespace (2.x, 3.x `/history/configs`): an accurate
+/// search matching all, its items as the list.
+pub(super) fn configs_of_namespace(
+    _: &Request,
+    params: &mut Params,
+    _: &Ctx,
+) -> Result<Action, ApiError> {
+    let tenant = required(params, "tenant")?;
+    protocol::check_tenant(tenant)?;
+    let q = Query::Search {
+        mode: SearchMode::Accurate,
+        data_id: String::new(),
+        group: String::new(),
+        tenant: canonical_tenant(tenant).to_owned(),
+        app_name: None,
+        config_tags: Vec::new(),
+        content: None,
+        page_no: 1,
+        page_size: MAX_PAGE_SIZE,
+    };
+    super::dialect::asking(super::Data::Items, Ok(query(q)))
+}
+
+/// A config's detail (1.x `show=all`, 3.x admin `GET config`).
+pub(super) fn detail(_: &Request, params: &mut Params, _: &Ctx) -> Result<Action, ApiError> {
+    key_params(params, false).map(|k| query(Query::Detail(k)))
+}
+
+/// 3.x admin `GET config`: the detail, which must exist.
+pub(super) fn detail_found(
+    req: &Request,
+    params: &mut Params,
+    ctx: &Ctx,
+) -> Result<Action, ApiError> {
+    super::dialect::asking(super::Data::Config, detail(req, params, ctx))
+}
+
+/// 3.x admin `GET config/beta`: the beta release, which must exist.
+pub(super) fn beta_found(
+    req: &Request,
+    params: &mut Params,
+    ctx: &Ctx,
+) -> Result<Action, ApiError> {
+    super::dialect::asking(super::Data::Beta, beta(req, params, ctx))
+}
+
+/// A config's beta release (1.x `beta=true`).
+pub(super) fn beta(_: &Request, params: &mut Params, _: &Ctx) -> Result<Action, ApiError> {
+    key_params(params, false).map(|k| query(Query::Beta(k)))
+}
+
+/// Stops a config's beta release (1.x `DELETE beta=true`).
+pub(super) fn stop_beta(_: &Request, params: &mut Params, _: &Ctx) -> Result<Action, ApiError> {
+    key_params(params, false).map(|key| super::write(WriteOp::StopBeta { key }))
+}
+
+/// A page of configs (3.x admin `config/list`): the 1.x search, with
+/// `search` (blur when absent), `dataId`, `group` and the page optional.
+pub(super) fn list(_: &Request, params: &mut Params, _: &Ctx) -> Result<Action, ApiError> {
+    let mode = params.get("search").unwrap_or("blur").to_owned();
+    search_of(&mode, params, Some(100))
+}
+
+/// 2.x `searchDetail`: the 1.x search by content (`config_detail`
+/// required, `search` blur when absent); answered as a bare page, as Nacos.
+pub(super) fn search_detail(_: &Request, params: &mut Params, _: &Ctx) -> Result<Action, ApiError> {
+    required(params, "config_detail")?;
+    let mode = params.get("search").unwrap_or("blur").to_owned();
+    search_of(&mode, params, None)
 }

@@ -4,7 +4,7 @@
 //! Invariant: account changes are [`WriteOp`]s; login with auth on is a
 //! [`Query`] because the password hash is checked off the reactor.
 
-use super::params::{is_true, optional, required_owned};
+use super::params::{is_true, optional, required, required_owned};
 use super::render::respond;
 use super::{query, Action, ApiError, Ctx, JSON};
 use crate::form::Params;
@@ -19,7 +19,7 @@ const PROMETHEUS: &[u8] = b"Content-Type: text/plain; version=0.0.4; charset=utf
 type Answer = Result<Action, ApiError>;
 
 fn write(op: WriteOp) -> Answer {
-    Ok(Action::Write(Box::new(op)))
+    Ok(super::write(op))
 }
 
 /// One namespace (`show=all`), whether an id is taken, or all of them.
@@ -88,6 +88,34 @@ pub(super) fn namespace_delete(_: &Request, params: &mut Params, _: &Ctx) -> Ans
     write(WriteOp::NamespaceDelete {
         id: required_owned(params, "namespaceId")?,
     })
+}
+
+/// 2.x `GET /v2/console/namespace`: one namespace (`namespaceId`, read as
+/// `tenant`).
+pub(super) fn namespace_v2(_: &Request, params: &mut Params, _: &Ctx) -> Answer {
+    let id = required(params, "tenant")?;
+    Ok(query(Query::NamespaceDetail(
+        canonical_tenant(id).to_owned(),
+    )))
+}
+
+/// 2.x `POST`: the 1.x create, `namespaceId` its custom id.
+pub(super) fn namespace_v2_create(req: &Request, params: &mut Params, ctx: &Ctx) -> Answer {
+    params.rename("tenant", "customNamespaceId");
+    namespace_create(req, params, ctx)
+}
+
+/// 2.x `PUT`: the 1.x update, `namespaceName` its new name.
+pub(super) fn namespace_v2_update(req: &Request, params: &mut Params, ctx: &Ctx) -> Answer {
+    params.rename("tenant", "namespace");
+    params.rename("namespaceName", "namespaceShowName");
+    namespace_update(req, params, ctx)
+}
+
+/// 2.x `DELETE`: the 1.x delete.
+pub(super) fn namespace_v2_delete(req: &Request, params: &mut Params, ctx: &Ctx) -> Answer {
+    params.rename("tenant", "namespaceId");
+    namespace_delete(req, params, ctx)
 }
 
 /// With auth on, the reader checks the password and signs a token. With

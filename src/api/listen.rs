@@ -6,7 +6,7 @@
 
 use super::params::{is_true, required};
 use super::render::{changed_keys_head, empty_poll_reply, respond};
-use super::{Action, ApiError, Ctx};
+use super::{Action, ApiError, Ctx, Rendering};
 use crate::form::Params;
 use crate::http::Request;
 use crate::index::ListenerFilter;
@@ -92,6 +92,26 @@ pub(super) fn listeners_of_key(
     Ok(collect_listeners(req, ListenerFilter::Key(key)))
 }
 
+/// 3.x admin `config/listener`: [`listeners_of_key`] as ConfigListenerInfo.
+pub(super) fn listeners_of_key_v3(
+    req: &Request,
+    params: &mut Params,
+    ctx: &Ctx,
+) -> Result<Action, ApiError> {
+    let info = super::Data::KeyListeners;
+    super::dialect::asking(info, listeners_of_key(req, params, ctx))
+}
+
+/// 3.x admin `listener`: [`listeners_of_ip`] as ConfigListenerInfo.
+pub(super) fn listeners_of_ip_v3(
+    req: &Request,
+    params: &mut Params,
+    ctx: &Ctx,
+) -> Result<Action, ApiError> {
+    let info = super::Data::IpListeners;
+    super::dialect::asking(info, listeners_of_ip(req, params, ctx))
+}
+
 /// What one client address listens to.
 pub(super) fn listeners_of_ip(
     req: &Request,
@@ -117,9 +137,10 @@ pub(super) fn listeners_of_ip(
 /// only when another member asks (header `Vigil-Scope: node`).
 fn collect_listeners(req: &Request, filter: ListenerFilter) -> Action {
     if req.header_str(crate::cluster::NODE_SCOPE_HEADER) == Some("node") {
-        return Action::CollectListeners(ListenerFilter::Local(Box::new(filter)));
+        let local = ListenerFilter::Local(Box::new(filter));
+        return Action::CollectListeners(local, Rendering::Plain);
     }
-    Action::CollectListeners(filter)
+    Action::CollectListeners(filter, Rendering::Plain)
 }
 
 #[cfg(test)]

@@ -11,8 +11,9 @@
 //! history), `listen` (the long poll and listener status), `console`
 //! (namespaces, users, roles, permissions, login, health, metrics), `watch`
 //! (watch streams), `transfer` (export, import, clone), `authz`
-//! (who asks, may they), `params` (parameter parsing shared by handlers) and
-//! `render` (the bodies Nacos answers with, also for the reactor).
+//! (who asks, may they), `params` (parameter parsing shared by handlers),
+//! `render` (the bodies Nacos answers with, also for the reactor) and
+//! `dialect` (the 2.x and 3.x APIs as renderings of the same handlers).
 //!
 //! Invariants: nothing here does I/O or blocks. Writes are not performed
 //! here but returned as [`Action::Write`] for the writer thread; long polls
@@ -23,6 +24,7 @@
 mod authz;
 mod configs;
 mod console;
+mod dialect;
 mod listen;
 mod params;
 mod render;
@@ -32,6 +34,7 @@ mod transfer;
 mod watch;
 
 pub use authz::{token_may, Perm};
+pub use dialect::{render_answer, Data, Dialect, Rendering};
 pub use render::{
     changed_keys_head, empty_poll_reply, listener_status_body, refusal, render_written,
 };
@@ -70,17 +73,24 @@ const USERS: &str = "/v1/auth/users";
 const ROLES: &str = "/v1/auth/roles";
 const PERMISSIONS: &str = "/v1/auth/permissions";
 
+const V2_CONFIG: &str = "/v2/cs/config";
+const V2_NAMESPACE: &str = "/v2/console/namespace";
+const V3_CONFIG: &str = "/v3/admin/cs/config";
+const V3_BETA: &str = "/v3/admin/cs/config/beta";
+
 /// A handler: the request, its decoded parameters (mutable so large values
 /// can be moved out), and what it may read.
 pub type Handler = fn(&Request, &mut Params, &Ctx) -> Result<Action, ApiError>;
 
 /// One endpoint: a method on a path (under [`CONTEXT_PATH`], without a
-/// trailing slash), what its caller needs, and who answers it.
+/// trailing slash), what its caller needs, who answers it, and the API
+/// (parameter names, envelope) it speaks.
 pub struct Route {
     pub method: &'static str,
     pub path: &'static str,
     pub perm: Perm,
     pub handler: Handler,
+    pub dialect: Dialect,
 }
 
 const fn route(method: &'static str, path: &'static str, perm: Perm, handler: Handler) -> Route {
@@ -89,12 +99,30 @@ const fn route(method: &'static str, path: &'static str, perm: Perm, handler: Ha
         path,
         perm,
         handler,
+        dialect: Dialect::V1,
+    }
+}
+
+/// A route of the Nacos 2.x open API.
+const fn v2(method: &'static str, path: &'static str, perm: Perm, handler: Handler) -> Route {
+    Route {
+        dialect: Dialect::V2,
+        ..route(method, path, perm, handler)
+    }
+}
+
+/// A route of the Nacos 3.x admin API.
+const fn v3(method: &'static str, path: &'static str, perm: Perm, handler: Handler) -> Route {
+    Route {
+        dialect: Dialect::V3Admin,
+        ..route(method, path, perm, handler)
     }
 }
 
 /// Every endpoint, hottest first (the table is scanned in order).
 /// Query-parameter variants of one path (`search`, `show=all`, `beta`,
-/// `tag`, `delType=ids`, ...) are told apart inside the handler.
+/// `tag`, `delType=ids`, ...) are told apart inside the handler. The 2.x and
+/// 3.x routes are the 1.x handlers in another [`Dialect`] (docs/http-v2-v3.md).
 #[rustfmt::skip]
 pub static ROUTES: &[Route] = &[
     route("GET",    CONFIGS,                        Read,   configs::get),
@@ -127,6 +155,42 @@ pub static ROUTES: &[Route] = &[
     route("GET",    "/v1/console/server/state",     Open,   console::state),
     route("GET",    "/v1/cs/health",                Open,   console::cs_health),
     route("GET",    "/actuator/prometheus",         Open,   console::prometheus),
+    // Nacos 2.x open API.
+    v2("GET",    V2_CONFIG,                        Read,   configs::get),
+    v2("POST",   V2_CONFIG,                        Write,  configs::publish),
+    v2("DELETE", V2_CONFIG,                        Write,  configs::delete),
+    // A bare page, as Nacos answers it (and `tenant`, not `namespaceId`).
+    route("GET", "/v2/cs/config/searchDetail",     Read,   configs::search_detail),
+    v2("GET",    "/v2/cs/history/list",            Read,   configs::history_list),
+    v2("GET",    "/v2/cs/history",                 Read,   configs::history_of_key),
+    v2("GET",    "/v2/cs/history/previous",        Read,   configs::previous_of_key),
+    v2("GET",    "/v2/cs/history/configs",         Read,   configs::configs_of_namespace),
+    v2("GET",    "/v2/console/namespace/list",     User,   console::namespaces),
+    v2("GET",    V2_NAMESPACE,                     User,   console::namespace_v2),
+    v2("POST",   V2_NAMESPACE,                     Admin,  console::namespace_v2_create),
+    v2("PUT",    V2_NAMESPACE,                     Admin,  console::namespace_v2_update),
+    v2("DELETE", V2_NAMESPACE,                     Admin,  console::namespace_v2_delete),
+    v2("GET",    "/v2/console/health/liveness",    Open,   console::ok),
+    v2("GET",    "/v2/console/health/readiness",   Open,   console::readiness),
+    // Nacos 3.x: the client API, the admin API, the login.
+    Route { dialect: Dialect::V3Client, ..route("GET", "/v3/client/cs/config", Read, configs::get) },
+    v3("GET",    V3_CONFIG,                        Read,   configs::detail_found),
+    v3("POST",   V3_CONFIG,                        Write,  configs::publish),
+    v3("DELETE", V3_CONFIG,                        Write,  configs::delete),
+    v3("DELETE", "/v3/admin/cs/config/batch",      Write,  configs::delete_ids),
+    v3("GET",    "/v3/admin/cs/config/list",       Read,   configs::list),
+    v3("GET",    V3_BETA,                          Read,   configs::beta_found),
+    v3("DELETE", V3_BETA,                          Write,  configs::stop_beta),
+    v3("GET",    "/v3/admin/cs/config/listener",   Read,   listen::listeners_of_key_v3),
+    v3("GET",    "/v3/admin/cs/listener",          Read,   listen::listeners_of_ip_v3),
+    v3("GET",    "/v3/admin/cs/config/export",     Read,   transfer::export_v2),
+    v3("POST",   "/v3/admin/cs/config/import",     Write,  transfer::import_to_tenant),
+    v3("POST",   "/v3/admin/cs/config/clone",      Write,  transfer::clone_to_tenant),
+    v3("GET",    "/v3/admin/cs/history/list",      Read,   configs::history_list),
+    v3("GET",    "/v3/admin/cs/history",           Read,   configs::history_of_key),
+    v3("GET",    "/v3/admin/cs/history/previous",  Read,   configs::previous_of_key),
+    v3("GET",    "/v3/admin/cs/history/configs",   Read,   configs::configs_of_namespace),
+    route("POST", "/v3/auth/user/login",           Open,   console::login),
 ];
 
 /// What the reactor must do with a request.
@@ -141,10 +205,11 @@ pub enum Action {
     /// Send a config (GET hit): its pre-rendered head, any extra header
     /// lines (`isBeta`, `Vipserver-Tag`), and its content.
     Config(Arc<Config>, Option<String>),
-    /// Hand this write to the writer; answer with its reply once committed.
-    Write(Box<WriteOp>),
-    /// Hand this read to the reader thread.
-    Query(Box<Query>),
+    /// Hand this write to the writer; answer with its reply once committed,
+    /// rendered so.
+    Write(Box<WriteOp>, Rendering),
+    /// Hand this read to the reader thread; its answer is rendered so.
+    Query(Box<Query>, Rendering),
     /// Check a (user, password) pair off the reactor, then handle this same
     /// request again (it stays buffered until then).
     Verify {
@@ -160,7 +225,7 @@ pub enum Action {
         body: Vec<u8>,
     },
     /// Gather the parked polls matching a filter from every reactor.
-    CollectListeners(ListenerFilter),
+    CollectListeners(ListenerFilter, Rendering),
     /// Open a watch stream (Server-Sent Events) and keep it open.
     Watch(Box<Watch>),
     /// Every listened key is up to date: park the poll for `hold_ms`.
@@ -178,9 +243,12 @@ pub enum Action {
 pub enum ApiError {
     /// A Nacos validation failure: `caused: <message>;` with this status.
     Caused(u16, String),
-    /// A Spring framework error (missing parameter, unknown path, bad
-    /// method): its JSON, naming the request path.
+    /// A Spring framework error (unknown path, bad method): its JSON,
+    /// naming the request path.
     Framework(u16, String),
+    /// A required parameter is absent (named as the handlers read it; each
+    /// dialect words it).
+    Missing { name: String, ty: &'static str },
     /// Authentication or authorisation refused: 403 with Nacos's message.
     Forbidden(AuthError),
     /// The caller's (user, password) pair is not checked yet: check it off
@@ -206,6 +274,10 @@ impl ApiError {
                 render::respond(status, JSON, crate::msg::Reply::caused(status, msg).body)
             }
             ApiError::Framework(status, msg) => render::framework(status, &msg, path),
+            ApiError::Missing { name, ty } => {
+                let msg = format!("Required {ty} parameter '{name}' is not present");
+                render::framework(400, &msg, path)
+            }
             ApiError::Forbidden(e) => render::respond(403, JSON, e.to_string()),
             ApiError::Unverified {
                 username,
@@ -293,10 +365,12 @@ pub fn handle(req: &Request, ctx: &Ctx) -> Action {
     // Bodies are form-decoded only for POST and PUT (spec §1.2); the
     // declared charset is ignored, the bytes are UTF-8.
     let body = (matches!(method, "POST" | "PUT") && is_form(req)).then_some(&*req.body);
+    let dialect = route.dialect;
     let mut params = match Params::parse(req.query, body) {
         Ok(p) => p,
-        Err(e) => return ApiError::caused(400, e).into_action(req.path),
+        Err(e) => return dialect.error(ApiError::caused(400, e), req.path),
     };
+    dialect.rename(&mut params);
     if let Some(auth) = &ctx.auth {
         if let Err(refusal) = authz::authorize(req, route.perm, &params, auth) {
             return match refusal.into_action(req.path) {
@@ -309,7 +383,10 @@ pub fn handle(req: &Request, ctx: &Ctx) -> Action {
             };
         }
     }
-    (route.handler)(req, &mut params, ctx).unwrap_or_else(|e| e.into_action(req.path))
+    match (route.handler)(req, &mut params, ctx) {
+        Ok(action) => dialect.render(action),
+        Err(e) => dialect.error(e, req.path),
+    }
 }
 
 /// A POST body is form-encoded unless it says it is something else.
@@ -322,6 +399,12 @@ fn is_form(req: &Request) -> bool {
     }
 }
 
+/// A read for the reader thread (the route's dialect renders its answer).
 fn query(q: Query) -> Action {
-    Action::Query(Box::new(q))
+    Action::Query(Box::new(q), Rendering::Plain)
+}
+
+/// A write for the writer thread (the route's dialect renders its answer).
+fn write(op: WriteOp) -> Action {
+    Action::Write(Box::new(op), Rendering::Plain)
 }

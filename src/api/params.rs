@@ -8,11 +8,9 @@ use crate::protocol::{self, canonical_tenant};
 
 /// A required parameter, or the framework's 400.
 pub(super) fn required<'p>(params: &'p Params, name: &str) -> Result<&'p str, ApiError> {
-    params.get(name).ok_or_else(|| {
-        ApiError::Framework(
-            400,
-            format!("Required String parameter '{name}' is not present"),
-        )
+    params.get(name).ok_or_else(|| ApiError::Missing {
+        name: name.to_owned(),
+        ty: "String",
     })
 }
 
@@ -34,10 +32,10 @@ pub(super) fn int_param(
 ) -> Result<i64, ApiError> {
     match (params.get(name), default) {
         (None, Some(d)) => Ok(d),
-        (None, None) => Err(ApiError::Framework(
-            400,
-            format!("Required long parameter '{name}' is not present"),
-        )),
+        (None, None) => Err(ApiError::Missing {
+            name: name.to_owned(),
+            ty: "long",
+        }),
         (Some(v), _) => v
             .trim()
             .parse()

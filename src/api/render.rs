@@ -45,6 +45,9 @@ fn envelope<T: serde::Serialize>(code: u16, message: Option<&str>, data: T) -> S
     .unwrap_or_default()
 }
 
+/// Nacos's words for a compare-and-set publish refused.
+pub(super) const CAS_MISMATCH: &str = "Cas publish fail, server md5 may have changed.";
+
 /// The response Nacos gives for a committed write.
 pub fn render_written(w: &Written) -> Reply {
     match w {
@@ -64,9 +67,7 @@ pub fn render_written(w: &Written) -> Reply {
             };
             Reply::ok(envelope(200, Some(message), ()))
         }
-        Written::CasMismatch => {
-            Reply::caused(500, "Cas publish fail, server md5 may have changed.")
-        }
+        Written::CasMismatch => Reply::caused(500, CAS_MISMATCH),
         Written::Transferred(body) => Reply::ok(body.as_str()),
         Written::UserExists(user) => Reply::new(
             400,

@@ -118,7 +118,7 @@ fn every_route_answers_and_other_methods_are_405() {
 }
 
 /// The only paths anyone may use with auth on (spec §8.4).
-const OPEN_PATHS: [&str; 7] = [
+const OPEN_PATHS: [&str; 10] = [
     "/v1/auth/login",
     "/v1/auth/users/login",
     "/v1/console/health/liveness",
@@ -126,6 +126,9 @@ const OPEN_PATHS: [&str; 7] = [
     "/v1/console/server/state",
     "/v1/cs/health",
     "/actuator/prometheus",
+    "/v2/console/health/liveness",
+    "/v2/console/health/readiness",
+    "/v3/auth/user/login",
 ];
 
 #[test]

@@ -52,6 +52,30 @@ pub(super) fn tenant_param(params: &Params) -> &str {
     }
 }
 
+/// 3.x admin `config/export`: the 2.x zip (with its metadata file).
+pub(super) fn export_v2(_: &Request, params: &mut Params, _: &Ctx) -> Result<Action, ApiError> {
+    export(params, Version::V2)
+}
+
+/// 3.x admin `config/import`: an import into `namespaceId` (read as `tenant`).
+pub(super) fn import_to_tenant(
+    req: &Request,
+    params: &mut Params,
+    ctx: &Ctx,
+) -> Result<Action, ApiError> {
+    params.rename("tenant", "namespace");
+    import(req, params, ctx)
+}
+
+/// 3.x admin `config/clone`: a clone into `namespaceId` (read as `tenant`).
+pub(super) fn clone_to_tenant(
+    req: &Request,
+    params: &mut Params,
+    ctx: &Ctx,
+) -> Result<Action, ApiError> {
+    clone(req, params, ctx)
+}
+
 fn export(params: &Params, version: Version) -> Result<Action, ApiError> {
     let tenant = params.get_or_empty("tenant");
     protocol::check_tenant(tenant)?;
@@ -127,7 +151,7 @@ fn clone(req: &Request, params: &Params, ctx: &Ctx) -> Result<Action, ApiError> 
         )),
         None => None,
     };
-    Ok(Action::Write(Box::new(WriteOp::Clone(Box::new(CloneOp {
+    Ok(super::write(WriteOp::Clone(Box::new(CloneOp {
         batch: Batch {
             tenant: canonical_tenant(tenant).to_owned(),
             policy,
@@ -139,5 +163,5 @@ fn clone(req: &Request, params: &Params, ctx: &Ctx) -> Result<Action, ApiError> 
         },
         sources,
         reader,
-    })))))
+    }))))
 }

@@ -26,9 +26,10 @@
 //! returns false). On `Err`, write `out` and close with a lingering close
 //! (shut down writing, discard input briefly), or a TCP RST may destroy
 //! the GOAWAY. Memory per connection: each open stream buffers at most one
-//! incomplete message (`max_message`), so `max_concurrent_streams ×
-//! max_message` bounds what a client can make us hold; queued output is
-//! bounded by what the application offers (`queued_bytes`).
+//! incomplete message (`max_message`), and all streams together at most
+//! `max_partial_bytes` (else `max_concurrent_streams × max_message`, 1.25
+//! GiB by default, would bound what one client can make us hold); queued
+//! output is bounded by what the application offers (`queued_bytes`).
 
 mod conn;
 pub mod flow;
@@ -50,6 +51,10 @@ pub struct Limits {
     pub max_header_list: u32,
     /// Largest gRPC message (after the 5-byte prefix).
     pub max_message: usize,
+    /// Bytes of incomplete messages buffered over all streams of the
+    /// connection; the stream whose DATA takes the total past it is ended
+    /// with RESOURCE_EXHAUSTED, like an oversized message.
+    pub max_partial_bytes: usize,
     /// Streams open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
     pub max_concurrent_streams: u32,
     /// Our receive window, per stream and for the connection.
@@ -72,6 +77,9 @@ impl Default for Limits {
             max_frame_size: frame::DEFAULT_MAX_FRAME_SIZE,
             max_header_list: 16 * 1024,
             max_message: 10 * 1024 * 1024,
+            // Two largest messages arriving at once (a publish on one
+            // stream beside another), never 128 of them.
+            max_partial_bytes: 2 * 10 * 1024 * 1024,
             max_concurrent_streams: 128,
             initial_window: 1024 * 1024,
             header_table_size: 0,
@@ -196,8 +204,9 @@ impl ConnError {
 
 /// gRPC status codes this layer answers by itself.
 pub mod status {
-    /// The message is larger than `Limits::max_message`, or the header list
-    /// larger than `Limits::max_header_list`.
+    /// The message is larger than `Limits::max_message`, the header list
+    /// larger than `Limits::max_header_list`, or the connection's incomplete
+    /// messages past `Limits::max_partial_bytes`.
     pub const RESOURCE_EXHAUSTED: u32 = 8;
     /// A compressed message (we advertise no grpc-accept-encoding).
     pub const UNIMPLEMENTED: u32 = 12;

@@ -157,22 +157,47 @@ pub(crate) fn not_found(what: &str) -> Reply {
     Reply::caused(404, what)
 }
 
-/// The answer to `Query::HistoryDetail(nid)`: the row a store found, or
-/// Nacos's 404 (both stores answer with these words).
-pub(crate) fn history_detail_reply(nid: i64, row: Option<Json>) -> Reply {
-    row.map_or_else(
-        || not_found(&format!("history {nid} not found")),
-        json_reply,
-    )
+/// Whether a history row is of `key` (no key: any row is).
+fn of_key(row: &Json, key: Option<&crate::msg::Key>) -> bool {
+    key.is_none_or(|k| {
+        row["dataId"] == k.data_id.as_str()
+            && row["group"] == k.group.as_str()
+            && row["tenant"] == k.tenant.as_str()
+    })
 }
 
-/// The answer to `Query::HistoryPrevious(id)`: the config's latest history
+/// Nacos's refusal of a history entry read under another key
+/// (HistoryService.checkHistoryInfoPermission).
+fn other_key() -> Reply {
+    Reply::caused(403, "Please check dataId, group or namespaceId.")
+}
+
+/// The answer to `Query::HistoryDetail`: the row a store found, or
+/// Nacos's 404 (both stores answer with these words).
+pub(crate) fn history_detail_reply(
+    nid: i64,
+    key: Option<&crate::msg::Key>,
+    row: Option<Json>,
+) -> Reply {
+    match row {
+        None => not_found(&format!("history {nid} not found")),
+        Some(r) if of_key(&r, key) => json_reply(r),
+        Some(_) => other_key(),
+    }
+}
+
+/// The answer to `Query::HistoryPrevious`: the config's latest history
 /// row, or Nacos's 404.
-pub(crate) fn history_previous_reply(id: i64, row: Option<Json>) -> Reply {
-    row.map_or_else(
-        || not_found(&format!("no history for config {id}")),
-        json_reply,
-    )
+pub(crate) fn history_previous_reply(
+    id: i64,
+    key: Option<&crate::msg::Key>,
+    row: Option<Json>,
+) -> Reply {
+    match row {
+        None => not_found(&format!("no history for config {id}")),
+        Some(r) if of_key(&r, key) => json_reply(r),
+        Some(_) => other_key(),
+    }
 }
 
 /// What a reader thread asks of its store: the SQLite [`Reader`] and the
@@ -225,8 +250,8 @@ pub fn serve(mut store: impl Answer, rx: Receiver<QueryRequest>, reactors: Vec<R
             | Query::Catalog(_)
             | Query::Beta(_)
             | Query::HistoryList { .. }
-            | Query::HistoryDetail(_)
-            | Query::HistoryPrevious(_)
+            | Query::HistoryDetail(..)
+            | Query::HistoryPrevious(..)
             | Query::Namespaces
             | Query::NamespaceDetail(_)
             | Query::NamespaceExists(_)

@@ -7,6 +7,7 @@
 //! small heads and a thousand pointers, never a thousand copies. They go out
 //! with vectored writes.
 
+use crate::api::Rendering;
 use crate::http;
 use crate::index::SubId;
 use crate::model::Config;
@@ -54,15 +55,18 @@ pub(super) struct Streaming {
 
 /// What an awaiting connection waits for.
 pub(super) enum Wait {
-    /// The writer, the reader or a password check answers through the inbox.
-    Thread,
+    /// The writer, the reader or a password check answers through the
+    /// inbox; the answer is rendered so (`api::render_answer`).
+    Thread(Rendering),
     /// An answer held back on purpose (a refused long poll) until the
     /// connection's deadline.
     Later(Reply),
-    /// A listener-status query gathering every reactor's part.
+    /// A listener-status query gathering every reactor's part, rendered
+    /// so once complete.
     Listeners {
         pending: usize,
         found: BTreeMap<String, String>,
+        rendering: Rendering,
     },
 }
 

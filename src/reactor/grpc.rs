@@ -37,6 +37,26 @@ const INTERNAL: u32 = 13;
 /// Request ids of our own pushes other than change notifies (which use
 /// the change's sequence number) start here, so the two never meet.
 const OWN_REQUEST_IDS: u64 = 1 << 53;
+/// How long a closing connection keeps reading (and discarding) after its
+/// last output, unless the client hangs up first (see [`Linger`]).
+const LINGER_MS: u64 = 1_000;
+
+/// Where a connection is in its lingering close. Closing a socket with
+/// unread input makes the kernel answer with a TCP RST, which can destroy
+/// the GOAWAY (or the last answers) before the client reads them; so a
+/// closing connection first sends what it has, then shuts down its write
+/// side, then reads and drops input until the client's EOF or
+/// [`LINGER_MS`], and only then closes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Linger {
+    /// Serving.
+    No,
+    /// Closing: output still goes out (the GOAWAY, answers to what the
+    /// client asked before it left); input is dropped.
+    Flushing,
+    /// The write side is shut down; input is dropped until EOF.
+    Shut,
+}
 
 /// A gRPC connection's state.
 pub(super) struct GrpcConn {
@@ -55,9 +75,19 @@ pub(super) struct GrpcConn {
     pending: Vec<(u32, Pending)>,
     /// A `ClientDetectionRequest` is unanswered.
     detecting: bool,
+    /// The lingering close, once under way.
+    linger: Linger,
 }
 
 impl GrpcConn {
+    /// Not in a lingering close: pushes and probes still go out.
+    fn serving(&self) -> bool {
+        match self.linger {
+            Linger::No => true,
+            Linger::Flushing | Linger::Shut => false,
+        }
+    }
+
     pub(super) fn new(limits: &h2::Limits) -> GrpcConn {
         GrpcConn {
             h2: h2::Conn::new(limits),
@@ -68,6 +98,7 @@ impl GrpcConn {
             listener: None,
             pending: Vec::new(),
             detecting: false,
+            linger: Linger::No,
         }
     }
 
@@ -102,20 +133,34 @@ impl Reactor {
             return;
         };
         let mut inbuf = std::mem::take(&mut c.inbuf);
+        match g.linger {
+            Linger::No => {}
+            Linger::Flushing | Linger::Shut => {
+                // A closing connection reads only to see the client's EOF.
+                self.account(key);
+                return;
+            }
+        }
         let mut events = Vec::new();
         let mut out = Vec::new();
         let result = g.h2.receive(&inbuf, &mut events, &mut out);
         c.out.push(&out);
-        match result {
+        let mut leaving = match result {
             Ok(consumed) => {
                 inbuf.drain(..consumed);
                 c.inbuf = if inbuf.is_empty() { Vec::new() } else { inbuf };
+                false
             }
             Err(e) => {
+                // The GOAWAY is out of `receive`; nothing more is answered.
                 log::debug!("gRPC connection error from {}: {}", c.peer, e.reason);
-                c.closing = true;
+                g.pending.clear();
+                true
             }
-        }
+        };
+        // The client said GOAWAY: what it asked is still answered, then the
+        // connection closes.
+        leaving |= events.iter().any(|e| matches!(e, h2::Event::GoAway));
         if !events.is_empty() {
             g.detecting = false;
             c.deadline_tick = detect;
@@ -129,8 +174,59 @@ impl Reactor {
                 return;
             }
         }
+        if leaving {
+            self.linger(key);
+        }
         self.account(key);
         self.flush(key);
+    }
+
+    /// Starts the lingering close (see [`Linger`]): what is queued still
+    /// goes out, input is dropped from now on, and the connection is
+    /// closed at the client's EOF or after [`LINGER_MS`].
+    fn linger(&mut self, key: usize) {
+        let deadline = self.now_tick + self.ticks(LINGER_MS);
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let State::Grpc(g) = &mut c.state else {
+            return;
+        };
+        match g.linger {
+            Linger::No => {}
+            Linger::Flushing | Linger::Shut => return,
+        }
+        g.linger = Linger::Flushing;
+        g.detecting = false;
+        c.inbuf = Vec::new();
+        self.account(key);
+        self.set_deadline(key, deadline);
+        self.grpc_flushed(key);
+    }
+
+    /// Called whenever a gRPC connection's output is empty (from `flush`):
+    /// a lingering connection with nothing left to send or to wait for
+    /// shuts down its write side, so the client reads everything and then
+    /// EOF; its own EOF (or the linger deadline) then closes the socket.
+    pub(super) fn grpc_flushed(&mut self, key: usize) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let State::Grpc(g) = &mut c.state else {
+            return;
+        };
+        match g.linger {
+            Linger::No | Linger::Shut => return,
+            Linger::Flushing => {}
+        }
+        if !c.out.is_empty() || !g.pending.is_empty() {
+            return;
+        }
+        g.linger = Linger::Shut;
+        if let Err(e) = c.stream.shutdown(std::net::Shutdown::Write) {
+            log::debug!("shutdown of {}: {e}", c.peer);
+            self.close(key);
+        }
     }
 
     /// Closes a connection whose client does not read what it asked for
@@ -197,8 +293,8 @@ impl Reactor {
                 }
             }
             h2::Event::GoAway => {
-                // The client is leaving; what it asked is still answered.
-                c.closing = true;
+                // The client is leaving: `process_grpc` starts the
+                // lingering close once the batch is answered.
             }
         }
         c.out.push(&out);
@@ -372,7 +468,7 @@ impl Reactor {
         let State::Grpc(g) = &mut c.state else {
             return;
         };
-        let Some(bi) = g.bi else {
+        let (Some(bi), true) = (g.bi, g.serving()) else {
             return;
         };
         let mut out = Vec::new();
@@ -393,6 +489,11 @@ impl Reactor {
         let State::Grpc(g) = &mut c.state else {
             return;
         };
+        if !g.serving() {
+            log::debug!("gRPC {}: lingering close over", c.peer);
+            self.close(key);
+            return;
+        }
         if g.detecting || g.bi.is_none() {
             log::debug!("gRPC {} gone quiet: closing it", c.peer);
             self.close(key);
@@ -420,6 +521,10 @@ impl Reactor {
         let State::Grpc(g) = &mut c.state else {
             return;
         };
+        if !g.serving() {
+            // Already closing; its own deadline ends it.
+            return;
+        }
         let mut out = Vec::new();
         if let (Some(bi), true) = (g.bi, g.registered) {
             let id = (OWN_REQUEST_IDS + self.now_tick + 1).to_string();
@@ -429,7 +534,7 @@ impl Reactor {
         g.h2.go_away(h2::ErrorCode::NoError, &mut out);
         c.out.push(&out);
         if g.bi.is_none() && g.pending.is_empty() {
-            c.closing = true;
+            self.linger(key);
         }
         self.flush(key);
     }

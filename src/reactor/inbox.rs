@@ -8,7 +8,7 @@
 
 use super::conn::{State, Wait};
 use super::Reactor;
-use crate::api::{self, refusal};
+use crate::api;
 use crate::index::SubId;
 use crate::metrics::Metrics;
 use crate::model::{Change, Entry};
@@ -281,7 +281,7 @@ impl Reactor {
             return;
         };
         let State::Awaiting {
-            wait: Wait::Listeners { pending, found },
+            wait: Wait::Listeners { pending, found, .. },
             ..
         } = &mut c.state
         else {
@@ -303,14 +303,15 @@ impl Reactor {
         let Some(c) = self.conn_of(key, generation) else {
             return;
         };
-        let State::Awaiting { close, .. } = c.state else {
+        let State::Awaiting { close, ref wait } = c.state else {
             return;
         };
+        let rendering = match wait {
+            Wait::Thread(rendering) | Wait::Listeners { rendering, .. } => *rendering,
+            Wait::Later(_) => api::Rendering::Plain,
+        };
         let close = close || draining;
-        match result {
-            Ok(reply) => c.reply(&reply, close),
-            Err(msg) => c.reply(&refusal::storage_failed(&msg), close),
-        }
+        c.reply(&api::render_answer(rendering, result), close);
         c.state = State::Reading { partial: false };
         self.flush(key);
         self.post(key);

@@ -151,6 +151,9 @@ impl Reactor {
         if c.out.is_empty() {
             if c.closing && !matches!(c.state, State::Awaiting { .. }) {
                 self.close(key);
+            } else if let State::Grpc(_) = c.state {
+                // A lingering close's next step (`grpc.rs`).
+                self.grpc_flushed(key);
             }
         } else if written > 0 && c.state.is_reading() {
             // A slow reader that makes progress keeps its connection.

@@ -35,7 +35,7 @@ mod stream;
 
 pub use accept::bind_listener;
 
-use crate::api::{self, refusal, Action, Ctx};
+use crate::api::{self, refusal, Action, Ctx, Rendering};
 use crate::auth::{AuthKeys, AuthState};
 use crate::http::{self, Parse};
 use crate::index::{ChangeLog, FanOut, Index};
@@ -531,7 +531,8 @@ impl Reactor {
                 };
                 let reply = self.reply_to(key);
                 let queued = self.reader.try_send(QueryRequest { query, reply }).is_ok();
-                if self.await_answer(key, close, queued, "password checks") {
+                let plain = Rendering::Plain;
+                if self.await_answer(key, close, queued, "password checks", plain) {
                     // Keep the request buffered: it is handled again once
                     // the verdict is in.
                     return false;
@@ -560,7 +561,7 @@ impl Reactor {
                     }
                 }
             }
-            Action::Query(query) => {
+            Action::Query(query, rendering) => {
                 let reply = self.reply_to(key);
                 let queued = self
                     .reader
@@ -569,15 +570,15 @@ impl Reactor {
                         reply,
                     })
                     .is_ok();
-                self.await_answer(key, close, queued, "queries");
+                self.await_answer(key, close, queued, "queries", rendering);
             }
-            Action::Write(op) => {
+            Action::Write(op, rendering) => {
                 let reply = self.reply_to(key);
                 let queued = self
                     .writer
                     .try_send(WriteRequest { op: *op, reply })
                     .is_ok();
-                self.await_answer(key, close, queued, "writes");
+                self.await_answer(key, close, queued, "writes", rendering);
             }
             Action::Later {
                 delay_ms,
@@ -591,13 +592,14 @@ impl Reactor {
                 let deadline = self.now_tick + self.ticks(delay_ms);
                 self.set_deadline(key, deadline);
             }
-            Action::CollectListeners(filter) => {
+            Action::CollectListeners(filter, rendering) => {
                 let reply = self.reply_to(key);
                 self.conns[key].state = State::Awaiting {
                     close,
                     wait: Wait::Listeners {
                         pending: self.peers.len(),
                         found: BTreeMap::new(),
+                        rendering,
                     },
                 };
                 let filter = Arc::new(filter);
@@ -629,20 +631,31 @@ impl Reactor {
         }
     }
 
-    /// After handing a request to another thread: wait for its answer, or,
-    /// when that thread's queue was full, answer 503 now. Returns `queued`.
-    fn await_answer(&mut self, key: usize, close: bool, queued: bool, what: &str) -> bool {
+    /// After handing a request to another thread: wait for its answer (to
+    /// render it so), or, when that thread's queue was full, answer 503
+    /// now. Returns `queued`.
+    fn await_answer(
+        &mut self,
+        key: usize,
+        close: bool,
+        queued: bool,
+        what: &str,
+        rendering: Rendering,
+    ) -> bool {
         let c = &mut self.conns[key];
         if queued {
             c.state = State::Awaiting {
                 close,
-                wait: Wait::Thread,
+                wait: Wait::Thread(rendering),
             };
             return true;
         }
         log::warn!("queue for {what} full: answering 503 to {}", c.peer);
         self.metrics.reject(Rejection::Overloaded);
-        c.reply(&refusal::overloaded(what), close);
+        c.reply(
+            &api::render_answer(rendering, Ok(refusal::overloaded(what))),
+            close,
+        );
         false
     }
 
@@ -665,7 +678,8 @@ impl Reactor {
                 wait: wait @ Wait::Later(_),
                 ..
             } => {
-                let Wait::Later(reply) = std::mem::replace(wait, Wait::Thread) else {
+                let Wait::Later(reply) = std::mem::replace(wait, Wait::Thread(Rendering::Plain))
+                else {
                     return;
                 };
                 let generation = c.generation;

@@ -5,6 +5,7 @@
 //! Each test file uses only part of this module.
 #![allow(dead_code)]
 
+pub mod grpc;
 mod metrics;
 pub mod probe;
 pub mod process;

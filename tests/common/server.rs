@@ -24,6 +24,13 @@ pub fn vigil_args(cmd: &mut Command, data_dir: &Path, extra: &[&str]) {
     vigil_args_on(cmd, 0, data_dir, extra);
 }
 
+/// [`vigil_command`] on a chosen `port` (0: any free one).
+pub fn vigil_command_on(port: u16, data_dir: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    vigil_args_on(&mut cmd, port, data_dir, extra);
+    cmd
+}
+
 /// [`vigil_args`] with a chosen `port` (0: any free one).
 fn vigil_args_on(cmd: &mut Command, port: u16, data_dir: &Path, extra: &[&str]) {
     cmd.args([
@@ -79,9 +86,7 @@ impl Server {
     /// Like [`Server::start_in`], on `port` (0: any free one): a restart
     /// where clients that know only the old address must find it again.
     pub fn start_on(port: u16, data_dir: &Path, extra: &[&str]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
-        vigil_args_on(&mut cmd, port, data_dir, extra);
-        Server::spawn(cmd, data_dir)
+        Server::spawn(vigil_command_on(port, data_dir, extra), data_dir)
     }
 
     /// [`Server::launch`] for a server that must start: fails the test with

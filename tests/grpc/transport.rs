@@ -1,4 +1,4 @@
-//! Rows T1–T7 and P6: ports, methods, bad input on the gRPC port.
+//! Rows T1–T9 and P6: ports, methods, bad input on the gRPC port.
 
 use super::common::probe::Probe;
 use super::common::{self, Server};
@@ -149,5 +149,93 @@ fn client_that_never_reads_is_closed() {
         "HealthCheckResponse",
         200,
         0,
+    );
+}
+
+/// T9: a connection error closes lingering. A client still sending when it
+/// breaks the protocol reads the GOAWAY and then a clean EOF, never a
+/// reset (closing with its input unread would make the kernel send an RST
+/// in place of the FIN); and one that never hangs up is let go of after
+/// the linger time.
+#[test]
+fn connection_error_closes_lingering() {
+    let s = Server::start();
+    let mut c = TcpStream::connect(grpc(&s)).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut bytes = super::raw::PREFACE.to_vec();
+    bytes.extend(super::raw::settings(65_535));
+    // CONTINUATION with no HEADERS before it: PROTOCOL_ERROR.
+    bytes.extend(b"\x00\x00\x04\x09\x00\x00\x00\x00\x01junk");
+    // ... and more than the server reads at once right behind it.
+    bytes.extend(vec![0u8; 4 * 1024 * 1024]);
+    let written = c.write_all(&bytes);
+    let mut got = Vec::new();
+    let end = c.read_to_end(&mut got);
+    assert!(
+        written.is_ok() && end.is_ok(),
+        "reset instead of a lingering close: write {written:?}, read {end:?} after {got:?}"
+    );
+    // The frames read: the server's SETTINGS (and ack), then GOAWAY with
+    // PROTOCOL_ERROR (1), last.
+    let mut frames = Vec::new();
+    let mut at = 0;
+    while at + 9 <= got.len() {
+        let len = u32::from_be_bytes([0, got[at], got[at + 1], got[at + 2]]) as usize;
+        frames.push((
+            got[at + 3],
+            got[at + 9..(at + 9 + len).min(got.len())].to_vec(),
+        ));
+        at += 9 + len;
+    }
+    assert_eq!(at, got.len(), "whole frames only: {got:?}");
+    let (kind, payload) = frames.last().expect("frames before EOF");
+    assert_eq!(*kind, 7, "GOAWAY last: {frames:?}");
+    assert_eq!(payload.get(4..8), Some(&[0u8, 0, 0, 1][..]), "{frames:?}");
+    // The client keeps its socket open: the server closes within the
+    // linger time (only the metrics connection is left).
+    common::wait_metrics(
+        s.addr,
+        "the lingering connection closed",
+        Duration::from_secs(5),
+        |m| common::metric(m, "vigil_connections") == 1,
+    );
+    drop(c);
+}
+
+/// T8: incomplete messages share one cap per connection (20 MiB, two
+/// largest messages): with two 8 MiB halves waiting, a third stream past
+/// the cap is refused (grpc-status 8), and the others still complete.
+#[test]
+fn incomplete_messages_are_capped_per_connection() {
+    let s = Server::start();
+    let mut json = b"{}".to_vec();
+    json.resize(9 * 1024 * 1024, b' ');
+    let check = super::raw::grpc_message("ServerCheckRequest", &json);
+    let half = 8 * 1024 * 1024;
+    let mut c = super::raw::Flow::connect(grpc(&s));
+    c.send(1, &check[..half], false);
+    c.send(3, &check[..half], false);
+    // 16 MiB held; stream 5 passes 20 MiB within its 5th MiB.
+    let mut big = check[..5].to_vec();
+    big.extend(vec![0u8; 5 * 1024 * 1024]);
+    c.send(5, &big, false);
+    let (_, flags, _, block) = c.until(|f| f.0 == 1 && f.2 == 5);
+    assert_eq!(flags & 1, 1, "trailers-only on stream 5");
+    assert_eq!(super::raw::grpc_status(&block), Some(8), "{block:?}");
+    // Stream 1's message completes and is answered.
+    c.send(1, &check[half..], true);
+    let (_, _, _, block) = c.until(|f| f.0 == 1 && f.2 == 1 && f.1 & 1 == 1);
+    assert_eq!(super::raw::grpc_status(&block), Some(0), "{block:?}");
+    let answered = c
+        .frames
+        .iter()
+        .filter(|f| f.0 == 0 && f.2 == 1)
+        .flat_map(|f| f.3.clone())
+        .collect::<Vec<u8>>();
+    assert!(
+        common::lossy(&answered).contains("ServerCheckResponse"),
+        "{}",
+        common::lossy(&answered)
     );
 }

@@ -23,17 +23,16 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Starts the driver JVM.
+    /// Starts the driver JVM on the 1.x client.
     pub fn start(label: &str) -> Driver {
-        let built = crate::java_programs();
+        Driver::start_with(label, &crate::java_programs().driver)
+    }
+
+    /// Starts the driver JVM built on the client of `classpath` (the same
+    /// driver source is built against each client line).
+    pub fn start_with(label: &str, classpath: &str) -> Driver {
         Driver {
-            jvm: Jvm::start(
-                label,
-                &built.driver,
-                "vigil.interop.Driver",
-                &[],
-                &["change"],
-            ),
+            jvm: Jvm::start(label, classpath, "vigil.interop.Driver", &[], &["change"]),
         }
     }
 
@@ -50,10 +49,16 @@ impl Driver {
 
     /// `NacosFactory.createConfigService` with `serverAddr` and `props`.
     pub fn client(&mut self, name: &str, addr: SocketAddr, props: &[(&str, &str)]) {
+        self.client_of(name, &addr.to_string(), props);
+    }
+
+    /// `NacosFactory.createConfigService` with `serverAddr` = `servers` (a
+    /// comma-separated list of `host:port`) and `props`.
+    pub fn client_of(&mut self, name: &str, servers: &str, props: &[(&str, &str)]) {
         let mut fields = vec![
             "client".to_string(),
             name.to_string(),
-            format!("serverAddr={addr}"),
+            format!("serverAddr={servers}"),
         ];
         fields.extend(props.iter().map(|(k, v)| format!("{k}={v}")));
         let fields: Vec<&str> = fields.iter().map(String::as_str).collect();

@@ -2,7 +2,10 @@
 //! `vigil` binary over loopback: `nacos-client` [`NACOS_CLIENT`] (the last
 //! release of the 1.x line, HTTP long polling) through a small driver program,
 //! and a Spring Boot application on Spring Cloud Alibaba [`SPRING_CLOUD_ALIBABA`]
-//! (the last line on the 1.x client).
+//! (the last line on the 1.x client); over gRPC, the same driver on
+//! `nacos-client` [`NACOS_CLIENT_2`] and [`NACOS_CLIENT_3`] (`grpc.rs`,
+//! `grpc_cluster.rs`), and the same application on Spring Boot 3 and Spring
+//! Cloud Alibaba [`SPRING_CLOUD_ALIBABA_3`] (`spring3.rs`).
 //!
 //! Both programs live in `tests/java/` (one Maven project, every version
 //! pinned in its `pom.xml` files). [`java_programs`] builds them once per test
@@ -20,11 +23,17 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+#[path = "../cluster/pg.rs"]
+mod pg;
+
 mod client;
 mod driver;
 mod failover;
+mod grpc;
+mod grpc_cluster;
 mod jvm;
 mod spring;
+mod spring3;
 
 use common::sdk::{
     ensure_installed_in, md5_hex, require_tool, run_logged, target_dir, workspace_dir,
@@ -38,6 +47,13 @@ use std::time::Duration;
 const NACOS_CLIENT: &str = "1.4.8";
 /// Spring Cloud Alibaba of the application; must match `tests/java/spring-app/pom.xml`.
 const SPRING_CLOUD_ALIBABA: &str = "2.2.6.RELEASE";
+/// The 2.x `nacos-client` (gRPC); must match `tests/java/driver2/pom.xml`.
+pub const NACOS_CLIENT_2: &str = "2.5.1";
+/// The 3.x `nacos-client` (gRPC); must match `tests/java/driver3/pom.xml`.
+pub const NACOS_CLIENT_3: &str = "3.1.1";
+/// Spring Cloud Alibaba of the Spring Boot 3 application; must match
+/// `tests/java/spring-app3/pom.xml`.
+pub const SPRING_CLOUD_ALIBABA_3: &str = "2025.0.0.0";
 /// Upper bound for one Maven build, downloads included.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(900);
 
@@ -45,6 +61,12 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(900);
 pub struct JavaPrograms {
     pub driver: String,
     pub spring_app: String,
+    /// The same driver built against [`NACOS_CLIENT_2`].
+    pub driver2: String,
+    /// The same driver built against [`NACOS_CLIENT_3`].
+    pub driver3: String,
+    /// The application on [`SPRING_CLOUD_ALIBABA_3`] (Spring Boot 3).
+    pub spring_app3: String,
 }
 
 fn sources_dir() -> PathBuf {
@@ -71,6 +93,18 @@ pub fn java_programs() -> &'static JavaPrograms {
             (
                 "spring-app/pom.xml",
                 format!("<version>{SPRING_CLOUD_ALIBABA}</version>"),
+            ),
+            (
+                "driver2/pom.xml",
+                format!("<version>{NACOS_CLIENT_2}</version>"),
+            ),
+            (
+                "driver3/pom.xml",
+                format!("<version>{NACOS_CLIENT_3}</version>"),
+            ),
+            (
+                "spring-app3/pom.xml",
+                format!("<version>{SPRING_CLOUD_ALIBABA_3}</version>"),
             ),
         ] {
             let text = common::sdk::read_text(&sources.join(pom));
@@ -121,6 +155,9 @@ pub fn java_programs() -> &'static JavaPrograms {
         JavaPrograms {
             driver: classpath("driver"),
             spring_app: classpath("spring-app"),
+            driver2: classpath("driver2"),
+            driver3: classpath("driver3"),
+            spring_app3: classpath("spring-app3"),
         }
     })
 }
@@ -174,6 +211,12 @@ fn build_java_programs() {
     println!(
         "Spring Cloud Alibaba {SPRING_CLOUD_ALIBABA} application: {}",
         built.spring_app
+    );
+    println!("nacos-client {NACOS_CLIENT_2} driver: {}", built.driver2);
+    println!("nacos-client {NACOS_CLIENT_3} driver: {}", built.driver3);
+    println!(
+        "Spring Cloud Alibaba {SPRING_CLOUD_ALIBABA_3} application: {}",
+        built.spring_app3
     );
 }
 

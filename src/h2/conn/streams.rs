@@ -271,6 +271,15 @@ impl Conn {
         out: &mut Vec<u8>,
     ) -> bool {
         let max = self.limits.max_message;
+        // What the other streams hold: at most `max_concurrent_streams`
+        // lengths to add, once per DATA frame.
+        let others: usize = self
+            .streams
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .map(|(_, s)| s.inbound.len())
+            .sum();
         let s = &mut self.streams[i];
         let id = s.id;
         s.inbound.extend_from_slice(data);
@@ -312,6 +321,17 @@ impl Conn {
         }
         if s.inbound.is_empty() {
             s.inbound = Vec::new();
+        }
+        if others + s.inbound.len() > self.limits.max_partial_bytes {
+            // Whole messages are out; what stays would be held too long.
+            self.grpc_error(
+                i,
+                status::RESOURCE_EXHAUSTED,
+                "too many large messages at once",
+                events,
+                out,
+            );
+            return false;
         }
         true
     }

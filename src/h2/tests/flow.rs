@@ -427,3 +427,64 @@ fn long_trailers_continue_in_continuation_frames() {
     let joined: Vec<u8> = trailers.iter().flat_map(|f| f.payload.clone()).collect();
     assert_eq!(p.fields(&joined)[1], ("grpc-message".to_string(), message));
 }
+
+#[test]
+fn incomplete_messages_share_one_connection_wide_cap() {
+    let limits = Limits {
+        max_message: 10,
+        max_partial_bytes: 20,
+        ..Limits::default()
+    };
+    let mut p = Peer::with(limits, &[]);
+    let whole = grpc_msg(&[7; 10]);
+    // Stream 1 holds 12 bytes of its message, stream 3 then 8: 20, at the cap.
+    p.feed(
+        &[
+            grpc_open(1, "/a"),
+            data(1, 0, &whole[..12]),
+            grpc_open(3, "/a"),
+            data(3, 0, &whole[..8]),
+        ]
+        .concat(),
+    )
+    .expect("at the cap");
+    assert!(resets(&p.take()).is_empty());
+    assert_eq!(p.events().len(), 2, "two opens, no message yet");
+    // One byte more on stream 3 passes the cap: stream 3 alone is refused.
+    p.feed(&data(3, 0, &whole[8..9]))
+        .expect("the connection lives");
+    let frames = p.take();
+    let trailers = frames
+        .iter()
+        .find(|f| f.head.kind == HEADERS && f.head.stream == 3)
+        .expect("trailers-only on stream 3");
+    let fields = p.fields(&trailers.payload.clone());
+    assert!(
+        fields.contains(&("grpc-status".into(), status::RESOURCE_EXHAUSTED.to_string())),
+        "{fields:?}"
+    );
+    assert_eq!(resets(&frames), [(3, 0)]);
+    assert_eq!(p.events(), [Event::Reset { stream: 3 }]);
+    // Its bytes are freed: stream 5 may hold 8 again, and stream 1's
+    // message completes.
+    p.feed(
+        &[
+            grpc_open(5, "/a"),
+            data(5, 0, &whole[..8]),
+            data(1, FLAG_END_STREAM, &whole[12..]),
+        ]
+        .concat(),
+    )
+    .expect("below the cap again");
+    assert!(resets(&p.take()).is_empty());
+    assert_eq!(
+        p.events()[1..],
+        [
+            Event::Message {
+                stream: 1,
+                bytes: vec![7; 10]
+            },
+            Event::End { stream: 1 },
+        ]
+    );
+}

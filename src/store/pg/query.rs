@@ -109,6 +109,7 @@ impl PgReader {
                 tenant,
                 app_name,
                 config_tags,
+                content,
                 page_no,
                 page_size,
             } => {
@@ -133,6 +134,10 @@ impl PgReader {
                 if let Some(app) = app_name.as_deref().filter(|a| !a.trim().is_empty()) {
                     args.push(Box::new(app.to_owned()));
                     conds.push(format!("app_name = ${}", args.len()));
+                }
+                if let Some(text) = content.as_deref().filter(|t| !t.trim().is_empty()) {
+                    args.push(Box::new(value(text)));
+                    conds.push(format!("content {op} ${}", args.len()));
                 }
                 if !config_tags.is_empty() {
                     args.push(Box::new(config_tags.clone()));
@@ -221,18 +226,18 @@ impl PgReader {
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(json_reply(page(total, *page_no, *page_size, items)))
             }
-            Query::HistoryDetail(nid) => {
+            Query::HistoryDetail(nid, key) => {
                 let row = c.query_opt("SELECT * FROM his_config_info WHERE nid = $1", &[nid])?;
                 let row = row.map(|r| history_row(&r, true)).transpose()?;
-                Ok(history_detail_reply(*nid, row))
+                Ok(history_detail_reply(*nid, key.as_ref(), row))
             }
-            Query::HistoryPrevious(id) => {
+            Query::HistoryPrevious(id, key) => {
                 let row = c.query_opt(
                     "SELECT * FROM his_config_info WHERE id = $1 ORDER BY nid DESC LIMIT 1",
                     &[id],
                 )?;
                 let row = row.map(|r| history_row(&r, true)).transpose()?;
-                Ok(history_previous_reply(*id, row))
+                Ok(history_previous_reply(*id, key.as_ref(), row))
             }
             Query::Namespaces => {
                 let mut counts = std::collections::HashMap::new();

@@ -116,6 +116,7 @@ impl Reader {
                 tenant,
                 app_name,
                 config_tags,
+                content,
                 page_no,
                 page_size,
             } => {
@@ -148,6 +149,11 @@ impl Reader {
                     conds.push("app_name = ?".into());
                     args.push(Value::Text(app.to_owned()));
                 }
+                let content = content.as_deref().filter(|t| !t.trim().is_empty());
+                if let Some(text) = content {
+                    conds.push(format!("content {op} ?"));
+                    args.push(Value::Text(value(text)));
+                }
                 if !config_tags.is_empty() {
                     let marks = vec!["?"; config_tags.len()].join(",");
                     conds.push(format!(
@@ -171,7 +177,8 @@ impl Reader {
                 let narrow = exact(data_id) || exact(group);
                 let page_hint = if narrow { "" } else { "NOT INDEXED" };
                 let unindexed_filter = app_name.as_deref().is_some_and(|a| !a.trim().is_empty())
-                    || !config_tags.is_empty();
+                    || !config_tags.is_empty()
+                    || content.is_some();
                 let count_hint = if !narrow && unindexed_filter {
                     "NOT INDEXED"
                 } else {
@@ -266,8 +273,9 @@ impl Reader {
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 Ok(json_reply(page(total, *page_no, *page_size, items)))
             }
-            Query::HistoryDetail(nid) => Ok(history_detail_reply(
+            Query::HistoryDetail(nid, key) => Ok(history_detail_reply(
                 *nid,
+                key.as_ref(),
                 c.query_row(
                     "SELECT * FROM his_config_info WHERE nid = ?1",
                     params![nid],
@@ -275,8 +283,9 @@ impl Reader {
                 )
                 .optional()?,
             )),
-            Query::HistoryPrevious(id) => Ok(history_previous_reply(
+            Query::HistoryPrevious(id, key) => Ok(history_previous_reply(
                 *id,
+                key.as_ref(),
                 c.query_row(
                     "SELECT * FROM his_config_info WHERE id = ?1 ORDER BY nid DESC LIMIT 1",
                     params![id],
