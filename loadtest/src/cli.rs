@@ -97,6 +97,11 @@ pub struct Common {
     /// With --grpc: each server's gRPC port is its HTTP port plus this (Nacos: 1000).
     #[arg(long, global = true, default_value_t = crate::grpc::PORT_OFFSET)]
     pub grpc_port_offset: u16,
+    /// With --grpc: a client with no call for this long sends a
+    /// HealthCheckRequest, as the Java client does (5s); 0 sends none (to
+    /// measure a server's cost per push alone).
+    #[arg(long, global = true, default_value = "5s", value_parser = parse_duration)]
+    pub grpc_health_idle: Duration,
     /// With --grpc: the gRPC address of each --server, in the same order
     /// (repeat it or give a comma list), instead of --grpc-port-offset.
     #[arg(long = "grpc-server", global = true, value_delimiter = ',')]

@@ -263,6 +263,7 @@ impl Ctx {
                     watch: shape.watch,
                     grpc: shape.grpc,
                     grpc_servers: self.grpc_servers(),
+                    grpc_health_idle_ms: self.common.grpc_health_idle.as_millis() as u64,
                     report_wakes: shape.report_wakes,
                     getters,
                     getter_first,
@@ -346,6 +347,16 @@ impl Ctx {
         if grpc {
             let addrs: Vec<String> = self.grpc_servers().iter().map(|s| s.to_string()).collect();
             rep.text("grpc_server", "gRPC server(s)", &addrs.join(","));
+            let every = self.common.grpc_health_idle;
+            rep.text(
+                "grpc_health_idle",
+                "health check after idle",
+                &if every.is_zero() {
+                    "never (--grpc-health-idle 0)".to_string()
+                } else {
+                    format!("{every:?}")
+                },
+            );
         }
     }
 

@@ -189,7 +189,11 @@ pub fn run(ctx: &mut Ctx, a: &FanoutArgs) -> Result<Report> {
     rep.count("conns", "listeners on the hot key", u64::from(n));
     rep.text(
         "get_after_wake",
-        "GET after wake-up",
+        if a.grpc {
+            "query and listen again after wake-up"
+        } else {
+            "GET after wake-up"
+        },
         if a.no_get || a.sse { "no" } else { "yes" },
     );
     rep.num(

@@ -164,6 +164,7 @@ impl Listeners {
                     watch: crate::sse::WatchScope::Keys,
                     grpc: !o.grpc_servers.is_empty(),
                     grpc_servers: o.grpc_servers.clone(),
+                    grpc_health_idle_ms: crate::grpc::HEALTH_IDLE_NS / 1_000_000,
                     report_wakes: true,
                     getters: 0,
                     getter_first: 0,

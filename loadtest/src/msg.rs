@@ -47,6 +47,9 @@ pub struct Plan {
     /// The gRPC address of each of `servers`, in the same order.
     #[serde(default)]
     pub grpc_servers: Vec<SocketAddr>,
+    /// A gRPC client with no call for this long checks health, ms; 0: never.
+    #[serde(default = "default_health_idle_ms")]
+    pub grpc_health_idle_ms: u64,
     /// Send a `W` event per woken key.
     pub report_wakes: bool,
     /// Connections looping GET over keys `g0..g(get_keys)`.
@@ -70,6 +73,10 @@ pub struct Plan {
     pub request_timeout_ms: u64,
     /// The worker stops on its own this long after starting, ms.
     pub deadline_ms: u64,
+}
+
+fn default_health_idle_ms() -> u64 {
+    crate::grpc::HEALTH_IDLE_NS / 1_000_000
 }
 
 /// Coordinator to worker.

@@ -8,13 +8,14 @@
 //! three alike): it is answered on the bi-stream at once, then, unless
 //! `--no-get`, the key is queried (`ConfigQueryRequest`, checked as a GET
 //! after a wake-up is) and listened to again with its new md5. After 5 s
-//! without a call, a `HealthCheckRequest`. One unary call at a time.
+//! without a call (`--grpc-health-idle`), a `HealthCheckRequest`. One unary
+//! call at a time.
 
 use super::{TimerKind, Worker, ERROR_BACKOFF_NS, RECONNECT_DELAY_NS};
 use crate::conn::{Call, Grpc, Phase, Role};
 use crate::grpc::h2::H2Event;
 use crate::grpc::payload::{self, Msg, Payload, Push};
-use crate::grpc::{BI_PATH, HEALTH_IDLE_NS, RETRY_NS, UNARY_PATH, UNREGISTERED};
+use crate::grpc::{BI_PATH, RETRY_NS, UNARY_PATH, UNREGISTERED};
 use crate::http::Response;
 use crate::msg::Event;
 use crate::proto;
@@ -147,7 +148,10 @@ impl Worker {
         } else if idle {
             Call::Health
         } else {
-            self.arm(now + HEALTH_IDLE_NS, i, TimerKind::Next);
+            if self.plan.grpc_health_idle_ms > 0 {
+                let at = now + self.plan.grpc_health_idle_ms * 1_000_000;
+                self.arm(at, i, TimerKind::Next);
+            }
             return;
         };
         self.start_call(poll, i, call, now);
