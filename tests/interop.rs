@@ -27,8 +27,8 @@ mod common;
 mod pg;
 
 use common::sdk::{
-    ensure_installed, md5_hex, no_failures, require_tool, run_client, run_logged, run_scenario,
-    scripts_dir, AUTH_ON, AUTH_PASSWORD, AUTH_USER, INSTALL_TIMEOUT,
+    ensure_installed, md5_hex, no_failures, pip_install, require_tool, run_client, run_logged,
+    run_scenario, scripts_dir, AUTH_ON, AUTH_PASSWORD, AUTH_USER, INSTALL_TIMEOUT,
 };
 use std::fs;
 use std::net::SocketAddr;
@@ -67,28 +67,11 @@ fn python_sdk(version: &'static str) -> PathBuf {
         );
         let fingerprint = format!("nacos-sdk-python=={version} --no-deps\n");
         ensure_installed(&format!("py-{version}"), &fingerprint, |dir| {
-            let mut cmd = Command::new("python3");
-            cmd.args([
-                "-m",
-                "pip",
-                "install",
-                "--no-deps",
-                "--no-input",
-                "--disable-pip-version-check",
-                "--no-warn-script-location",
-                "--target",
-            ])
-            .arg(dir)
-            .arg(format!("nacos-sdk-python=={version}"));
-            let log = dir.with_extension("install.log");
-            let (status, text) = run_logged(cmd, &log, INSTALL_TIMEOUT, "pip install");
-            assert!(
-                status.is_some_and(|s| s.success()),
-                "`pip install nacos-sdk-python=={version}` failed ({status:?}):\n{text}"
-            );
+            let spec = format!("nacos-sdk-python=={version}");
+            pip_install(dir, &[spec.as_ref()]);
             assert!(
                 dir.join("nacos").join("client.py").is_file(),
-                "nacos-sdk-python {version} installed, but has no nacos/client.py (the v1 NacosClient):\n{text}"
+                "nacos-sdk-python {version} installed, but has no nacos/client.py (the v1 NacosClient)"
             );
         })
     })

@@ -3,7 +3,7 @@
 //! driven line by line (`tests/grpc/probe.py` documents the commands).
 //! One probe is one channel, so one TCP connection: one Nacos connection.
 
-use super::sdk::{ensure_installed, require_tool, run_logged, workspace_dir, INSTALL_TIMEOUT};
+use super::sdk::{ensure_installed, pip_install, require_tool, workspace_dir};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -27,25 +27,8 @@ pub fn grpcio() -> std::path::PathBuf {
         );
         let fingerprint = format!("grpcio=={GRPCIO} --no-deps\n");
         ensure_installed(&format!("grpcio-{GRPCIO}"), &fingerprint, |dir| {
-            let mut cmd = Command::new("python3");
-            cmd.args([
-                "-m",
-                "pip",
-                "install",
-                "--no-deps",
-                "--no-input",
-                "--disable-pip-version-check",
-                "--no-warn-script-location",
-                "--target",
-            ])
-            .arg(dir)
-            .arg(format!("grpcio=={GRPCIO}"));
-            let log = dir.with_extension("install.log");
-            let (status, text) = run_logged(cmd, &log, INSTALL_TIMEOUT, "pip install grpcio");
-            assert!(
-                status.is_some_and(|s| s.success()),
-                "`pip install grpcio=={GRPCIO}` failed ({status:?}):\n{text}"
-            );
+            let spec = format!("grpcio=={GRPCIO}");
+            pip_install(dir, &[spec.as_ref()]);
         })
     })
     .clone()

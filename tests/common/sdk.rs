@@ -159,6 +159,31 @@ pub fn require_tool(program: &str, args: &[&str], purpose: &str) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
+/// `python3 -m pip install --no-deps --target dir ARGS` (nothing resolved:
+/// the arguments name every package, pinned), logged next to `dir`;
+/// fails the test unless pip succeeds. For [`ensure_installed`]'s closure.
+pub fn pip_install(dir: &Path, args: &[&std::ffi::OsStr]) {
+    let mut cmd = Command::new("python3");
+    cmd.args([
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--no-input",
+        "--disable-pip-version-check",
+        "--no-warn-script-location",
+        "--target",
+    ])
+    .arg(dir)
+    .args(args);
+    let log = dir.with_extension("install.log");
+    let (status, text) = run_logged(cmd, &log, INSTALL_TIMEOUT, "pip install");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "`pip install {args:?}` failed ({status:?}):\n{text}"
+    );
+}
+
 /// Makes sure `<target>/interop/<name>` holds a finished install whose marker reads
 /// `fingerprint`, running `install(partial_dir)` under the install lock if not.
 pub fn ensure_installed(name: &str, fingerprint: &str, install: impl FnOnce(&Path)) -> PathBuf {

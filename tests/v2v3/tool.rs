@@ -5,8 +5,8 @@
 //! failed install, fails the test.
 
 use crate::common::sdk::{
-    ensure_installed, no_failures, require_tool, run_logged, run_scenario, workspace_dir, AUTH_ON,
-    AUTH_PASSWORD, AUTH_USER, INSTALL_TIMEOUT,
+    ensure_installed, no_failures, pip_install, require_tool, run_scenario, workspace_dir, AUTH_ON,
+    AUTH_PASSWORD, AUTH_USER,
 };
 use std::path::PathBuf;
 use std::process::Command;
@@ -36,32 +36,14 @@ fn installed() -> PathBuf {
         );
         let fingerprint = format!("{}\n", PACKAGES.join(" "));
         ensure_installed("jewei-mcp-nacos-0.1.8", &fingerprint, |dir| {
-            let mut cmd = Command::new("python3");
-            cmd.args([
-                "-m",
-                "pip",
-                "install",
-                "--no-deps",
-                "--no-input",
-                "--disable-pip-version-check",
-                "--no-warn-script-location",
-                "--target",
-            ])
-            .arg(dir)
-            .args(PACKAGES);
-            let log = dir.with_extension("install.log");
-            let (status, text) = run_logged(cmd, &log, INSTALL_TIMEOUT, "pip install");
-            assert!(
-                status.is_some_and(|s| s.success()),
-                "`pip install {}` failed ({status:?}):\n{text}",
-                PACKAGES.join(" ")
-            );
+            let args: Vec<&std::ffi::OsStr> = PACKAGES.iter().map(|p| p.as_ref()).collect();
+            pip_install(dir, &args);
             assert!(
                 dir.join("jewei_mcp_nacos")
                     .join("clients")
                     .join("v2.py")
                     .is_file(),
-                "jewei-mcp-nacos installed without its 2.x client:\n{text}"
+                "jewei-mcp-nacos installed without its 2.x client"
             );
         })
     })
