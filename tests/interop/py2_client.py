@@ -31,6 +31,9 @@ from v2.nacos import ClientConfigBuilder, ConfigParam, NacosConfigService
 PUSH_TIMEOUT = 10.0
 RECONNECT_TIMEOUT = 40.0
 QUIET_WAIT = 2.0
+# A pause between adding listeners and the first change. The SDK may register a new
+# listener only in its next 5 s round: the first push may take that long.
+LISTEN_SETTLE = 0.5
 SCRIPT_TIMEOUT = 130.0
 
 
@@ -179,7 +182,7 @@ async def listen(env):
         r = Recorder()
         await r.listen(c, f"{base}-{i}", group)
         recs.append(r)
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(LISTEN_SETTLE)
     for i, r in enumerate(recs):
         did = f"{base}-{i}"
         await r.expect_push(env.http_publish(did, group, "", f"http {i}"), PUSH_TIMEOUT, did, group,
@@ -197,7 +200,7 @@ async def namespace(env):
     r_pub, r_dev = Recorder(), Recorder()
     await r_pub.listen(pub, did, group)
     await r_dev.listen(dev, did, group)
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(LISTEN_SETTLE)
     since = await publish(dev, did, group, "in dev", "dev")
     await r_dev.expect_push(since, PUSH_TIMEOUT, did, group, "in dev", "dev publish")
     await r_pub.expect_quiet("a publish in dev does not reach the public listener")
@@ -219,7 +222,7 @@ async def auth_on(env):
     did, group = f"py2-auth-{stamp()}", "DEFAULT_GROUP"
     r = Recorder()
     await r.listen(c, did, group)
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(LISTEN_SETTLE)
     since = await publish(c, did, group, "secret", "logged in")
     await r.expect_push(since, PUSH_TIMEOUT, did, group, "secret", "logged-in publish")
     expect_eq(await get(c, did, group), "secret", "get_config logged in")
@@ -248,7 +251,7 @@ async def restart(env, stdin_what="restart"):
     did, group = f"py2-{stdin_what}-{stamp()}", "DEFAULT_GROUP"
     r = Recorder()
     await r.listen(c, did, group)
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(LISTEN_SETTLE)
     await r.expect_push(env.http_publish(did, group, "", "before"), PUSH_TIMEOUT, did, group, "before",
                         f"push before the {stdin_what}")
     env.http = await await_line(stdin_what)

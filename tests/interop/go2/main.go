@@ -41,6 +41,9 @@ const (
 	// After a restart or failover the SDK first has to notice and reconnect.
 	reconnectTimeout = 40 * time.Second
 	quietWait        = 2 * time.Second
+	// The SDK registers new listeners with the server in a loop that runs every 5 s;
+	// a change made before that reaches the listener only on the next round.
+	listenSettle     = 6 * time.Second
 	scriptTimeout    = 130 * time.Second
 	requestTimeoutMs = 10000
 )
@@ -237,7 +240,7 @@ var scenarios = map[string]func(*env, *bufio.Reader){
 			recs[i] = newRecorder()
 			recs[i].listen(c, fmt.Sprintf("%s-%d", base, i), group)
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(listenSettle)
 		for i, r := range recs {
 			id := fmt.Sprintf("%s-%d", base, i)
 			v := fmt.Sprintf("http %d", i)
@@ -257,7 +260,7 @@ var scenarios = map[string]func(*env, *bufio.Reader){
 		rPub, rDev := newRecorder(), newRecorder()
 		rPub.listen(pub, id, group)
 		rDev.listen(dev, id, group)
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(listenSettle)
 		rDev.expectPush(publish(dev, vo.ConfigParam{DataId: id, Group: group, Content: "in dev"}, "dev"), pushTimeout, id, group, "in dev", "dev publish")
 		rPub.expectQuiet("a publish in dev does not reach the public listener")
 		content, err := get(pub, id, group)
@@ -280,7 +283,7 @@ var scenarios = map[string]func(*env, *bufio.Reader){
 		id, group := "go2-auth-"+stamp(), "DEFAULT_GROUP"
 		r := newRecorder()
 		r.listen(c, id, group)
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(listenSettle)
 		r.expectPush(publish(c, vo.ConfigParam{DataId: id, Group: group, Content: "secret"}, "logged in"), pushTimeout, id, group, "secret", "logged-in publish")
 		content, err := get(c, id, group)
 		expectNoErr(err, "GetConfig logged in")
@@ -304,7 +307,7 @@ var scenarios = map[string]func(*env, *bufio.Reader){
 		id, group := "go2-restart-"+stamp(), "DEFAULT_GROUP"
 		r := newRecorder()
 		r.listen(c, id, group)
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(listenSettle)
 		r.expectPush(e.httpPublish(id, group, "", "before"), pushTimeout, id, group, "before", "push before the restart")
 		e.http = await(in, "restart")
 		r.expectPush(e.httpPublish(id, group, "", "after"), reconnectTimeout, id, group, "after", "push after the restart")
@@ -318,7 +321,7 @@ var scenarios = map[string]func(*env, *bufio.Reader){
 		id, group := "go2-failover-"+stamp(), "DEFAULT_GROUP"
 		r := newRecorder()
 		r.listen(c, id, group)
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(listenSettle)
 		r.expectPush(e.httpPublish(id, group, "", "before"), pushTimeout, id, group, "before", "push before the failover")
 		e.http = await(in, "failover")
 		r.expectPush(e.httpPublish(id, group, "", "after"), reconnectTimeout, id, group, "after", "push after the failover")
