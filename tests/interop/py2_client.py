@@ -89,6 +89,9 @@ class Env:
         return service
 
     def http_publish(self, data_id, group, tenant, content):
+        """POST /nacos/v1/cs/configs; returns when the request was sent (a push may
+        arrive before the reply)."""
+        sent = time.monotonic()
         form = {"dataId": data_id, "group": group, "content": content}
         if tenant:
             form["tenant"] = tenant
@@ -98,7 +101,7 @@ class Env:
             text = resp.read().decode()
             if resp.status != 200 or text.strip() != "true":
                 raise Failure(f"HTTP publish of {data_id}: {resp.status} {text!r}")
-        return time.monotonic()
+        return sent
 
     def http_type(self, data_id, group):
         q = urllib.parse.urlencode({"dataId": data_id, "group": group})

@@ -132,7 +132,8 @@ impl Env {
         Ok((status, headers.to_string(), body.to_string()))
     }
 
-    /// A publish made outside the SDK: `POST /nacos/v1/cs/configs`.
+    /// A publish made outside the SDK: `POST /nacos/v1/cs/configs`. Returns when the
+    /// request was sent (a push may arrive before the reply).
     fn http_publish(
         &self,
         data_id: &str,
@@ -140,6 +141,7 @@ impl Env {
         tenant: &str,
         content: &str,
     ) -> Check<Instant> {
+        let sent = Instant::now();
         let body = format!(
             "dataId={}&group={}&tenant={}&content={}",
             enc(data_id),
@@ -151,7 +153,7 @@ impl Env {
         if status != 200 || reply.trim() != "true" {
             return Err(format!("HTTP publish of {data_id}: {status} {reply:?}"));
         }
-        Ok(Instant::now())
+        Ok(sent)
     }
 }
 
