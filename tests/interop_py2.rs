@@ -118,6 +118,14 @@ fn install_py2_grpc_sdk() {
     );
 }
 
+// `py2_restart`: against rnacos 0.8.8 (run by hand) this SDK did not recover from a
+// server restart: grpcio reconnects the channel underneath it, the server answers its
+// health checks on the new, never set-up connection with 301 "Connection is
+// unregistered", which 2.0.11 counts as healthy (any 3xx), so it never sets the
+// connection up again nor re-registers its listeners. Its ConnectResetRequest handler
+// holds an asyncio.Lock with a plain `with` (a TypeError), so a server's reset request
+// cannot move it either. `py2_failover` passed against an rnacos cluster: the stopped
+// node stays down, the health check fails and the SDK switches servers.
 grpc_scenarios!(PY2,
     py2_basic => basic,
     py2_listen => listen,

@@ -31,6 +31,9 @@ from v2.nacos import ClientConfigBuilder, ConfigParam, NacosConfigService
 PUSH_TIMEOUT = 10.0
 RECONNECT_TIMEOUT = 40.0
 QUIET_WAIT = 2.0
+# A pause between adding listeners and the first change. The SDK may register a new
+# listener only in its next 5 s round: the first push may take that long.
+LISTEN_SETTLE = 0.5
 SCRIPT_TIMEOUT = 130.0
 
 
@@ -86,6 +89,9 @@ class Env:
         return service
 
     def http_publish(self, data_id, group, tenant, content):
+        """POST /nacos/v1/cs/configs; returns when the request was sent (a push may
+        arrive before the reply)."""
+        sent = time.monotonic()
         form = {"dataId": data_id, "group": group, "content": content}
         if tenant:
             form["tenant"] = tenant
@@ -95,7 +101,7 @@ class Env:
             text = resp.read().decode()
             if resp.status != 200 or text.strip() != "true":
                 raise Failure(f"HTTP publish of {data_id}: {resp.status} {text!r}")
-        return time.monotonic()
+        return sent
 
     def http_type(self, data_id, group):
         q = urllib.parse.urlencode({"dataId": data_id, "group": group})
@@ -179,7 +185,7 @@ async def listen(env):
         r = Recorder()
         await r.listen(c, f"{base}-{i}", group)
         recs.append(r)
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(LISTEN_SETTLE)
     for i, r in enumerate(recs):
         did = f"{base}-{i}"
         await r.expect_push(env.http_publish(did, group, "", f"http {i}"), PUSH_TIMEOUT, did, group,
@@ -197,7 +203,7 @@ async def namespace(env):
     r_pub, r_dev = Recorder(), Recorder()
     await r_pub.listen(pub, did, group)
     await r_dev.listen(dev, did, group)
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(LISTEN_SETTLE)
     since = await publish(dev, did, group, "in dev", "dev")
     await r_dev.expect_push(since, PUSH_TIMEOUT, did, group, "in dev", "dev publish")
     await r_pub.expect_quiet("a publish in dev does not reach the public listener")
@@ -219,7 +225,7 @@ async def auth_on(env):
     did, group = f"py2-auth-{stamp()}", "DEFAULT_GROUP"
     r = Recorder()
     await r.listen(c, did, group)
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(LISTEN_SETTLE)
     since = await publish(c, did, group, "secret", "logged in")
     await r.expect_push(since, PUSH_TIMEOUT, did, group, "secret", "logged-in publish")
     expect_eq(await get(c, did, group), "secret", "get_config logged in")
@@ -248,7 +254,7 @@ async def restart(env, stdin_what="restart"):
     did, group = f"py2-{stdin_what}-{stamp()}", "DEFAULT_GROUP"
     r = Recorder()
     await r.listen(c, did, group)
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(LISTEN_SETTLE)
     await r.expect_push(env.http_publish(did, group, "", "before"), PUSH_TIMEOUT, did, group, "before",
                         f"push before the {stdin_what}")
     env.http = await await_line(stdin_what)
