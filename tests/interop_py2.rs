@@ -20,8 +20,7 @@ mod pg;
 mod scenarios;
 
 use common::sdk::{
-    ensure_installed, md5_hex, require_tool, run_logged, scripts_dir, AUTH_PASSWORD, AUTH_USER,
-    INSTALL_TIMEOUT,
+    ensure_installed, md5_hex, pip_install, require_tool, scripts_dir, AUTH_PASSWORD, AUTH_USER,
 };
 use scenarios::Client;
 use std::fs;
@@ -62,29 +61,10 @@ fn py2_sdk() -> PathBuf {
             md5_hex(&list)
         );
         ensure_installed(&format!("py2-grpc-{PY_SDK}"), &fingerprint, |dir| {
-            let mut cmd = Command::new("python3");
-            cmd.args([
-                "-m",
-                "pip",
-                "install",
-                "--no-deps",
-                "--no-input",
-                "--disable-pip-version-check",
-                "--no-warn-script-location",
-                "--target",
-            ])
-            .arg(dir)
-            .arg("-r")
-            .arg(&requirements);
-            let log = dir.with_extension("install.log");
-            let (status, text) = run_logged(cmd, &log, INSTALL_TIMEOUT, "pip install");
-            assert!(
-                status.is_some_and(|s| s.success()),
-                "`pip install -r tests/interop/py2/requirements.txt` failed ({status:?}):\n{text}"
-            );
+            pip_install(dir, &["-r".as_ref(), requirements.as_os_str()]);
             assert!(
                 dir.join("v2").join("nacos").join("config").is_dir(),
-                "nacos-sdk-python {PY_SDK} installed, but has no v2/nacos/config:\n{text}"
+                "nacos-sdk-python {PY_SDK} installed, but has no v2/nacos/config"
             );
         })
     })
