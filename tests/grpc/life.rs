@@ -138,3 +138,38 @@ fn sigterm_sends_connect_reset() {
     let exited = s.wait_exit(std::time::Duration::from_secs(30));
     assert!(exited.status.success(), "{exited:?}");
 }
+
+#[test]
+fn silent_clients_are_asked_then_closed() {
+    // Two registered connections that send nothing: after 20 s each is
+    // asked whether it is there; the one that answers stays, the other is
+    // closed 5 s later (its bi-stream ends) and its listener is unlinked.
+    let (s, mut answers) = registered(&[]);
+    let mut silent = Probe::connect(grpc(&s));
+    silent.open(None);
+    silent.listen(&[("quiet", "G", "", "")]);
+    for (p, answer) in [(&mut answers, true), (&mut silent, false)] {
+        let m = p.recv(40.0);
+        assert_eq!(m["type"], "ClientDetectionRequest", "{m}");
+        assert_eq!(m["body"]["module"], "internal");
+        if answer {
+            let id = m["body"]["requestId"].clone();
+            p.send(
+                "ClientDetectionResponse",
+                json!({"requestId": id, "resultCode": 200}),
+            );
+        }
+    }
+    let end = silent.recv(20.0);
+    assert!(
+        end.get("ended").is_some(),
+        "the silent client was not closed: {end}"
+    );
+    assert_eq!(super::listeners_of(s.addr, "quiet"), 0);
+    expect(
+        &answers.unary("HealthCheckRequest", json!({})),
+        "HealthCheckResponse",
+        200,
+        0,
+    );
+}
