@@ -474,12 +474,15 @@ fn import_export_and_clone() {
 
 #[test]
 fn listener_page_shows_a_parked_client() {
-    let s = Server::start();
+    // Held two minutes: a busy machine's browser may take longer than the
+    // usual 29.5 s to reach the second table, and the poll must still be
+    // parked then.
+    let s = Server::start_args(&["--max-hold-ms", "120000"]);
     publish_ok(s.addr, "l.txt", DG, "", "hello");
     let _parked = start_poll(
         s.addr,
         &record("l.txt", DG, &md5_hex("hello"), None),
-        "30000",
+        "120000",
     );
     let b = Browser::start();
     b.goto(&console(

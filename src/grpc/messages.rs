@@ -201,6 +201,12 @@ impl Response {
             fields.insert("requestId".into(), id.into());
         }
         fields.insert("success".into(), (result_code == SUCCESS).into());
+        // Java primitives and initialised lists are always rendered, even
+        // in a failure; clients that deserialise strictly (the Rust SDK)
+        // require them.
+        for (name, value) in always_present(type_name) {
+            fields.insert((*name).into(), value());
+        }
         Response { type_name, fields }
     }
 
@@ -214,6 +220,17 @@ impl Response {
     pub fn render(self) -> (&'static str, Vec<u8>) {
         let json = serde_json::to_vec(&Value::Object(self.fields)).unwrap_or_default();
         (self.type_name, json)
+    }
+}
+
+/// The fields a response class always carries, with their Java defaults.
+#[allow(clippy::type_complexity)]
+fn always_present(type_name: &str) -> &'static [(&'static str, fn() -> Value)] {
+    match type_name {
+        "ConfigQueryResponse" => &[("lastModified", || 0.into()), ("beta", || false.into())],
+        "ConfigChangeBatchListenResponse" => &[("changedConfigs", || Value::Array(Vec::new()))],
+        "ServerCheckResponse" => &[("supportAbilityNegotiation", || false.into())],
+        _ => &[],
     }
 }
 
@@ -358,6 +375,20 @@ mod tests {
             ),
             (200.into(), 0.into(), true.into())
         );
+    }
+
+    #[test]
+    fn failures_carry_the_fields_java_always_renders() {
+        let (_, json) =
+            Response::fail("ConfigQueryResponse", None, 300, "config data not exist").render();
+        let v: Value = serde_json::from_slice(&json).expect("json");
+        assert_eq!(
+            (v["lastModified"].clone(), v["beta"].clone()),
+            (0.into(), false.into())
+        );
+        let (_, json) = Response::fail("ConfigChangeBatchListenResponse", None, 403, "x").render();
+        let v: Value = serde_json::from_slice(&json).expect("json");
+        assert_eq!(v["changedConfigs"], serde_json::json!([]));
     }
 
     #[test]

@@ -163,10 +163,10 @@ impl Reactor {
         leaving |= events.iter().any(|e| matches!(e, h2::Event::GoAway));
         if !events.is_empty() {
             g.detecting = false;
-            c.deadline_tick = detect;
-            if c.timer.is_none() {
-                self.set_deadline(key, detect);
-            }
+            // Re-arms the wheel only when this is earlier than the armed
+            // timer (the accept's idle timeout is later); otherwise it just
+            // moves the deadline the timer checks when it fires.
+            self.set_deadline(key, detect);
         }
         for event in events {
             self.grpc_event(key, event);
