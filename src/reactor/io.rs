@@ -92,6 +92,14 @@ impl Reactor {
             self.set_deadline(key, idle);
         }
         let Some(c) = self.conns.get(key) else { return };
+        if c.stream.handshaking() {
+            // No plaintext yet: nothing to parse, and the handshake's
+            // deadline stands.
+            if c.read_closed {
+                self.close(key);
+            }
+            return;
+        }
         if c.read_closed {
             match c.state {
                 // A client that hangs up while parked or streaming is
