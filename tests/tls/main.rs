@@ -13,6 +13,7 @@ mod grpc;
 mod https;
 mod mutual;
 mod pki;
+mod python;
 mod rotation;
 
 use client::{TlsClient, Trust};
