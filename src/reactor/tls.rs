@@ -24,11 +24,32 @@ const MAX_PLAINTEXT_PER_WRITE: usize = 16 * 1024;
 pub(super) struct Transport {
     sock: TcpStream,
     tls: Option<Box<ServerConnection>>,
+    /// TLS: the last socket read was shorter than the room offered, so the
+    /// socket was empty then (new bytes raise a new readiness edge).
+    drained: bool,
+}
+
+/// The socket as the session reads it, noting a short read.
+struct Noting<'a> {
+    sock: &'a mut TcpStream,
+    short: &'a mut bool,
+}
+
+impl Read for Noting<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.sock.read(buf)?;
+        *self.short = n < buf.len();
+        Ok(n)
+    }
 }
 
 impl Transport {
     pub(super) fn plain(sock: TcpStream) -> Transport {
-        Transport { sock, tls: None }
+        Transport {
+            sock,
+            tls: None,
+            drained: false,
+        }
     }
 
     pub(super) fn tls(sock: TcpStream, config: Arc<rustls::ServerConfig>) -> io::Result<Transport> {
@@ -36,14 +57,16 @@ impl Transport {
         Ok(Transport {
             sock,
             tls: Some(Box::new(session)),
+            drained: false,
         })
     }
 
-    /// A read shorter than the buffer proves the socket drained (plain);
-    /// over TLS the session may hold more than was asked for, so the socket
-    /// must be read until it would block.
+    /// Whether a read that returned less than the buffer's room proves the
+    /// socket drained (saving the read that would block). Plain: always.
+    /// TLS: when the session's last socket read was short too (the session
+    /// gives all its plaintext to a read with room for it).
     pub(super) fn short_read_drains(&self) -> bool {
-        self.tls.is_none()
+        self.tls.is_none() || self.drained
     }
 
     /// The TLS handshake is not finished.
@@ -98,7 +121,11 @@ impl Read for Transport {
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
                 Err(e) => return Err(e),
             }
-            if tls.read_tls(&mut self.sock)? == 0 {
+            let mut sock = Noting {
+                sock: &mut self.sock,
+                short: &mut self.drained,
+            };
+            if tls.read_tls(&mut sock)? == 0 {
                 return Ok(0);
             }
             if let Err(e) = tls.process_new_packets() {

@@ -122,3 +122,29 @@ fn each_port_offers_its_alpn_protocol_over_tls_1_2_and_1_3() {
     let m = metrics(s.addr, &p.ca.cert);
     assert!(m["vigil_rejected_total{reason=\"tls\"}"] >= 3, "{m:?}");
 }
+
+#[test]
+fn large_requests_and_answers_cross_many_records_on_one_connection() {
+    use super::common::{get_raw, post_raw};
+    let p = pki();
+    let s = start(&p, &[], &[]);
+    let mut c = super::https(s.addr, &p.ca.cert);
+    // 300 KB of content: a request of many records in, an answer of many
+    // records out (more than one write of the session's each way).
+    let content: String = (0..300_000)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    let body = form(&[("dataId", "big"), ("group", "G"), ("content", &content)]);
+    let r = c
+        .roundtrip(&post_raw("/nacos/v1/cs/configs", &[], body.as_bytes()))
+        .expect("publish");
+    assert_eq!(r, (200, "true".to_owned()));
+    // Three GETs on the same connection, one after the other.
+    let get = get_raw("/nacos/v1/cs/configs?dataId=big&group=G");
+    for _ in 0..3 {
+        c.send(&get).expect("GET");
+        let (status, got) = c.read_response().expect("answer");
+        assert_eq!(status, 200);
+        assert!(got == content.as_bytes(), "{} bytes back", got.len());
+    }
+}
