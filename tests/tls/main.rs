@@ -9,12 +9,16 @@ mod common;
 
 mod bad_input;
 mod client;
+mod console;
 mod grpc;
 mod https;
 mod mutual;
 mod pki;
 mod python;
 mod rotation;
+#[path = "../console_e2e/webdriver.rs"]
+#[allow(dead_code)]
+mod webdriver;
 
 use client::{TlsClient, Trust};
 use common::{vigil_command, Server};
@@ -42,11 +46,15 @@ pub fn pki() -> Pki {
 
 /// A server with TLS from `p`'s pair, `env` more variables and `args`.
 pub fn start(p: &Pki, env: &[(&str, &Path)], args: &[&str]) -> Server {
+    start_pair(&p.cert, &p.key, env, args)
+}
+
+/// A server with TLS from the pair `cert`, `key`.
+pub fn start_pair(cert: &Path, key: &Path, env: &[(&str, &Path)], args: &[&str]) -> Server {
     let tmp = tempfile::tempdir().expect("temp dir");
     let data = tmp.path().join("data");
     let mut cmd = vigil_command(&data, args);
-    cmd.env("VIGIL_TLS_CERT", &p.cert)
-        .env("VIGIL_TLS_KEY", &p.key);
+    cmd.env("VIGIL_TLS_CERT", cert).env("VIGIL_TLS_KEY", key);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -54,6 +54,21 @@ impl Ca {
         (cert_path, key_path)
     }
 
+    /// A server certificate for 127.0.0.1 and localhost, and the base64
+    /// SHA-256 of its public key (what Chromium's
+    /// `--ignore-certificate-errors-spki-list` pins).
+    pub fn server_pinned(&self, file: &str) -> (PathBuf, PathBuf, String) {
+        use base64::Engine;
+        use rcgen::PublicKeyData;
+        use sha2::Digest;
+        let (cert, key) = self.server(file);
+        let pem = std::fs::read_to_string(&key).expect("key");
+        let pair = KeyPair::from_pem(&pem).expect("key PEM");
+        let spki = sha2::Sha256::digest(pair.subject_public_key_info());
+        let pin = base64::engine::general_purpose::STANDARD.encode(spki);
+        (cert, key, pin)
+    }
+
     /// A server certificate for 127.0.0.1 and localhost.
     pub fn server(&self, file: &str) -> (PathBuf, PathBuf) {
         self.issue(file, &["127.0.0.1", "localhost"])
