@@ -65,9 +65,28 @@ impl TlsClient {
     /// Connects and finishes the handshake (as far as the client sees it:
     /// under TLS 1.3 a refused client certificate shows on the first read).
     pub fn connect(addr: SocketAddr, t: &Trust) -> io::Result<TlsClient> {
+        TlsClient::over(TcpStream::connect(addr)?, t)
+    }
+
+    /// Like [`TlsClient::connect`], with a receive buffer of `bytes` (a
+    /// small window: the server's writes block while the client does not
+    /// read).
+    pub fn connect_small_window(
+        addr: SocketAddr,
+        t: &Trust,
+        bytes: usize,
+    ) -> io::Result<TlsClient> {
+        use socket2::{Domain, Socket, Type};
+        let s = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        s.set_recv_buffer_size(bytes)?;
+        s.connect(&addr.into())?;
+        TlsClient::over(s.into(), t)
+    }
+
+    fn over(sock: TcpStream, t: &Trust) -> io::Result<TlsClient> {
+        let addr = sock.peer_addr()?;
         let name = ServerName::IpAddress(addr.ip().into());
         let conn = ClientConnection::new(Arc::new(config(t)), name).map_err(io::Error::other)?;
-        let sock = TcpStream::connect(addr)?;
         sock.set_read_timeout(Some(Duration::from_secs(60)))?;
         let mut s = StreamOwned::new(conn, sock);
         while s.conn.is_handshaking() {

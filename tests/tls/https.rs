@@ -148,3 +148,37 @@ fn large_requests_and_answers_cross_many_records_on_one_connection() {
         assert!(got == content.as_bytes(), "{} bytes back", got.len());
     }
 }
+
+#[test]
+fn a_client_that_reads_slowly_gets_every_byte_of_a_large_answer() {
+    use super::client::{TlsClient, Trust};
+    use super::common::{get_raw, post_raw};
+    let p = pki();
+    let s = start(&p, &[], &[]);
+    // 8 MB: more than the socket buffers hold, so the server's writes
+    // block with ciphertext waiting in the session.
+    let content: String = (0..8_000_000)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    let body = form(&[("dataId", "huge"), ("group", "G"), ("content", &content)]);
+    let mut c = super::https(s.addr, &p.ca.cert);
+    let r = c
+        .roundtrip(&post_raw("/nacos/v1/cs/configs", &[], body.as_bytes()))
+        .expect("publish");
+    assert_eq!(r, (200, "true".to_owned()));
+    let mut slow =
+        TlsClient::connect_small_window(s.addr, &Trust::ca(&p.ca.cert), 16 * 1024).expect("slow");
+    for round in 0..2 {
+        slow.send(&get_raw("/nacos/v1/cs/configs?dataId=huge&group=G"))
+            .expect("GET");
+        // Not reading for a while: the server stops at the full window.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let (status, got) = slow.read_response().expect("answer");
+        assert_eq!(status, 200);
+        assert!(
+            got == content.as_bytes(),
+            "round {round}: {} bytes",
+            got.len()
+        );
+    }
+}
