@@ -7,7 +7,7 @@
 //! `msg` (messages between threads), `transfer` (export and import archives,
 //! pure), `api` (endpoints as pure functions),
 //! `store` (the SQLite writer thread) and
-//! `reactor` (the mio event loops), wired together by `server` (with
+//! `reactor` (the mio event loops, with `tls` configurations), wired together by `server` (with
 //! `fatal`: a panic on any thread stops the process); `cli` holds
 //! the client subcommands (`migrate`, `export`, `import`).
 #![forbid(unsafe_code)]
@@ -33,5 +33,6 @@ pub mod reactor;
 pub mod server;
 pub mod settings;
 pub mod store;
+pub mod tls;
 pub mod transfer;
 pub mod wheel;

@@ -23,10 +23,12 @@ pub enum Rejection {
     NotImplemented,
     Overloaded,
     ConnectionShed,
+    /// A TLS handshake refused or not finished in time, or a broken record.
+    Tls,
 }
 
 impl Rejection {
-    const ALL: [Rejection; 8] = [
+    const ALL: [Rejection; 9] = [
         Rejection::BadRequest,
         Rejection::RequestTimeout,
         Rejection::BodyTooLarge,
@@ -35,6 +37,7 @@ impl Rejection {
         Rejection::NotImplemented,
         Rejection::Overloaded,
         Rejection::ConnectionShed,
+        Rejection::Tls,
     ];
 
     fn label(self) -> &'static str {
@@ -47,6 +50,7 @@ impl Rejection {
             Rejection::NotImplemented => "not_implemented",
             Rejection::Overloaded => "overloaded",
             Rejection::ConnectionShed => "connection_shed",
+            Rejection::Tls => "tls",
         }
     }
 

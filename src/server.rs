@@ -37,6 +37,17 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     // cluster node keeps nothing in a data directory.)
     crate::claim::check_port_free(addr)?;
     let grpc_addr = settings.grpc_addr()?;
+    // Bad certificate files stop the start here, before anything is created.
+    let tls = match (&settings.tls_cert, &settings.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(Arc::new(crate::tls::TlsSlot::load(crate::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: settings.tls_client_ca.clone(),
+            })?))
+        }
+        _ => None,
+    };
     if let Some(a) = grpc_addr.filter(|a| a.port() != 0) {
         crate::claim::check_port_free(a)?;
     }
@@ -138,6 +149,9 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     for reactor in &mut reactors {
         reactor.set_peers(peers.clone());
         reactor.set_published(published.clone());
+        if let Some(slot) = &tls {
+            reactor.set_tls(slot.clone());
+        }
         if let Some((keys, state)) = &auth {
             reactor.set_auth(keys.clone(), state.clone());
         }
@@ -145,6 +159,7 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
     ])?;
     // A store that cannot go on stops the node as a signal would, and the
     // reason is returned from here.
@@ -182,13 +197,32 @@ pub fn run(settings: Settings) -> anyhow::Result<()> {
         None => log::info!("gRPC door off (--grpc-port 0)"),
     }
     println!("vigil listening on {bound}");
+    if tls.is_some() {
+        log::info!("TLS on the HTTP and gRPC ports (SIGHUP reloads the certificate and key)");
+    }
     std::io::stdout().flush()?;
     log::info!("{threads} reactors, up to {max_conns} connections, data in {location}");
 
     // Ends on a signal, or without one when a thread panicked (the hook
     // has logged it and marked the process not ready) or the store cannot
     // go on (the writer returns why).
-    match signals.forever().next() {
+    // SIGHUP reloads the TLS files and waits on.
+    let ended = signals.forever().find(|&sig| {
+        if sig != signal_hook::consts::SIGHUP {
+            return true;
+        }
+        match &tls {
+            Some(slot) => match slot.reload() {
+                Ok(()) => log::info!("SIGHUP: TLS certificate and key reloaded"),
+                Err(e) => {
+                    log::error!("SIGHUP: TLS reload refused, the old pair keeps serving: {e:#}")
+                }
+            },
+            None => log::info!("SIGHUP: no TLS files to reload"),
+        }
+        false
+    });
+    match ended {
         Some(sig) => log::info!("signal {sig}: draining"),
         None if fatal.panicked().is_some() => log::error!("a thread panicked: draining"),
         None => log::error!("the store cannot go on: draining"),

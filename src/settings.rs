@@ -156,6 +156,20 @@ pub struct Settings {
     #[arg(long, env = "VIGIL_WRITE_QUEUE", default_value_t = 65_536)]
     pub write_queue: usize,
 
+    /// Serve HTTPS and gRPC over TLS with this certificate chain (PEM, the
+    /// server's certificate first); needs --tls-key. Reloaded on SIGHUP.
+    #[arg(long, env = "VIGIL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "VIGIL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// With --tls-cert: require client certificates signed by these CAs
+    /// (PEM), on both ports (mutual TLS).
+    #[arg(long, env = "VIGIL_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<std::path::PathBuf>,
+
     /// For tests only: make this thread panic when it handles the config
     /// `vigil.injected.panic` (see `fatal`). Hidden from `--help`.
     #[arg(long, value_enum, hide = true)]

@@ -2,6 +2,7 @@
 //! the open-file limit (a quick close beats a hang).
 
 use super::conn::{Conn, State};
+use super::tls::Transport;
 use super::{Reactor, GRPC_LISTENER};
 use crate::metrics::{Metrics, Rejection};
 use mio::net::TcpStream;
@@ -117,8 +118,19 @@ impl Reactor {
             log::warn!("cannot register {peer}: {e}");
             return;
         }
+        let transport = match &self.tls {
+            None => Transport::plain(stream),
+            Some(slot) => match Transport::tls(stream, slot.config(grpc)) {
+                Ok(t) => t,
+                Err(e) => {
+                    log::warn!("no TLS session for {peer}: {e}");
+                    return;
+                }
+            },
+        };
+        let handshaking = transport.handshaking();
         self.next_generation = self.next_generation.wrapping_add(1);
-        let mut conn = Conn::new(stream, peer, self.next_generation);
+        let mut conn = Conn::new(transport, peer, self.next_generation);
         if grpc {
             let g = super::grpc::GrpcConn::new(&self.h2_limits);
             conn.state = State::Grpc(Box::new(g));
@@ -128,8 +140,14 @@ impl Reactor {
             .open_connections
             .fetch_add(1, Ordering::Relaxed);
         Metrics::inc(&self.metrics.accepted);
-        let idle = self.now_tick + self.ticks(self.settings.idle_timeout_ms);
-        self.set_deadline(key, idle);
+        // A TLS handshake must finish within the request timeout.
+        let ms = if handshaking {
+            self.settings.request_timeout_ms
+        } else {
+            self.settings.idle_timeout_ms
+        };
+        let deadline = self.now_tick + self.ticks(ms);
+        self.set_deadline(key, deadline);
         // Data may already be waiting; edge-triggered epoll reports it anyway,
         // but reading now saves a loop iteration.
         self.on_readable(key, true);

@@ -13,7 +13,6 @@ use crate::index::SubId;
 use crate::model::Config;
 use crate::msg::Reply;
 use crate::wheel::TimerId;
-use mio::net::TcpStream;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, IoSlice, Write};
 use std::net::SocketAddr;
@@ -77,7 +76,7 @@ impl State {
 }
 
 pub(super) struct Conn {
-    pub stream: TcpStream,
+    pub stream: super::tls::Transport,
     pub peer: SocketAddr,
     /// Tells this connection from a later one in the same slab slot.
     pub generation: u32,
@@ -98,7 +97,7 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub(super) fn new(stream: TcpStream, peer: SocketAddr, generation: u32) -> Conn {
+    pub(super) fn new(stream: super::tls::Transport, peer: SocketAddr, generation: u32) -> Conn {
         Conn {
             stream,
             peer,

@@ -22,6 +22,7 @@ impl Reactor {
             + self.limits.max_header_bytes
             + self.limits.max_body_bytes
             + 4;
+        let was_handshaking = self.conns.get(key).is_some_and(|c| c.stream.handshaking());
         loop {
             let Some(c) = self.conns.get_mut(key) else {
                 return;
@@ -65,7 +66,7 @@ impl Reactor {
                         continue;
                     }
                     c.inbuf.extend_from_slice(&self.scratch[..n]);
-                    if n < self.scratch.len() && !to_eof {
+                    if n < self.scratch.len() && !to_eof && c.stream.short_read_drains() {
                         break;
                     }
                 }
@@ -73,6 +74,10 @@ impl Reactor {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     log::debug!("read from {}: {e}", c.peer);
+                    if e.kind() == io::ErrorKind::InvalidData {
+                        // A refused TLS handshake (or a broken record).
+                        self.metrics.reject(Rejection::Tls);
+                    }
                     self.close(key);
                     return;
                 }
@@ -80,6 +85,21 @@ impl Reactor {
         }
         self.account(key);
         let Some(c) = self.conns.get(key) else { return };
+        if was_handshaking && !c.stream.handshaking() && c.state.is_reading() {
+            // The handshake's deadline (the request timeout) gives way to
+            // the idle one.
+            let idle = self.now_tick + self.ticks(self.settings.idle_timeout_ms);
+            self.set_deadline(key, idle);
+        }
+        let Some(c) = self.conns.get(key) else { return };
+        if c.stream.handshaking() {
+            // No plaintext yet: nothing to parse, and the handshake's
+            // deadline stands.
+            if c.read_closed {
+                self.close(key);
+            }
+            return;
+        }
         if c.read_closed {
             match c.state {
                 // A client that hangs up while parked or streaming is
@@ -101,7 +121,7 @@ impl Reactor {
 
     pub(super) fn on_writable(&mut self, key: usize) {
         let Some(c) = self.conns.get(key) else { return };
-        if c.out.is_empty() {
+        if c.out.is_empty() && !c.stream.wants_write() {
             return;
         }
         let was_blocked = c.out.pending() > OUT_HIGH_WATER_BYTES;
@@ -140,7 +160,11 @@ impl Reactor {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
-        let written = match c.out.write_to(&mut c.stream) {
+        let written = match c.out.write_to(&mut c.stream).and_then(|n| {
+            // Ciphertext the session still holds (TLS) goes too.
+            c.stream.push()?;
+            Ok(n)
+        }) {
             Ok(n) => n,
             Err(e) => {
                 log::debug!("write to {}: {e}", c.peer);
@@ -148,7 +172,7 @@ impl Reactor {
                 return;
             }
         };
-        if c.out.is_empty() {
+        if c.out.is_empty() && !c.stream.wants_write() {
             if c.closing && !matches!(c.state, State::Awaiting { .. }) {
                 self.close(key);
             } else if let State::Grpc(_) = c.state {

@@ -32,6 +32,7 @@ mod grpc;
 mod inbox;
 mod io;
 mod stream;
+mod tls;
 
 pub use accept::bind_listener;
 
@@ -112,6 +113,8 @@ pub struct Reactor {
     accept_paused_until: Option<u64>,
     drain_deadline: Option<u64>,
     scratch: Vec<u8>,
+    /// TLS configurations for new connections (`None`: plain).
+    tls: Option<Arc<crate::tls::TlsSlot>>,
 }
 
 impl Reactor {
@@ -182,6 +185,7 @@ impl Reactor {
                 accept_paused_until: None,
                 drain_deadline: None,
                 scratch: vec![0; READ_CHUNK],
+                tls: None,
             },
             waker,
         ))
@@ -189,6 +193,11 @@ impl Reactor {
 
     /// Gives the reactor every reactor's inbox (its own included), for
     /// listener-status queries; call before `run`.
+    /// Serves TLS on both ports with the slot's configurations; call before `run`.
+    pub fn set_tls(&mut self, tls: Arc<crate::tls::TlsSlot>) {
+        self.tls = Some(tls);
+    }
+
     pub fn set_peers(&mut self, peers: Vec<ReactorLink>) {
         self.peers = peers;
     }
@@ -667,6 +676,12 @@ impl Reactor {
         if c.deadline_tick > self.now_tick {
             let tick = c.deadline_tick;
             self.set_deadline(key, tick);
+            return;
+        }
+        if c.stream.handshaking() {
+            log::debug!("TLS handshake timeout: {}", c.peer);
+            self.metrics.reject(Rejection::Tls);
+            self.close(key);
             return;
         }
         match &mut c.state {

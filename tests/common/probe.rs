@@ -44,10 +44,30 @@ pub struct Probe {
 impl Probe {
     /// Connects to a gRPC address.
     pub fn connect(addr: SocketAddr) -> Probe {
+        Probe::connect_with(addr, &[])
+    }
+
+    /// Connects over TLS, checking the server's certificate against the
+    /// CA in `ca` (PEM); `mine`: a client certificate and key (PEM files)
+    /// to present.
+    pub fn connect_tls(
+        addr: SocketAddr,
+        ca: &std::path::Path,
+        mine: Option<(&std::path::Path, &std::path::Path)>,
+    ) -> Probe {
+        let mut files = vec![ca];
+        if let Some((cert, key)) = mine {
+            files.extend([cert, key]);
+        }
+        Probe::connect_with(addr, &files)
+    }
+
+    fn connect_with(addr: SocketAddr, files: &[&std::path::Path]) -> Probe {
         let script = workspace_dir().join("tests/grpc/probe.py");
         let mut cmd = Command::new("python3");
         cmd.arg(script)
             .arg(addr.to_string())
+            .args(files)
             .env("PYTHONPATH", grpcio())
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::piped())

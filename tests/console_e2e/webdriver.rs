@@ -42,6 +42,11 @@ pub struct Element(String);
 impl Browser {
     /// Starts chromedriver and a headless Chromium at 1280x800.
     pub fn start() -> Browser {
+        Browser::start_with(&[])
+    }
+
+    /// [`Browser::start`] with more Chromium flags.
+    pub fn start_with(extra: &[String]) -> Browser {
         let chromium = find_on_path(&["chromium", "chromium-browser"]).expect(
             "chromium is not installed: the console tests need Debian's `chromium` and \
              `chromium-driver` packages (apt-get install -y chromium chromium-driver)",
@@ -84,6 +89,7 @@ impl Browser {
         args.push("--disable-dev-shm-usage".into());
         args.push("--window-size=1280,800".into());
         args.push(format!("--user-data-dir={}", b._profile.path().display()));
+        args.extend(extra.iter().cloned());
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": chromium, "args": args},

@@ -209,6 +209,25 @@ fn effects() -> Vec<(&'static [(&'static str, &'static str)], Effect)> {
             }),
         ),
         (&[("VIGIL_WRITE_QUEUE", "lots")], Refused("--write-queue")),
+        // TLS for real (a CA made at test time, clients over TLS) is
+        // tests/tls, whose servers start with these variables; here each
+        // reaches its flag: missing files are refused naming the flag, and
+        // a key or CA without a certificate is refused naming it too.
+        (
+            &[
+                ("VIGIL_TLS_CERT", "/nonexistent/cert.pem"),
+                ("VIGIL_TLS_KEY", "/nonexistent/key.pem"),
+            ],
+            Refused("--tls-cert /nonexistent/cert.pem"),
+        ),
+        (
+            &[("VIGIL_TLS_KEY", "k.pem")],
+            Refused("--tls-key <TLS_KEY>"),
+        ),
+        (
+            &[("VIGIL_TLS_CLIENT_CA", "ca.pem")],
+            Refused("--tls-client-ca <TLS_CLIENT_CA>"),
+        ),
         (&[("VIGIL_SYNC", "sometimes")], Refused("sometimes")),
         (
             &[("VIGIL_TRUST_PROXY_HEADERS", "true")],

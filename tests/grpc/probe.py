@@ -17,6 +17,9 @@ Commands (one JSON object per line), each answered by one JSON line:
       {"ended":CODE,"details":TEXT}
   {"op":"end"}  end our half of the bi-stream -> {"ok":true}
   {"op":"close"}  close the channel -> {"ok":true}
+Arguments: ADDR [CA_PEM [CERT_PEM KEY_PEM]]: with a CA file the channel is
+TLS (the server's certificate checked against that CA), with a certificate
+and key too it presents them (mutual TLS).
 Payloads are encoded by hand (the envelope has three small messages).
 """
 import json
@@ -92,7 +95,21 @@ def ident(x):
 
 def main():
     target = sys.argv[1]
-    channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 << 20)])
+    options = [("grpc.max_receive_message_length", 64 << 20)]
+    if len(sys.argv) > 2:
+        def read(path):
+            with open(path, "rb") as f:
+                return f.read()
+
+        mine = sys.argv[3:5]
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=read(sys.argv[2]),
+            private_key=read(mine[1]) if mine else None,
+            certificate_chain=read(mine[0]) if mine else None,
+        )
+        channel = grpc.secure_channel(target, creds, options=options)
+    else:
+        channel = grpc.insecure_channel(target, options=options)
     unary = channel.unary_unary("/Request/request", request_serializer=ident, response_deserializer=ident)
     bi_method = channel.stream_stream(
         "/BiRequestStream/requestBiStream", request_serializer=ident, response_deserializer=ident
