@@ -16,9 +16,10 @@
 //!
 //! Rooms: `conn` (a connection's state and output queue), `accept`
 //! (accepting and shedding), `io` (reads, writes, memory bounds), `inbox`
-//! (changes, answers and wake-ups), `stream` (watch streams). This file is
-//! the loop and the dispatch
-//! of each request's [`Action`].
+//! (changes, answers and wake-ups), `requests` (HTTP/1 parsing and the
+//! dispatch of each request's [`crate::api::Action`]), `stream` (watch
+//! streams), `grpc` (the gRPC door), `tls` (the TLS session between the
+//! socket and the parsers). This file is the loop, timers and the drain.
 //!
 //! Invariants: only this module names `mio`; the reactor never touches the
 //! disk (writes go to the writer thread); a parked connection holds no
@@ -31,27 +32,28 @@ mod conn;
 mod grpc;
 mod inbox;
 mod io;
+mod requests;
 mod stream;
 mod tls;
 
 pub use accept::bind_listener;
 
-use crate::api::{self, refusal, Action, Ctx, Rendering};
+use crate::api::{refusal, Rendering};
 use crate::auth::{AuthKeys, AuthState};
-use crate::http::{self, Parse};
+use crate::http;
 use crate::index::{ChangeLog, FanOut, Index};
 use crate::metrics::{Metrics, Rejection};
 use crate::model::Entry;
 use crate::msg::QueryRequest;
-use crate::msg::{Published, ReactorLink, ReplyTo, ToReactor, WriteRequest};
-use crate::settings::{Settings, OUT_HIGH_WATER_BYTES};
+use crate::msg::{Published, ReactorLink, ToReactor, WriteRequest};
+use crate::settings::Settings;
 use crate::wheel::Wheel;
 use conn::{Conn, State, Wait};
 use crossbeam_channel::{Receiver, Sender};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -409,263 +411,6 @@ impl Reactor {
             .open_connections
             .fetch_sub(1, Ordering::Relaxed);
         log::trace!("closed {}", c.peer);
-    }
-
-    /// Parses and answers buffered requests while the connection may.
-    /// Pipelined requests are parsed at an advancing offset and the buffer
-    /// is compacted once at the end, so a deep pipeline costs linear time.
-    fn process(&mut self, key: usize) {
-        // Whatever was committed before these bytes arrived must be visible
-        // to them, even if another reactor already woke their sender.
-        self.drain_inbox();
-        let Some(c) = self.conns.get_mut(key) else {
-            return;
-        };
-        if let State::Grpc(_) = c.state {
-            self.process_grpc(key);
-            return;
-        }
-        let inbuf = std::mem::take(&mut c.inbuf);
-        let mut pos = 0;
-        let mut want = None;
-        loop {
-            let Some(c) = self.conns.get_mut(key) else {
-                return;
-            };
-            let State::Reading { partial } = c.state else {
-                break;
-            };
-            if c.closing || c.out.pending() > OUT_HIGH_WATER_BYTES || pos == inbuf.len() {
-                break;
-            }
-            match http::parse(&inbuf[pos..], &self.limits) {
-                Ok(Parse::Incomplete { want: w }) => {
-                    if c.read_closed {
-                        // The peer will never finish this request.
-                        self.close(key);
-                        return;
-                    }
-                    want = w;
-                    if !partial {
-                        c.state = State::Reading { partial: true };
-                        let deadline = self.now_tick + self.ticks(self.settings.request_timeout_ms);
-                        self.set_deadline(key, deadline);
-                    }
-                    break;
-                }
-                Ok(Parse::Complete(req, consumed)) => {
-                    c.state = State::Reading { partial: false };
-                    if !self.handle(key, &req) {
-                        // Handled again later (after a password check).
-                        break;
-                    }
-                    pos += consumed;
-                }
-                Err(e) => {
-                    // The framing is lost: answer and close, and parse
-                    // nothing that followed on this connection.
-                    c.state = State::Reading { partial: false };
-                    log::debug!("bad request from {}: {}", c.peer, e.message());
-                    if let Some(r) = Rejection::for_status(e.status()) {
-                        self.metrics.reject(r);
-                    }
-                    c.reply(&refusal::bad_request(&e), true);
-                    pos = inbuf.len();
-                }
-            }
-        }
-        let Some(c) = self.conns.get_mut(key) else {
-            return;
-        };
-        c.inbuf = inbuf;
-        if c.closing && c.state.is_reading() {
-            // Nothing more is read from a closing connection.
-            c.inbuf = Vec::new();
-        } else {
-            c.inbuf.drain(..pos);
-        }
-        if c.inbuf.is_empty() {
-            c.inbuf = Vec::new();
-        } else if let Some(want) = want {
-            c.inbuf.reserve(want.saturating_sub(c.inbuf.len()));
-        }
-        self.account(key);
-        self.after_progress(key);
-    }
-
-    /// Flushes output and settles the connection's deadline.
-    fn after_progress(&mut self, key: usize) {
-        self.flush(key);
-        let Some(c) = self.conns.get(key) else { return };
-        if let State::Reading { partial: false } = c.state {
-            if c.read_closed && c.out.is_empty() {
-                self.close(key);
-                return;
-            }
-            let idle = self.now_tick + self.ticks(self.settings.idle_timeout_ms);
-            self.set_deadline(key, idle);
-        }
-    }
-
-    /// Carries out what the api decided for one request; returns false when
-    /// the request must stay buffered to be handled again (after a password
-    /// check).
-    fn handle(&mut self, key: usize, req: &http::Request) -> bool {
-        let c = &self.conns[key];
-        let close = !req.keep_alive || self.drain_deadline.is_some();
-        Metrics::inc(&self.metrics.requests);
-        let auth = self.auth_keys.as_deref().map(|keys| api::AuthCtx {
-            keys,
-            state: &self.auth_state,
-            credentials: &self.credentials,
-            now_secs: crate::msg::now_ms() as u64 / 1000,
-        });
-        let ctx = Ctx {
-            index: &self.index,
-            settings: &self.settings,
-            metrics: &self.metrics,
-            peer: c.peer.ip(),
-            auth,
-        };
-        match api::handle(req, &ctx) {
-            Action::Verify {
-                username,
-                password,
-                key: credential,
-            } => {
-                let query = crate::msg::Query::Verify {
-                    username,
-                    password,
-                    key: credential,
-                };
-                let reply = self.reply_to(key);
-                let queued = self.reader.try_send(QueryRequest { query, reply }).is_ok();
-                let plain = Rendering::Plain;
-                if self.await_answer(key, close, queued, "password checks", plain) {
-                    // Keep the request buffered: it is handled again once
-                    // the verdict is in.
-                    return false;
-                }
-            }
-            Action::Respond { status, head, body } => {
-                let c = &mut self.conns[key];
-                if let Some(r) = Rejection::for_status(status) {
-                    let reason = String::from_utf8_lossy(&body[..body.len().min(200)]);
-                    log::debug!(
-                        "rejected request from {}: {status} {}",
-                        c.peer,
-                        reason.trim_end()
-                    );
-                    self.metrics.reject(r);
-                }
-                c.respond(status, &head, &body, close);
-            }
-            Action::Config(config, extra) => {
-                let c = &mut self.conns[key];
-                match extra {
-                    None => c.respond_config(&config.get_head, &config, close),
-                    Some(extra) => {
-                        let head = [&config.get_head[..], extra.as_bytes()].concat();
-                        c.respond_config(&head, &config, close)
-                    }
-                }
-            }
-            Action::Query(query, rendering) => {
-                let reply = self.reply_to(key);
-                let queued = self
-                    .reader
-                    .try_send(QueryRequest {
-                        query: *query,
-                        reply,
-                    })
-                    .is_ok();
-                self.await_answer(key, close, queued, "queries", rendering);
-            }
-            Action::Write(op, rendering) => {
-                let reply = self.reply_to(key);
-                let queued = self
-                    .writer
-                    .try_send(WriteRequest { op: *op, reply })
-                    .is_ok();
-                self.await_answer(key, close, queued, "writes", rendering);
-            }
-            Action::Later {
-                delay_ms,
-                status,
-                body,
-            } => {
-                self.conns[key].state = State::Awaiting {
-                    close,
-                    wait: Wait::Later(crate::msg::Reply::new(status, body)),
-                };
-                let deadline = self.now_tick + self.ticks(delay_ms);
-                self.set_deadline(key, deadline);
-            }
-            Action::CollectListeners(filter, rendering) => {
-                let reply = self.reply_to(key);
-                self.conns[key].state = State::Awaiting {
-                    close,
-                    wait: Wait::Listeners {
-                        pending: self.peers.len(),
-                        found: BTreeMap::new(),
-                        rendering,
-                    },
-                };
-                let filter = Arc::new(filter);
-                for link in &self.peers {
-                    link.send(ToReactor::CollectListeners {
-                        filter: filter.clone(),
-                        reply,
-                    });
-                }
-            }
-            Action::Park {
-                records,
-                hold_ms,
-                requester,
-                vip_tag,
-            } => self.park(key, records, hold_ms, requester, vip_tag, close),
-            Action::Watch(w) => self.open_stream(key, *w),
-        }
-        true
-    }
-
-    /// Where another thread sends its answer for connection `key`.
-    fn reply_to(&self, key: usize) -> ReplyTo {
-        ReplyTo {
-            reactor: self.id,
-            conn: key as u32,
-            generation: self.conns[key].generation,
-            tag: 0,
-        }
-    }
-
-    /// After handing a request to another thread: wait for its answer (to
-    /// render it so), or, when that thread's queue was full, answer 503
-    /// now. Returns `queued`.
-    fn await_answer(
-        &mut self,
-        key: usize,
-        close: bool,
-        queued: bool,
-        what: &str,
-        rendering: Rendering,
-    ) -> bool {
-        let c = &mut self.conns[key];
-        if queued {
-            c.state = State::Awaiting {
-                close,
-                wait: Wait::Thread(rendering),
-            };
-            return true;
-        }
-        log::warn!("queue for {what} full: answering 503 to {}", c.peer);
-        self.metrics.reject(Rejection::Overloaded);
-        c.reply(
-            &api::render_answer(rendering, Ok(refusal::overloaded(what))),
-            close,
-        );
-        false
     }
 
     fn on_timer(&mut self, key: usize) {

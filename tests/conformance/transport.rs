@@ -435,3 +435,22 @@ fn t14_publish_of_3_mb_content() {
         Some(md5_hex(&content).as_str())
     );
 }
+
+#[test]
+fn pipelined_gets_behind_a_large_answer_are_all_answered() {
+    // Three GETs in one write for a 300 KB config: the first answer passes
+    // the output mark; once the socket has taken it whole, the two held
+    // back are served too (not left until the idle timeout).
+    let s = Server::start();
+    let big = "x".repeat(300 * 1024);
+    publish_ok(s.addr, "big.txt", DG, "", &big);
+    let q = form(&[("dataId", "big.txt"), ("group", DG)]);
+    let get = raw("GET", &format!("{CFG}?{q}"), &[], None);
+    let mut c = Conn::open(s.addr);
+    c.set_read_timeout(PROMPT);
+    c.send(&[get.clone(), get.clone(), get].concat());
+    for i in 0..3 {
+        let r = c.read_response();
+        assert_eq!((r.status, r.body.len()), (200, big.len()), "answer {i}");
+    }
+}
