@@ -11,8 +11,7 @@
 mod common;
 
 use common::sdk::{
-    ensure_installed, interop_dir, md5_hex, read_text, require_tool, run_logged, workspace_dir,
-    INSTALL_TIMEOUT,
+    ensure_installed, go_build, md5_hex, read_text, require_tool, run_logged, workspace_dir,
 };
 use common::Server;
 use std::collections::BTreeSet;
@@ -54,28 +53,12 @@ fn h2spec() -> PathBuf {
             }
             fingerprint.push_str(&format!("{name} md5 {}\n", md5_hex(&bytes)));
         }
-        let caches = interop_dir().join("go-cache");
         let dir = ensure_installed("h2spec", &fingerprint, |dir| {
-            let mut cmd = Command::new("go");
-            cmd.args(["build", "-trimpath", "-o"])
-                .arg(dir.join("h2spec"))
-                .arg("github.com/summerwind/h2spec/cmd/h2spec")
-                .current_dir(&src)
-                .env("GOPATH", caches.join("path"))
-                .env("GOMODCACHE", caches.join("mod"))
-                .env("GOCACHE", caches.join("build"))
-                // go.sum decides every module; module files stay writable so
-                // that `cargo clean` can remove them; no git stamping.
-                .env("GOFLAGS", "-mod=readonly -modcacherw -buildvcs=false")
-                // The machine's Go, never one named by go.mod and fetched.
-                .env("GOTOOLCHAIN", "local")
-                .env("GOWORK", "off")
-                .env("CGO_ENABLED", "0");
-            let log = dir.with_extension("build.log");
-            let (status, text) = run_logged(cmd, &log, INSTALL_TIMEOUT, "go build");
-            assert!(
-                status.is_some_and(|s| s.success()),
-                "`go build` of h2spec {H2SPEC} failed ({status:?}):\n{text}"
+            go_build(
+                &src,
+                "github.com/summerwind/h2spec/cmd/h2spec",
+                &dir.join("h2spec"),
+                &format!("h2spec {H2SPEC}"),
             );
         });
         dir.join("h2spec")

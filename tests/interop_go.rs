@@ -16,8 +16,8 @@
 mod common;
 
 use common::sdk::{
-    ensure_installed, interop_dir, md5_hex, no_failures, require_tool, run_logged, run_scenario,
-    scripts_dir, AUTH_ON, AUTH_PASSWORD, AUTH_USER, INSTALL_TIMEOUT,
+    ensure_installed, go_build, md5_hex, no_failures, require_tool, run_scenario, scripts_dir,
+    AUTH_ON, AUTH_PASSWORD, AUTH_USER,
 };
 use std::fs;
 use std::net::SocketAddr;
@@ -55,28 +55,12 @@ fn go_driver() -> PathBuf {
                 }
                 fingerprint.push_str(&format!("{name} md5 {}\n", md5_hex(&bytes)));
             }
-            let caches = interop_dir().join("go-cache");
             let dir = ensure_installed(&format!("go-nacos-sdk-go-{GO_SDK}"), &fingerprint, |dir| {
-                let mut cmd = Command::new("go");
-                cmd.args(["build", "-trimpath", "-o"])
-                    .arg(dir.join("go-interop"))
-                    .arg(".")
-                    .current_dir(&src)
-                    .env("GOPATH", caches.join("path"))
-                    .env("GOMODCACHE", caches.join("mod"))
-                    .env("GOCACHE", caches.join("build"))
-                    // go.sum decides every module; module files stay writable so that
-                    // `cargo clean` can remove them; no git stamping of the build.
-                    .env("GOFLAGS", "-mod=readonly -modcacherw -buildvcs=false")
-                    // The machine's Go, never one named by go.mod and fetched.
-                    .env("GOTOOLCHAIN", "local")
-                    .env("GOWORK", "off")
-                    .env("CGO_ENABLED", "0");
-                let log = dir.with_extension("build.log");
-                let (status, text) = run_logged(cmd, &log, INSTALL_TIMEOUT, "go build");
-                assert!(
-                    status.is_some_and(|s| s.success()),
-                    "`go build` of the nacos-sdk-go {GO_SDK} driver failed ({status:?}):\n{text}"
+                go_build(
+                    &src,
+                    ".",
+                    &dir.join("go-interop"),
+                    &format!("the nacos-sdk-go {GO_SDK} driver"),
                 );
             });
             dir.join("go-interop")

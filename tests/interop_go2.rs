@@ -19,8 +19,7 @@ mod pg;
 mod scenarios;
 
 use common::sdk::{
-    ensure_installed, interop_dir, md5_hex, require_tool, run_logged, scripts_dir, AUTH_PASSWORD,
-    AUTH_USER, INSTALL_TIMEOUT,
+    ensure_installed, go_build, md5_hex, require_tool, scripts_dir, AUTH_PASSWORD, AUTH_USER,
 };
 use scenarios::Client;
 use std::fs;
@@ -55,29 +54,13 @@ fn go2_driver() -> PathBuf {
                 }
                 fingerprint.push_str(&format!("{name} md5 {}\n", md5_hex(&bytes)));
             }
-            let caches = interop_dir().join("go-cache");
             let name = format!("go2-nacos-sdk-go-{GO_SDK}");
             let dir = ensure_installed(&name, &fingerprint, |dir| {
-                let mut cmd = Command::new("go");
-                cmd.args(["build", "-trimpath", "-o"])
-                    .arg(dir.join("go2-interop"))
-                    .arg(".")
-                    .current_dir(&src)
-                    .env("GOPATH", caches.join("path"))
-                    .env("GOMODCACHE", caches.join("mod"))
-                    .env("GOCACHE", caches.join("build"))
-                    // go.sum decides every module; module files stay writable so that
-                    // `cargo clean` can remove them; no git stamping of the build.
-                    .env("GOFLAGS", "-mod=readonly -modcacherw -buildvcs=false")
-                    // The machine's Go, never one named by go.mod and fetched.
-                    .env("GOTOOLCHAIN", "local")
-                    .env("GOWORK", "off")
-                    .env("CGO_ENABLED", "0");
-                let log = dir.with_extension("build.log");
-                let (status, text) = run_logged(cmd, &log, INSTALL_TIMEOUT, "go build");
-                assert!(
-                    status.is_some_and(|s| s.success()),
-                    "`go build` of the nacos-sdk-go/v2 {GO_SDK} driver failed ({status:?}):\n{text}"
+                go_build(
+                    &src,
+                    ".",
+                    &dir.join("go2-interop"),
+                    &format!("the nacos-sdk-go/v2 {GO_SDK} driver"),
                 );
             });
             dir.join("go2-interop")

@@ -184,6 +184,35 @@ pub fn pip_install(dir: &Path, args: &[&std::ffi::OsStr]) {
     );
 }
 
+/// `go build -trimpath -o out package` in `src` (a module pinned by its
+/// go.sum), with the module and build caches under the target directory
+/// (shared by every Go build of the suite) and the machine's own Go; fails
+/// the test unless it builds. For [`ensure_installed`]'s closure.
+pub fn go_build(src: &Path, package: &str, out: &Path, what: &str) {
+    let caches = interop_dir().join("go-cache");
+    let mut cmd = Command::new("go");
+    cmd.args(["build", "-trimpath", "-o"])
+        .arg(out)
+        .arg(package)
+        .current_dir(src)
+        .env("GOPATH", caches.join("path"))
+        .env("GOMODCACHE", caches.join("mod"))
+        .env("GOCACHE", caches.join("build"))
+        // go.sum decides every module; module files stay writable so that
+        // `cargo clean` can remove them; no git stamping of the build.
+        .env("GOFLAGS", "-mod=readonly -modcacherw -buildvcs=false")
+        // The machine's Go, never one named by go.mod and fetched.
+        .env("GOTOOLCHAIN", "local")
+        .env("GOWORK", "off")
+        .env("CGO_ENABLED", "0");
+    let log = out.with_extension("build.log");
+    let (status, text) = run_logged(cmd, &log, INSTALL_TIMEOUT, "go build");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "`go build` of {what} failed ({status:?}):\n{text}"
+    );
+}
+
 /// Makes sure `<target>/interop/<name>` holds a finished install whose marker reads
 /// `fingerprint`, running `install(partial_dir)` under the install lock if not.
 pub fn ensure_installed(name: &str, fingerprint: &str, install: impl FnOnce(&Path)) -> PathBuf {
