@@ -25,7 +25,9 @@ fn leaf(path: &Path) -> Vec<u8> {
 #[test]
 fn sighup_rotates_the_pair_and_established_connections_keep_theirs() {
     let p = pki();
-    let s = start(&p, &[], &[]);
+    // The poll is held two minutes so that a slow run (a busy machine)
+    // still finds it parked when the change comes.
+    let s = start(&p, &[], &["--max-hold-ms", "120000"]);
     let grpc = s.grpc.expect("the gRPC door");
     let old_ca = p.ca.cert.clone();
     publish(s.addr, &old_ca, "k", "v1");
@@ -34,7 +36,7 @@ fn sighup_rotates_the_pair_and_established_connections_keep_theirs() {
     let mut poll = https(s.addr, &old_ca);
     assert_eq!(poll.server_cert(), leaf(&p.cert));
     let records = record("k", "G", &md5_hex("v1"), None);
-    poll.send(&listener_raw(&records, Some("30000"), &[]))
+    poll.send(&listener_raw(&records, Some("120000"), &[]))
         .expect("parking");
     let mut watch = https(s.addr, &old_ca);
     watch
