@@ -14,7 +14,8 @@
 //! removal is a swap-remove plus one fix-up.
 //!
 //! Rooms: `scope` (what a stream watches, and topic names as slices of a
-//! groupKey), `view` (which variant a subscriber reads, may it, did it
+//! groupKey), `listener` (a gRPC connection's listener: keys added,
+//! refreshed and dropped one by one), `view` (which variant a subscriber reads, may it, did it
 //! change: pure), `framing` (the bytes sent), `fanout` (a change, a replay
 //! or a snapshot turned into wake-ups and events), `log` (the change log
 //! streams resume from).
@@ -26,6 +27,7 @@
 
 mod fanout;
 pub mod framing;
+mod listener;
 pub mod log;
 pub mod scope;
 pub mod view;
@@ -566,48 +568,6 @@ impl Index {
             .collect();
         let spec = StreamSpec { content, scope };
         self.subscribe(conn, viewer, Kind::Stream(Box::new(spec)), topics)
-    }
-
-    /// Opens a gRPC connection's listener, linked to nothing yet.
-    pub fn open_listener(&mut self, conn: u32, viewer: Viewer) -> SubId {
-        self.subscribe(conn, viewer, Kind::Grpc, Vec::new())
-    }
-
-    /// Adds a key to a gRPC listener, or refreshes what it holds for a key
-    /// it already listens to (a batch listen repeats the whole set).
-    pub fn listen(&mut self, sub: SubId, group_key: &str, held: Held) {
-        let topic = self.intern(group_key);
-        let Some(s) = self.subs.get_mut(sub as usize) else {
-            self.release_if_unused(topic);
-            return;
-        };
-        match s.links.iter_mut().find(|l| l.topic == topic) {
-            Some(link) => link.held = Some(held),
-            None => {
-                self.link(sub, topic, Some(held));
-            }
-        }
-    }
-
-    /// Drops a key from a gRPC listener (a no-op for a key it does not
-    /// listen to).
-    pub fn unlisten(&mut self, sub: SubId, group_key: &str) {
-        let Some(topic) = self.lookup(group_key) else {
-            return;
-        };
-        let Some(s) = self.subs.get(sub as usize) else {
-            return;
-        };
-        if let Some(link) = s.links.iter().position(|l| l.topic == topic) {
-            self.unlink(sub, link as u32);
-        }
-    }
-
-    /// The key and the tenant spelling of one of a subscriber's links.
-    pub fn link_key(&self, sub: SubId, link: u32) -> Option<(&str, Option<&str>)> {
-        let link = self.sub(sub)?.links.get(link as usize)?;
-        let echo = link.held.as_ref().and_then(|h| h.echo_tenant.as_deref());
-        Some((self.key_name(link.topic), echo))
     }
 
     /// The subscribers linked to a topic.
