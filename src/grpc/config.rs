@@ -7,6 +7,7 @@ use super::{reply, Ctx, Listened, Outcome, Pending, WriteKind};
 use crate::api::token_may;
 use crate::auth::Access;
 use crate::index::Viewer;
+use crate::model::Variant;
 use crate::msg::{Key, PublishOp, WriteOp, Written};
 use crate::protocol::{self, canonical_tenant, group_key, is_blank, ClientMd5, Metadata};
 
@@ -81,31 +82,16 @@ pub(super) fn query(
     let Some(entry) = entry else {
         return not_found(tag);
     };
-    // A beta for this client first, then an explicit tag, then the
-    // connection's `Vipserver-Tag`, then the formal config (as over HTTP).
-    let beta = entry.beta.as_ref().filter(|b| b.serves(ctx.client_ip));
-    let (config, beta, tag_echo) = match (beta, tag) {
-        (Some(b), _) => (Some(&b.config), true, None),
-        (None, Some(t)) => match entry.tag(t) {
-            Some(c) => (Some(c), false, Some(t)),
-            None => return not_found(Some(t)),
-        },
-        (None, None) => {
-            let viewer = Viewer {
-                requester: ctx.client_ip.into(),
-                vip_tag: vip_tag.filter(|t| !is_blank(t)).map(Into::into),
-                user: None,
-            };
-            match entry.effective(&viewer.requester, viewer.vip_tag.as_deref()) {
-                Some(crate::model::Variant::Formal(c)) => (Some(c), false, None),
-                Some(crate::model::Variant::Beta(c)) => (Some(c), true, None),
-                Some(crate::model::Variant::Tag(t, c)) => (Some(c), false, Some(t)),
-                None => (None, false, None),
-            }
-        }
-    };
-    let Some(config) = config else {
-        return not_found(None);
+    // A beta for this client first, then the tag asked for (an explicit
+    // one, else the connection's `Vipserver-Tag`), then the formal config,
+    // as over HTTP; an explicit tag that has no variant is not found.
+    let wanted = tag.or(vip_tag.filter(|t| !is_blank(t)));
+    let (config, beta, tag_echo) = match (entry.effective(ctx.client_ip, wanted), tag) {
+        (Some(Variant::Beta(c)), _) => (c, true, None),
+        (Some(Variant::Tag(t, c)), _) => (c, false, Some(t)),
+        (Some(Variant::Formal(_)) | None, Some(t)) => return not_found(Some(t)),
+        (Some(Variant::Formal(c)), None) => (c, false, None),
+        (None, None) => return not_found(None),
     };
     let mut r = Response::ok(QUERY, id)
         .field("content", config.content.as_str())
